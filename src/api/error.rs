@@ -1,0 +1,63 @@
+//! How failures reach gRPC clients: one exhaustive mapping from service errors to `Status`.
+//! Invalid input carries `google.rpc.BadRequest` field violations; internal failures are
+//! opaque to the client while the log keeps the cause chain.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::Violations;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request: {0}")]
+    InvalidArgument(Violations),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::InvalidArgument(violations) => {
+                let message = format!("invalid request: {violations}");
+                let details: Vec<tonic_types::FieldViolation> = violations
+                    .into_vec()
+                    .into_iter()
+                    .map(|v| tonic_types::FieldViolation::new(v.field, v.reason))
+                    .collect();
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    message,
+                    ErrorDetails::with_bad_request(details),
+                )
+            }
+            ApiError::Store(error) => store_status(&error),
+        }
+    }
+}
+
+fn store_status(error: &StoreError) -> Status {
+    tracing::error!(error = %error_chain(error), "store failure");
+    match error {
+        StoreError::Unavailable(_) => {
+            Status::unavailable("the database is unavailable; retry later")
+        }
+        StoreError::Config(_)
+        | StoreError::Migrate(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Database(_) => Status::internal("internal error; the server log has details"),
+    }
+}
+
+/// `error: cause: cause …`, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

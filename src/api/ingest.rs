@@ -1,0 +1,171 @@
+//! `rescue.v1.Ingest`: streams of records in, one verdict per record out.
+//!
+//! Records are parsed as they arrive and written in batches, each batch in one transaction.
+//! One batch is written while the next is being received and parsed, so the network, the
+//! parsing and the database work side by side. The response goes out only after the last
+//! batch is committed, so every record it counts as accepted is durably stored.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::RecordParser;
+use super::error::ApiError;
+use crate::domain::{FieldViolation, Record, Timestamp};
+use crate::proto::v1::{self as proto, ingest_server::Ingest};
+use crate::store::{Outcome, Store, StoreError};
+
+/// Records per transaction. Large enough that commit (fsync) cost is shared by thousands of
+/// rows, small enough that a failed stream loses little work and memory stays bounded.
+pub const BATCH_RECORDS: usize = 5_000;
+/// The most rejections one response lists; more are counted but not listed, so a stream of
+/// garbage cannot produce a response too large for the client to receive.
+pub const MAX_LISTED_REJECTIONS: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    store: Arc<dyn Store>,
+}
+
+impl IngestService {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    fn start_write(&self, batch: Vec<(u64, Record)>) -> JoinHandle<WrittenBatch> {
+        let store = Arc::clone(&self.store);
+        // A task of its own, so a committed batch's verdicts are never dropped half-way if the
+        // client goes away: the transaction either commits or rolls back as a whole.
+        tokio::spawn(async move {
+            let (indices, records): (Vec<u64>, Vec<Record>) = batch.into_iter().unzip();
+            let outcomes = store.write_batch(&records).await?;
+            Ok(indices.into_iter().zip(records).zip(outcomes).collect())
+        })
+    }
+}
+
+type WrittenBatch = Result<Vec<((u64, Record), Outcome)>, StoreError>;
+
+async fn finish_write(write: JoinHandle<WrittenBatch>, tally: &mut Tally) -> Result<(), Status> {
+    let written = write
+        .await
+        .map_err(|error| Status::internal(format!("batch writer failed: {error}")))?
+        .map_err(ApiError::from)?;
+    for ((index, record), outcome) in written {
+        tally.count(index, record.id(), outcome);
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn ingest_records(
+        &self,
+        request: Request<Streaming<proto::IngestRecordsRequest>>,
+    ) -> Result<Response<proto::IngestRecordsResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut tally = Tally::default();
+        let mut next_index: u64 = 0;
+        let mut pending: Vec<(u64, Record)> = Vec::with_capacity(BATCH_RECORDS);
+        let mut in_flight: Option<JoinHandle<WrittenBatch>> = None;
+
+        while let Some(message) = stream.message().await? {
+            // Judged against the time each message arrives: a long stream must not start
+            // refusing recent events because it began a while ago.
+            let parser = RecordParser::received_at(Timestamp::now());
+            for record in message.records {
+                let index = next_index;
+                next_index += 1;
+                let id = raw_id(&record).to_owned();
+                match parser.record(record) {
+                    Ok(record) => pending.push((index, record)),
+                    Err(violations) => {
+                        for violation in violations.into_vec() {
+                            tally.reject(index, &id, violation);
+                        }
+                    }
+                }
+            }
+            // Batches end on message boundaries, so a customer and its events sent in one
+            // message always land in the same transaction.
+            if pending.len() >= BATCH_RECORDS {
+                if let Some(write) = in_flight.take() {
+                    finish_write(write, &mut tally).await?;
+                }
+                let batch = std::mem::replace(&mut pending, Vec::with_capacity(BATCH_RECORDS));
+                in_flight = Some(self.start_write(batch));
+            }
+        }
+        if let Some(write) = in_flight.take() {
+            finish_write(write, &mut tally).await?;
+        }
+        if !pending.is_empty() {
+            finish_write(self.start_write(pending), &mut tally).await?;
+        }
+        // Parse rejections are counted as records arrive, store rejections as batches commit.
+        tally
+            .response
+            .rejections
+            .sort_by_key(|rejection| rejection.index);
+        tracing::info!(
+            records = next_index,
+            accepted = tally.response.accepted,
+            duplicate = tally.response.duplicate,
+            superseded = tally.response.superseded,
+            rejected = tally.response.rejected,
+            "ingest stream stored"
+        );
+        Ok(Response::new(tally.response))
+    }
+}
+
+/// The caller id of a record as sent, before any check, for naming it in a rejection.
+fn raw_id(record: &proto::Record) -> &str {
+    use proto::record::Kind;
+    match &record.kind {
+        None => "",
+        Some(Kind::Customer(r)) => &r.customer_id,
+        Some(Kind::UsageEvent(r)) => &r.event_id,
+        Some(Kind::Interaction(r)) => &r.interaction_id,
+        Some(Kind::Survey(r)) => &r.survey_id,
+        Some(Kind::ChurnOutcome(r)) => &r.customer_id,
+        Some(Kind::RecoveryCase(r)) => &r.case_id,
+    }
+}
+
+/// The running verdict of one stream.
+#[derive(Debug, Default)]
+struct Tally {
+    response: proto::IngestRecordsResponse,
+    /// The last index counted as rejected, so a record with several violations counts once.
+    last_rejected: Option<u64>,
+}
+
+impl Tally {
+    fn count(&mut self, index: u64, id: &str, outcome: Outcome) {
+        match outcome {
+            Outcome::Accepted => self.response.accepted += 1,
+            Outcome::Duplicate => self.response.duplicate += 1,
+            Outcome::Superseded => self.response.superseded += 1,
+            Outcome::Rejected(violation) => self.reject(index, id, violation),
+        }
+    }
+
+    fn reject(&mut self, index: u64, id: &str, violation: FieldViolation) {
+        if self.last_rejected != Some(index) {
+            self.response.rejected += 1;
+            self.last_rejected = Some(index);
+        }
+        if self.response.rejections.len() < MAX_LISTED_REJECTIONS {
+            self.response.rejections.push(proto::RejectedRecord {
+                index,
+                record_id: id.to_owned(),
+                field: violation.field,
+                reason: violation.reason,
+            });
+        } else {
+            self.response.rejections_truncated = true;
+        }
+    }
+}

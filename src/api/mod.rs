@@ -1,0 +1,10 @@
+//! The gRPC services: each RPC converts its request into domain values, calls the store or
+//! the models, and converts the answer back. No business rule lives here.
+
+mod convert;
+mod error;
+mod ingest;
+
+pub use convert::RecordParser;
+pub use error::{ApiError, error_chain};
+pub use ingest::IngestService;

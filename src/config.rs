@@ -1,0 +1,173 @@
+//! Settings of `rescue serve`, from (highest precedence first) command-line flags, `RESCUE_*`
+//! environment variables, an optional TOML file, and defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::store::{DatabaseUrl, PoolOptions};
+use crate::telemetry::LogFormat;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://rescue.db";
+/// Long enough for an in-flight batch to commit and a short stream to finish; a load
+/// balancer has stopped sending new requests by then.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub log_format: LogFormat,
+    /// How long shutdown waits for in-flight requests before cutting them off.
+    pub shutdown_grace: Duration,
+    pub pool: PoolOptions,
+}
+
+impl Settings {
+    /// Defaults, with the database at `database`; what tests and embedders start from.
+    pub fn with_database(database: DatabaseUrl) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            database,
+            log_format: LogFormat::Human,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            pool: PoolOptions::default(),
+        }
+    }
+}
+
+/// `rescue serve` options; every one can also come from the environment or the file.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys: listen, database_url, log_format,
+    /// shutdown_grace_seconds, max_db_connections).
+    #[arg(long, env = "RESCUE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve gRPC on [default: 127.0.0.1:50051].
+    #[arg(long, env = "RESCUE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// sqlite://FILE (the embedded default) or postgres://… [default: sqlite://rescue.db].
+    #[arg(long = "database", env = "RESCUE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Log output: human-readable lines or JSON objects [default: human].
+    #[arg(long, env = "RESCUE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds shutdown waits for in-flight requests [default: 30].
+    #[arg(long, env = "RESCUE_SHUTDOWN_GRACE_SECONDS")]
+    pub shutdown_grace_seconds: Option<u64>,
+    /// Most database connections this process opens [default: 10].
+    #[arg(long, env = "RESCUE_MAX_DB_CONNECTIONS")]
+    pub max_db_connections: Option<u32>,
+}
+
+/// The optional TOML file; unknown keys are refused so a typo does not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    log_format: Option<LogFormat>,
+    shutdown_grace_seconds: Option<u64>,
+    max_db_connections: Option<u32>,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let database = self
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let mut settings = Settings::with_database(DatabaseUrl::new(database));
+        if let Some(listen) = self.listen.or(file.listen) {
+            settings.listen = listen;
+        }
+        if let Some(format) = self.log_format.or(file.log_format) {
+            settings.log_format = format;
+        }
+        if let Some(seconds) = self.shutdown_grace_seconds.or(file.shutdown_grace_seconds) {
+            settings.shutdown_grace = Duration::from_secs(seconds);
+        }
+        match self.max_db_connections.or(file.max_db_connections) {
+            Some(0) => anyhow::bail!("max_db_connections must be at least 1"),
+            Some(connections) => settings.pool.max_connections = connections,
+            None => {}
+        }
+        settings.database.backend()?;
+        Ok(settings)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Failed to read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("Invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_config(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "rescue-config-{}-{}.toml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&path, text).expect("write temp config");
+        path
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = ServeArgs::default().resolve().expect("defaults are valid");
+        assert_eq!(settings.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(settings.database.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let path = write_config(
+            "listen = \"0.0.0.0:6000\"\ndatabase_url = \"sqlite://from-file.db\"\nshutdown_grace_seconds = 5\n",
+        );
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7000".parse().expect("addr")),
+            ..ServeArgs::default()
+        };
+        let settings = args.resolve().expect("valid");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(settings.database.expose(), "sqlite://from-file.db");
+        assert_eq!(settings.shutdown_grace, Duration::from_secs(5));
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn a_misspelt_key_or_an_unknown_scheme_is_refused() {
+        let path = write_config("lisen = \"0.0.0.0:6000\"\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let error = format!("{:#}", args.resolve().expect_err("typo"));
+        assert!(error.contains("unknown field `lisen`"), "{error}");
+        std::fs::remove_file(path).ok();
+
+        let args = ServeArgs {
+            database_url: Some("mysql://x".into()),
+            ..ServeArgs::default()
+        };
+        assert!(args.resolve().is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! Validated customer data. Every type here is built once, at the edge, by a `parse` function
+//! that reports what is wrong with which field; inside the crate a value of these types is
+//! always valid and is never checked again.
+
+mod enums;
+#[cfg(test)]
+pub(crate) mod examples;
+mod fingerprint;
+mod id;
+mod quantity;
+mod records;
+mod time;
+mod violation;
+
+pub use enums::{
+    Channel, ChurnStatus, IssueTag, PlanTier, RecoveryAction, RecoveryTrigger, Resolution, Segment,
+    UnknownName,
+};
+pub use fingerprint::Fingerprint;
+pub use id::{CaseId, CustomerId, EventId, InteractionId, SurveyId};
+pub use quantity::{Amount, Money, Rating, SpendChange, WaitSeconds};
+pub use records::{
+    CaresRatings, ChurnOutcome, Customer, Interaction, Record, RecordKind, RecoveryCase, Survey,
+    UsageEvent,
+};
+pub use time::{Timestamp, TimestampBounds};
+pub use violation::{FieldViolation, Violations};

@@ -1,0 +1,226 @@
+//! The rules of writing a batch, shared by every backend: customers are written first so
+//! records in the same batch can name them; records naming an unknown customer are refused;
+//! an id that appears twice in one batch is written once; and whatever was not written is
+//! judged against what is stored (duplicate, superseded or conflict).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::{FieldViolation, Record, RecordKind, Timestamp};
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored: new, or a newer version of a versioned record.
+    Accepted,
+    /// Identical to what is stored; nothing changed.
+    Duplicate,
+    /// An older version than the one stored; nothing changed.
+    Superseded,
+    /// Not stored, for the reason given.
+    Rejected(FieldViolation),
+}
+
+/// What the store holds for an id, as far as judging a re-send needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StoredVersion {
+    pub version: Option<Timestamp>,
+    pub fingerprint: i64,
+}
+
+impl StoredVersion {
+    fn of(record: &Record) -> Self {
+        Self {
+            version: record.version(),
+            fingerprint: record.fingerprint(),
+        }
+    }
+}
+
+/// The SQL a backend runs inside one open transaction.
+#[async_trait]
+pub(super) trait BatchTransaction: Send {
+    /// Which of `ids` are stored customers (including ones written earlier in this transaction).
+    async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError>;
+
+    /// Writes records of one kind with distinct ids: inserts new ids, and for versioned kinds
+    /// replaces stored rows that are older. Returns the ids actually written.
+    async fn write(
+        &mut self,
+        kind: RecordKind,
+        records: &[&Record],
+    ) -> Result<HashSet<String>, StoreError>;
+
+    /// The stored version and fingerprint of each of `ids` that is stored.
+    async fn stored_versions(
+        &mut self,
+        kind: RecordKind,
+        ids: &[&str],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError>;
+}
+
+/// Writes `records` through `tx` and returns each one's outcome, in input order. The caller
+/// commits `tx` only if this succeeds.
+pub(super) async fn write_batch(
+    tx: &mut dyn BatchTransaction,
+    records: &[Record],
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; records.len()];
+
+    // `RecordKind` orders customers first, so later kinds can name customers of this batch.
+    let mut positions_by_kind: BTreeMap<RecordKind, Vec<usize>> = BTreeMap::new();
+    for (position, record) in records.iter().enumerate() {
+        positions_by_kind
+            .entry(record.kind())
+            .or_default()
+            .push(position);
+    }
+
+    for (kind, mut positions) in positions_by_kind {
+        if kind != RecordKind::Customer {
+            refuse_unknown_customers(tx, records, &mut positions, &mut outcomes).await?;
+        }
+        let (leaders, followers) = leaders_and_followers(records, &positions);
+        if leaders.is_empty() {
+            continue;
+        }
+
+        let leader_records: Vec<&Record> = leaders.iter().map(|&p| &records[p]).collect();
+        let written = tx.write(kind, &leader_records).await?;
+        let unwritten: Vec<&str> = leader_records
+            .iter()
+            .map(|r| r.id())
+            .filter(|id| !written.contains(*id))
+            .collect();
+        let stored = if unwritten.is_empty() {
+            HashMap::new()
+        } else {
+            tx.stored_versions(kind, &unwritten).await?
+        };
+
+        // What each id holds once this batch commits: the leader if it was written or equal
+        // to what was stored, otherwise whatever was stored before.
+        let mut now_stored: HashMap<&str, StoredVersion> = HashMap::new();
+        for &position in &leaders {
+            let record = &records[position];
+            let outcome = if written.contains(record.id()) {
+                Outcome::Accepted
+            } else {
+                judge(record, stored.get(record.id()).copied())
+            };
+            let holds = match outcome {
+                Outcome::Accepted | Outcome::Duplicate => Some(StoredVersion::of(record)),
+                Outcome::Superseded | Outcome::Rejected(_) => stored.get(record.id()).copied(),
+            };
+            if let Some(holds) = holds {
+                now_stored.insert(record.id(), holds);
+            }
+            outcomes[position] = Some(outcome);
+        }
+        for position in followers {
+            let record = &records[position];
+            outcomes[position] = Some(judge(record, now_stored.get(record.id()).copied()));
+        }
+    }
+
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| Outcome::Rejected(not_stored("record"))))
+        .collect())
+}
+
+async fn refuse_unknown_customers(
+    tx: &mut dyn BatchTransaction,
+    records: &[Record],
+    positions: &mut Vec<usize>,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), StoreError> {
+    let mut named: Vec<&str> = positions
+        .iter()
+        .map(|&p| records[p].customer_id().as_str())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let known = tx.existing_customers(&named).await?;
+    positions.retain(|&position| {
+        let record = &records[position];
+        let customer = record.customer_id().as_str();
+        if known.contains(customer) {
+            return true;
+        }
+        outcomes[position] = Some(Outcome::Rejected(FieldViolation::new(
+            format!("{}.customer_id", record.kind().field_name()),
+            format!("unknown customer {customer:?}: send the customer's profile first"),
+        )));
+        false
+    });
+    Ok(())
+}
+
+/// Splits positions into one leader per id (the record to write: the first for immutable
+/// kinds, the newest version for versioned ones) and the followers sharing a leader's id.
+fn leaders_and_followers(records: &[Record], positions: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut leader_of: HashMap<&str, usize> = HashMap::with_capacity(positions.len());
+    let mut followers = Vec::new();
+    for &position in positions {
+        let record = &records[position];
+        match leader_of.get_mut(record.id()) {
+            None => {
+                leader_of.insert(record.id(), position);
+            }
+            Some(leader) => {
+                if record.version() > records[*leader].version() {
+                    followers.push(*leader);
+                    *leader = position;
+                } else {
+                    followers.push(position);
+                }
+            }
+        }
+    }
+    let mut leaders: Vec<usize> = leader_of.into_values().collect();
+    leaders.sort_unstable();
+    (leaders, followers)
+}
+
+/// The outcome of a record that was not written, given what is stored under its id.
+fn judge(record: &Record, stored: Option<StoredVersion>) -> Outcome {
+    let kind = record.kind();
+    let Some(stored) = stored else {
+        // Only reachable if the row vanished between statements; nothing was lost.
+        return Outcome::Rejected(not_stored(kind.field_name()));
+    };
+    if stored.fingerprint == record.fingerprint() {
+        return Outcome::Duplicate;
+    }
+    let id_field = format!("{}.{}", kind.field_name(), kind.id_field());
+    match (record.version(), stored.version) {
+        (Some(version), Some(stored_version)) if version < stored_version => Outcome::Superseded,
+        (Some(version), Some(stored_version)) if version == stored_version => {
+            Outcome::Rejected(FieldViolation::new(
+                id_field,
+                format!(
+                    "conflict: a different version with the same time ({version}) is already \
+                     stored; send changes with a newer time"
+                ),
+            ))
+        }
+        (None, _) => Outcome::Rejected(FieldViolation::new(
+            id_field,
+            format!(
+                "conflict: a different {} with this id is already stored, and they cannot change",
+                kind.field_name().replace('_', " ")
+            ),
+        )),
+        _ => Outcome::Rejected(not_stored(kind.field_name())),
+    }
+}
+
+fn not_stored(field: &str) -> FieldViolation {
+    FieldViolation::new(
+        field,
+        "changed by a concurrent write while being stored; send it again",
+    )
+}

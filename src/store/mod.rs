@@ -1,0 +1,213 @@
+//! Persistence. One [`Store`] trait, two implementations that pass one contract test suite:
+//! SQLite (the embedded default, one file, one process) and PostgreSQL (shared by replicas).
+//!
+//! Writes go through [`batch::write_batch`], which owns the rules every backend shares
+//! (customers first, unknown customers refused, duplicates and conflicts told apart, newest
+//! version wins); a backend only supplies the SQL, behind [`batch::BatchTransaction`].
+
+mod batch;
+mod migrations;
+mod postgres;
+mod sqlite;
+mod tables;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{Record, RecordKind};
+
+pub use batch::Outcome;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Failures of the store itself, as opposed to records it refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded; retrying later may succeed.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// The database URL or options are unusable.
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+    #[error("failed to apply database migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database holds something this build cannot read.
+    #[error("the database holds data this build cannot read: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
+            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
+                Self::Unavailable(error)
+            }
+            other => Self::Database(other),
+        }
+    }
+}
+
+/// Database error codes that mean "try again later" rather than "this is wrong".
+fn is_transient(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        // SQLite: busy, locked. PostgreSQL: serialization failure, deadlock, too many
+        // connections, admin shutdown, cannot connect now.
+        Some("5" | "6" | "40001" | "40P01" | "53300" | "57P01" | "57P03")
+    )
+}
+
+/// How many records of each kind are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordCounts(pub BTreeMap<RecordKind, u64>);
+
+impl RecordCounts {
+    pub fn get(&self, kind: RecordKind) -> u64 {
+        self.0.get(&kind).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything the service persists.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    fn backend(&self) -> Backend;
+
+    /// Writes `records` in one transaction and judges each one; outcomes come back in input
+    /// order. Either every accepted record is committed or the call fails and none is.
+    async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError>;
+
+    /// How many records of each kind are stored.
+    async fn counts(&self) -> Result<RecordCounts, StoreError>;
+}
+
+/// Database connection settings.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn backend(&self) -> Result<Backend, StoreError> {
+        if self.0.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {self}: use sqlite://FILE or postgres://…"
+            )))
+        }
+    }
+}
+
+/// Shows the URL with any password replaced, so it can be logged.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let credentials = &self.0[scheme_end + 3..at];
+                match credentials.find(':') {
+                    Some(colon) => write!(
+                        f,
+                        "{}{}:***{}",
+                        &self.0[..scheme_end + 3],
+                        &credentials[..colon],
+                        &self.0[at..]
+                    ),
+                    None => f.write_str(&self.0),
+                }
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Connection pool sizing shared by both backends.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the database at `url`, creating it (SQLite) and applying migrations as needed.
+pub async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url.backend()? {
+        Backend::Sqlite => Arc::new(SqliteStore::open(url, options).await?),
+        Backend::Postgres => Arc::new(PostgresStore::open(url, options).await?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_a_displayed_url() {
+        let url = DatabaseUrl::new("postgres://app:s3cret@db.internal:5432/rescue");
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:***@db.internal:5432/rescue"
+        );
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let no_password = DatabaseUrl::new("postgres://postgres@127.0.0.1/rescue");
+        assert_eq!(
+            no_password.to_string(),
+            "postgres://postgres@127.0.0.1/rescue"
+        );
+    }
+
+    #[test]
+    fn the_scheme_selects_the_backend() {
+        assert_eq!(
+            DatabaseUrl::new("sqlite://rescue.db").backend().ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            DatabaseUrl::new("postgresql://x/y").backend().ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(DatabaseUrl::new("mysql://x/y").backend().is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! PostgreSQL: the shared store when one machine is not enough. Every replica of the service
+//! connects to the same database; transactions keep batches atomic across them.
+//!
+//! A batch of rows travels as one array per column and is expanded by `UNNEST`, so a whole
+//! batch is one statement whatever its size.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::batch::{self, BatchTransaction, StoredVersion};
+use super::tables::{self, ColumnType, Value};
+use super::{Backend, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError};
+use crate::domain::{Record, RecordKind, Timestamp};
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url.expose())
+            .map_err(|e| StoreError::Config(format!("{url}: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        // The migrator takes an advisory lock, so replicas starting together migrate once.
+        super::migrations::migrator(Backend::Postgres)
+            .await?
+            .run(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for callers that need to run their own statements (tests, benchmarks).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError> {
+        let mut tx = PostgresBatch(self.pool.begin().await?);
+        let outcomes = batch::write_batch(&mut tx, records).await?;
+        tx.0.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn counts(&self) -> Result<RecordCounts, StoreError> {
+        let mut counts = RecordCounts::default();
+        for kind in RecordKind::ALL {
+            let sql = format!("SELECT COUNT(*) FROM {}", tables::table(kind).name);
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&self.pool)
+                .await?;
+            counts.0.insert(kind, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}
+
+struct PostgresBatch(Transaction<'static, Postgres>);
+
+fn to_datetime(at: Timestamp) -> DateTime<Utc> {
+    let (seconds, nanos) = at.to_seconds_nanos();
+    // Every stored timestamp passed `TimestampBounds`, well inside chrono's range.
+    DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
+}
+
+fn from_datetime(at: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_unix_micros(at.timestamp_micros())
+}
+
+/// One column of a batch, as the typed array PostgreSQL receives.
+enum ColumnArray<'a> {
+    Text(Vec<Option<&'a str>>),
+    Real(Vec<Option<f64>>),
+    SmallInt(Vec<Option<i16>>),
+    Bool(Vec<Option<bool>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    BigInt(Vec<i64>),
+}
+
+impl<'a> ColumnArray<'a> {
+    fn new(ty: ColumnType, capacity: usize) -> Self {
+        match ty {
+            ColumnType::Text => Self::Text(Vec::with_capacity(capacity)),
+            ColumnType::Real => Self::Real(Vec::with_capacity(capacity)),
+            ColumnType::SmallInt => Self::SmallInt(Vec::with_capacity(capacity)),
+            ColumnType::Bool => Self::Bool(Vec::with_capacity(capacity)),
+            ColumnType::Time => Self::Time(Vec::with_capacity(capacity)),
+            ColumnType::BigInt => Self::BigInt(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn push(&mut self, value: Value<'a>) {
+        match (self, value) {
+            (Self::Text(column), Value::Text(v)) => column.push(v),
+            (Self::Real(column), Value::Real(v)) => column.push(v),
+            (Self::SmallInt(column), Value::SmallInt(v)) => column.push(v),
+            (Self::Bool(column), Value::Bool(v)) => column.push(v),
+            (Self::Time(column), Value::Time(v)) => column.push(v.map(to_datetime)),
+            (Self::BigInt(column), Value::BigInt(v)) => column.push(v),
+            // `tables` pairs every value with its column's type; a unit test holds it to that.
+            (_, value) => unreachable!("value {value:?} does not match its column type"),
+        }
+    }
+
+    fn sql_type(ty: ColumnType) -> &'static str {
+        match ty {
+            ColumnType::Text => "text[]",
+            ColumnType::Real => "float8[]",
+            ColumnType::SmallInt => "int2[]",
+            ColumnType::Bool => "bool[]",
+            ColumnType::Time => "timestamptz[]",
+            ColumnType::BigInt => "int8[]",
+        }
+    }
+}
+
+#[async_trait]
+impl BatchTransaction for PostgresBatch {
+    async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let found: Vec<String> =
+            sqlx::query_scalar("SELECT customer_id FROM customers WHERE customer_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *self.0)
+                .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn write(
+        &mut self,
+        kind: RecordKind,
+        records: &[&Record],
+    ) -> Result<HashSet<String>, StoreError> {
+        let table = tables::table(kind);
+        let mut columns: Vec<ColumnArray<'_>> = table
+            .columns
+            .iter()
+            .map(|&(_, ty)| ColumnArray::new(ty, records.len()))
+            .collect();
+        for record in records {
+            for (column, value) in columns.iter_mut().zip(tables::row(record)) {
+                column.push(value);
+            }
+        }
+        let arrays: Vec<String> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, ty))| format!("${}::{}", i + 1, ColumnArray::sql_type(ty)))
+            .collect();
+        let sql = format!(
+            "{}SELECT * FROM UNNEST({}){}",
+            table.insert_head(),
+            arrays.join(", "),
+            table.upsert_tail()
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for column in columns {
+            query = match column {
+                ColumnArray::Text(v) => query.bind(v),
+                ColumnArray::Real(v) => query.bind(v),
+                ColumnArray::SmallInt(v) => query.bind(v),
+                ColumnArray::Bool(v) => query.bind(v),
+                ColumnArray::Time(v) => query.bind(v),
+                ColumnArray::BigInt(v) => query.bind(v),
+            };
+        }
+        let written = query.fetch_all(&mut *self.0).await?;
+        Ok(written.into_iter().collect())
+    }
+
+    async fn stored_versions(
+        &mut self,
+        kind: RecordKind,
+        ids: &[&str],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let table = tables::table(kind);
+        let sql = format!("{}= ANY($1)", table.stored_versions_head());
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let version: Option<DateTime<Utc>> = row.try_get(1)?;
+                let fingerprint: i64 = row.try_get(2)?;
+                Ok((
+                    id,
+                    StoredVersion {
+                        version: version.map(from_datetime),
+                        fingerprint,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

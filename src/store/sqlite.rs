@@ -1,0 +1,180 @@
+//! The embedded default: one SQLite file, created and migrated on open.
+//!
+//! All writes go through a single connection, so batches never contend for SQLite's one
+//! write lock inside this process; reads use a pool of their own. WAL mode lets reads run
+//! beside a write, and `synchronous = FULL` makes a committed batch survive power loss,
+//! which is what "accepted" promises.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+use super::batch::{self, BatchTransaction, StoredVersion};
+use super::tables::{self, Value};
+use super::{Backend, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError};
+use crate::domain::{Record, RecordKind, Timestamp};
+
+/// SQLite refuses statements with more bound parameters than this (its default limit).
+const MAX_PARAMETERS: usize = 32_766;
+/// 64 MiB of page cache instead of SQLite's 2 MiB default, so index pages of a large ingest
+/// stay in memory instead of being re-read from disk for every random-order id.
+const CACHE_KIB: i64 = 64 * 1024;
+/// How long a write waits for another process holding the file's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url.expose())
+            .map_err(|e| StoreError::Config(format!("{url}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", format!("-{CACHE_KIB}"));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await?;
+        super::migrations::migrator(Backend::Sqlite)
+            .await?
+            .run(&writer)
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so another process cannot make this
+        // transaction fail half-way when it first writes.
+        let mut tx = SqliteBatch(self.writer.begin_with("BEGIN IMMEDIATE").await?);
+        let outcomes = batch::write_batch(&mut tx, records).await?;
+        tx.0.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn counts(&self) -> Result<RecordCounts, StoreError> {
+        let mut counts = RecordCounts::default();
+        for kind in RecordKind::ALL {
+            let sql = format!("SELECT COUNT(*) FROM {}", tables::table(kind).name);
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&self.reader)
+                .await?;
+            counts.0.insert(kind, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}
+
+struct SqliteBatch(Transaction<'static, Sqlite>);
+
+/// SQLite has no array parameters: a list of ids travels as one JSON array.
+fn json_ids(ids: &[&str]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn push_value<'a>(
+    query: &mut sqlx::query_builder::Separated<'_, Sqlite, &'static str>,
+    value: Value<'a>,
+) {
+    match value {
+        Value::Text(v) => query.push_bind(v),
+        Value::Real(v) => query.push_bind(v),
+        Value::SmallInt(v) => query.push_bind(v),
+        Value::Bool(v) => query.push_bind(v),
+        Value::Time(v) => query.push_bind(v.map(Timestamp::unix_micros)),
+        Value::BigInt(v) => query.push_bind(v),
+    };
+}
+
+#[async_trait]
+impl BatchTransaction for SqliteBatch {
+    async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT customer_id FROM customers WHERE customer_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_ids(ids))
+        .fetch_all(&mut *self.0)
+        .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn write(
+        &mut self,
+        kind: RecordKind,
+        records: &[&Record],
+    ) -> Result<HashSet<String>, StoreError> {
+        let table = tables::table(kind);
+        let rows_per_statement = MAX_PARAMETERS / table.columns.len();
+        let head = table.insert_head();
+        let tail = table.upsert_tail();
+        let mut written = HashSet::with_capacity(records.len());
+        for chunk in records.chunks(rows_per_statement) {
+            let mut query = QueryBuilder::<Sqlite>::new(head.as_str());
+            query.push_values(chunk, |mut row, record| {
+                for value in tables::row(record) {
+                    push_value(&mut row, value);
+                }
+            });
+            query.push(tail.as_str());
+            let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *self.0).await?;
+            written.extend(ids);
+        }
+        Ok(written)
+    }
+
+    async fn stored_versions(
+        &mut self,
+        kind: RecordKind,
+        ids: &[&str],
+    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let table = tables::table(kind);
+        let sql = format!(
+            "{}IN (SELECT value FROM json_each(?))",
+            table.stored_versions_head()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json_ids(ids))
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let version: Option<i64> = row.try_get(1)?;
+                let fingerprint: i64 = row.try_get(2)?;
+                Ok((
+                    id,
+                    StoredVersion {
+                        version: version.map(Timestamp::from_unix_micros),
+                        fingerprint,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

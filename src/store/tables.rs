@@ -1,0 +1,340 @@
+//! How each kind of record maps onto its table: the columns, the values of one record in
+//! column order, and the SQL both backends share around their own way of passing rows.
+
+use crate::domain::{Rating, Record, RecordKind, Timestamp};
+
+/// A column's type, as both backends need it to bind values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ColumnType {
+    Text,
+    Real,
+    SmallInt,
+    Bool,
+    Time,
+    BigInt,
+}
+
+/// One column value of one record; `None` is SQL NULL.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Value<'a> {
+    Text(Option<&'a str>),
+    Real(Option<f64>),
+    SmallInt(Option<i16>),
+    Bool(Option<bool>),
+    Time(Option<Timestamp>),
+    BigInt(i64),
+}
+
+#[derive(Debug)]
+pub(super) struct Table {
+    pub name: &'static str,
+    pub id_column: &'static str,
+    /// The column whose newer value wins, for versioned kinds; immutable kinds have none.
+    pub version_column: Option<&'static str>,
+    /// Every column in the order [`row`] produces values, ending with the fingerprint.
+    pub columns: &'static [(&'static str, ColumnType)],
+}
+
+use ColumnType::{BigInt, Bool, Real, SmallInt, Text, Time};
+
+const CUSTOMERS: Table = Table {
+    name: "customers",
+    id_column: "customer_id",
+    version_column: Some("updated_at"),
+    columns: &[
+        ("customer_id", Text),
+        ("segment", Text),
+        ("plan", Text),
+        ("persona", Text),
+        ("region", Text),
+        ("annual_value", Real),
+        ("customer_since", Time),
+        ("updated_at", Time),
+        ("fingerprint", BigInt),
+    ],
+};
+
+const USAGE_EVENTS: Table = Table {
+    name: "usage_events",
+    id_column: "event_id",
+    version_column: None,
+    columns: &[
+        ("event_id", Text),
+        ("customer_id", Text),
+        ("occurred_at", Time),
+        ("activity", Text),
+        ("quantity", Real),
+        ("fingerprint", BigInt),
+    ],
+};
+
+const INTERACTIONS: Table = Table {
+    name: "interactions",
+    id_column: "interaction_id",
+    version_column: None,
+    columns: &[
+        ("interaction_id", Text),
+        ("customer_id", Text),
+        ("occurred_at", Time),
+        ("channel", Text),
+        ("tag", Text),
+        ("failure", Bool),
+        ("resolution", Text),
+        ("wait_seconds", Real),
+        ("first_contact_resolution", Bool),
+        ("repeat_contact", Bool),
+        ("fingerprint", BigInt),
+    ],
+};
+
+const SURVEYS: Table = Table {
+    name: "surveys",
+    id_column: "survey_id",
+    version_column: None,
+    columns: &[
+        ("survey_id", Text),
+        ("customer_id", Text),
+        ("answered_at", Time),
+        ("channel", Text),
+        ("interaction_id", Text),
+        ("csat", SmallInt),
+        ("nps", SmallInt),
+        ("recovery_rating", SmallInt),
+        ("comment", Text),
+        ("fingerprint", BigInt),
+    ],
+};
+
+const CHURN_OUTCOMES: Table = Table {
+    name: "churn_outcomes",
+    id_column: "customer_id",
+    version_column: Some("observed_at"),
+    columns: &[
+        ("customer_id", Text),
+        ("status", Text),
+        ("churned_at", Time),
+        ("observed_at", Time),
+        ("fingerprint", BigInt),
+    ],
+};
+
+const RECOVERY_CASES: Table = Table {
+    name: "recovery_cases",
+    id_column: "case_id",
+    version_column: Some("updated_at"),
+    columns: &[
+        ("case_id", Text),
+        ("customer_id", Text),
+        ("trigger", Text),
+        ("tag", Text),
+        ("action", Text),
+        ("cost", Real),
+        ("trigger_interaction_id", Text),
+        ("trigger_survey_id", Text),
+        ("opened_at", Time),
+        ("first_response_at", Time),
+        ("resolved_at", Time),
+        ("communication", SmallInt),
+        ("accountability", SmallInt),
+        ("responsiveness", SmallInt),
+        ("empathy", SmallInt),
+        ("solution", SmallInt),
+        ("resurvey_score", SmallInt),
+        ("retained", Bool),
+        ("spend_change_pct", Real),
+        ("updated_at", Time),
+        ("fingerprint", BigInt),
+    ],
+};
+
+pub(super) const fn table(kind: RecordKind) -> &'static Table {
+    match kind {
+        RecordKind::Customer => &CUSTOMERS,
+        RecordKind::UsageEvent => &USAGE_EVENTS,
+        RecordKind::Interaction => &INTERACTIONS,
+        RecordKind::Survey => &SURVEYS,
+        RecordKind::ChurnOutcome => &CHURN_OUTCOMES,
+        RecordKind::RecoveryCase => &RECOVERY_CASES,
+    }
+}
+
+fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Value<'static> {
+    Value::SmallInt(value.map(|v| i16::from(v.get())))
+}
+
+fn time(value: Timestamp) -> Value<'static> {
+    Value::Time(Some(value))
+}
+
+fn text(value: &str) -> Value<'_> {
+    Value::Text(Some(value))
+}
+
+/// The values of `record`, in the order of its table's columns.
+pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
+    let fingerprint = Value::BigInt(record.fingerprint());
+    match record {
+        Record::Customer(r) => vec![
+            text(r.customer_id.as_str()),
+            text(r.segment.as_str()),
+            text(r.plan.as_str()),
+            Value::Text(r.persona.as_deref()),
+            Value::Text(r.region.as_deref()),
+            Value::Real(Some(r.annual_value.get())),
+            time(r.customer_since),
+            time(r.updated_at),
+            fingerprint,
+        ],
+        Record::UsageEvent(r) => vec![
+            text(r.event_id.as_str()),
+            text(r.customer_id.as_str()),
+            time(r.occurred_at),
+            text(&r.activity),
+            Value::Real(Some(r.quantity.get())),
+            fingerprint,
+        ],
+        Record::Interaction(r) => vec![
+            text(r.interaction_id.as_str()),
+            text(r.customer_id.as_str()),
+            time(r.occurred_at),
+            text(r.channel.as_str()),
+            text(r.tag.as_str()),
+            Value::Bool(Some(r.failure)),
+            text(r.resolution.as_str()),
+            Value::Real(Some(r.wait_seconds.get())),
+            Value::Bool(Some(r.first_contact_resolution)),
+            Value::Bool(Some(r.repeat_contact)),
+            fingerprint,
+        ],
+        Record::Survey(r) => vec![
+            text(r.survey_id.as_str()),
+            text(r.customer_id.as_str()),
+            time(r.answered_at),
+            text(r.channel.as_str()),
+            Value::Text(r.interaction_id.as_ref().map(|id| id.as_str())),
+            rating(r.csat),
+            rating(r.nps),
+            rating(r.recovery_rating),
+            Value::Text(r.comment.as_deref()),
+            fingerprint,
+        ],
+        Record::ChurnOutcome(r) => vec![
+            text(r.customer_id.as_str()),
+            text(r.status.as_str()),
+            Value::Time(r.churned_at),
+            time(r.observed_at),
+            fingerprint,
+        ],
+        Record::RecoveryCase(r) => vec![
+            text(r.case_id.as_str()),
+            text(r.customer_id.as_str()),
+            text(r.trigger.as_str()),
+            text(r.tag.as_str()),
+            text(r.action.as_str()),
+            Value::Real(Some(r.cost.get())),
+            Value::Text(r.trigger_interaction_id.as_ref().map(|id| id.as_str())),
+            Value::Text(r.trigger_survey_id.as_ref().map(|id| id.as_str())),
+            time(r.opened_at),
+            Value::Time(r.first_response_at),
+            Value::Time(r.resolved_at),
+            rating(r.cares.communication),
+            rating(r.cares.accountability),
+            rating(r.cares.responsiveness),
+            rating(r.cares.empathy),
+            rating(r.cares.solution),
+            rating(r.resurvey_score),
+            Value::Bool(r.retained),
+            Value::Real(r.spend_change_pct.map(|v| v.get())),
+            time(r.updated_at),
+            fingerprint,
+        ],
+    }
+}
+
+impl Table {
+    /// `INSERT INTO t (c1, c2, …) ` — both backends append their row source to this.
+    pub(super) fn insert_head(&self) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        format!("INSERT INTO {} ({}) ", self.name, names.join(", "))
+    }
+
+    /// What to do when the id is already stored, and which ids to report as written.
+    /// Immutable kinds keep the stored row; versioned kinds take the row only if it is newer,
+    /// so a stale re-send can never overwrite fresher data.
+    pub(super) fn upsert_tail(&self) -> String {
+        let action = match self.version_column {
+            None => "DO NOTHING".to_owned(),
+            Some(version) => {
+                let assignments: Vec<String> = self
+                    .columns
+                    .iter()
+                    .filter(|(name, _)| *name != self.id_column)
+                    .map(|(name, _)| format!("{name} = excluded.{name}"))
+                    .collect();
+                format!(
+                    "DO UPDATE SET {} WHERE excluded.{version} > {}.{version}",
+                    assignments.join(", "),
+                    self.name
+                )
+            }
+        };
+        format!(
+            " ON CONFLICT ({}) {action} RETURNING {}",
+            self.id_column, self.id_column
+        )
+    }
+
+    /// `SELECT id, version, fingerprint FROM t WHERE id ` — each backend appends its own
+    /// way of matching a list of ids.
+    pub(super) fn stored_versions_head(&self) -> String {
+        format!(
+            "SELECT {id}, {version}, fingerprint FROM {table} WHERE {id} ",
+            id = self.id_column,
+            // A typed NULL, so PostgreSQL reports the same column type for every kind.
+            version = self.version_column.unwrap_or("CAST(NULL AS TIMESTAMPTZ)"),
+            table = self.name
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_matches_its_table_columns_and_types() {
+        for record in crate::domain::examples::one_of_each_kind() {
+            let table = table(record.kind());
+            let values = row(&record);
+            assert_eq!(values.len(), table.columns.len(), "{}", table.name);
+            for (value, (name, ty)) in values.iter().zip(table.columns) {
+                let matches = matches!(
+                    (value, ty),
+                    (Value::Text(_), ColumnType::Text)
+                        | (Value::Real(_), ColumnType::Real)
+                        | (Value::SmallInt(_), ColumnType::SmallInt)
+                        | (Value::Bool(_), ColumnType::Bool)
+                        | (Value::Time(_), ColumnType::Time)
+                        | (Value::BigInt(_), ColumnType::BigInt)
+                );
+                assert!(matches, "{}.{name}: {value:?} is not {ty:?}", table.name);
+            }
+            assert_eq!(table.columns[0].0, table.id_column);
+        }
+    }
+
+    #[test]
+    fn versioned_tables_update_only_with_a_newer_version() {
+        let tail = table(RecordKind::Customer).upsert_tail();
+        assert!(
+            tail.contains("WHERE excluded.updated_at > customers.updated_at"),
+            "{tail}"
+        );
+        assert!(!tail.contains("customer_id = excluded"), "{tail}");
+        let tail = table(RecordKind::UsageEvent).upsert_tail();
+        assert_eq!(
+            tail,
+            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        );
+    }
+}
