@@ -9,16 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::transport::Server;
-use tower_http::classify::GrpcFailureClass;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 
 use crate::api::IngestService;
 use crate::config::Settings;
 use crate::proto::{self, v1::ingest_server::IngestServer};
 use crate::store::{self, Store};
+use crate::telemetry;
 
 /// A bound, ready-to-run server. Building it opens (and migrates) the database and binds the
 /// port, so a caller that asked for port 0 can learn the real one before serving.
@@ -69,7 +66,7 @@ impl Application {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = Server::builder()
-            .layer(rpc_tracing())
+            .layer(telemetry::rpc_trace_layer())
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -134,61 +131,5 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {}
         () = terminate => {}
-    }
-}
-
-/// One span per RPC, and one line when it ends with its gRPC status code and latency.
-fn rpc_tracing() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-    impl Fn(&Request<tonic::body::Body>) -> Span + Clone,
-    (),
-    impl Fn(&Response<tonic::body::Body>, Duration, &Span) + Clone,
-    (),
-    impl Fn(Option<&HeaderMap>, Duration, &Span) + Clone,
-    impl Fn(GrpcFailureClass, Duration, &Span) + Clone,
-> {
-    TraceLayer::new_for_grpc()
-        .make_span_with(|request: &Request<tonic::body::Body>| {
-            tracing::info_span!("rpc", method = %request.uri().path())
-        })
-        .on_request(())
-        // An error returned before any message is sent comes back trailers-only: its
-        // status is in the headers.
-        .on_response(|response: &Response<tonic::body::Body>, latency: Duration, _: &Span| {
-            if let Some(code) = grpc_code(response.headers()) {
-                log_rpc_end(code, latency);
-            }
-        })
-        .on_body_chunk(())
-        .on_eos(|trailers: Option<&HeaderMap>, latency: Duration, _: &Span| {
-            if let Some(code) = trailers.and_then(grpc_code) {
-                log_rpc_end(code, latency);
-            }
-        })
-        .on_failure(|failure: GrpcFailureClass, latency: Duration, _: &Span| {
-            // Failures with a status code were logged above; this is a broken stream.
-            if let GrpcFailureClass::Error(error) = failure {
-                tracing::warn!(%error, latency_ms = millis(latency), "rpc stream failed");
-            }
-        })
-}
-
-fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
-    headers
-        .get("grpc-status")
-        .map(|value| tonic::Code::from_bytes(value.as_bytes()))
-}
-
-fn millis(latency: Duration) -> f64 {
-    latency.as_secs_f64() * 1_000.0
-}
-
-fn log_rpc_end(code: tonic::Code, latency: Duration) {
-    let latency_ms = millis(latency);
-    match code {
-        tonic::Code::Ok | tonic::Code::NotFound | tonic::Code::InvalidArgument => {
-            tracing::info!(code = ?code, latency_ms, "rpc finished");
-        }
-        _ => tracing::warn!(code = ?code, latency_ms, "rpc finished"),
     }
 }

@@ -1,0 +1,183 @@
+//! Test databases and a served application, cleaned up when dropped.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rescue::config::Settings;
+use rescue::proto::v1::ingest_client::IngestClient;
+use rescue::proto::v1::{IngestRecordsRequest, IngestRecordsResponse, Record};
+use rescue::server::Application;
+use rescue::store::{self, DatabaseUrl, PoolOptions, Store};
+use tonic::transport::Channel;
+
+pub const POSTGRES_URL_VARIABLE: &str = "RESCUE_TEST_POSTGRES_URL";
+
+/// A database of its own for one test: a SQLite file in a fresh directory, or a freshly
+/// created PostgreSQL database that is dropped afterwards.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Directory(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let directory = std::env::temp_dir().join(format!("rescue-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&directory).expect("create a temporary directory");
+        let url = DatabaseUrl::new(format!("sqlite://{}", directory.join("rescue.db").display()));
+        Self { url, cleanup: Cleanup::Directory(directory) }
+    }
+
+    /// `None` (after saying so on the terminal) when no PostgreSQL server was given.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
+            // Written straight to stderr: the test harness would swallow `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED a PostgreSQL test: set {POSTGRES_URL_VARIABLE} (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it ***"
+            );
+            return None;
+        };
+        let name = format!("rescue_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create the test database");
+        admin.close().await;
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+        let url = DatabaseUrl::new(format!("{base}/{name}"));
+        Some(Self { url, cleanup: Cleanup::PostgresDatabase { admin_url, name } })
+    }
+
+    pub async fn open_store(&self) -> Arc<dyn Store> {
+        store::open(&self.url, PoolOptions::default()).await.expect("open the test store")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Directory(directory) => {
+                let _ = std::fs::remove_dir_all(directory);
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime, which cannot be blocked on: use a
+                // thread with a runtime of its own.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    runtime.block_on(async {
+                        let admin = sqlx::PgPool::connect(&admin_url).await?;
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(&admin)
+                            .await?;
+                        admin.close().await;
+                        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+                    })
+                })
+                .join();
+                if !matches!(dropped, Ok(Ok(()))) {
+                    let _ = writeln!(std::io::stderr(), "could not drop test database {}", self.url);
+                }
+            }
+        }
+    }
+}
+
+/// A running server on an ephemeral port.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub store: Arc<dyn Store>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app(database: &TestDatabase) -> TestApp {
+    let mut settings = Settings::with_database(database.url.clone());
+    settings.listen = "127.0.0.1:0".parse().expect("address");
+    let application = Application::build(&settings).await.expect("build the application");
+    let address = application.local_addr().expect("bound address");
+    let store = application.store();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(application.run_until_stopped(async {
+        stopped.await.ok();
+    }));
+    TestApp { address, store, stop: Some(stop), serving: Some(serving) }
+}
+
+impl TestApp {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the test server")
+    }
+
+    pub async fn ingest_client(&self) -> IngestClient<Channel> {
+        IngestClient::new(self.channel().await)
+    }
+
+    /// Streams `records` in messages of `per_message` records and returns the verdict.
+    pub async fn ingest(&self, records: Vec<Record>, per_message: usize) -> IngestRecordsResponse {
+        let messages: Vec<IngestRecordsRequest> = records
+            .chunks(per_message)
+            .map(|chunk| IngestRecordsRequest { records: chunk.to_vec() })
+            .collect();
+        self.ingest_client()
+            .await
+            .ingest_records(tokio_stream::iter(messages))
+            .await
+            .expect("the ingest stream succeeds")
+            .into_inner()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.expect("server task").expect("server stops cleanly");
+        }
+    }
+}
+
+/// Runs each named `async fn(TestDatabase)` once per backend, as `sqlite::NAME` and
+/// `postgres::NAME`; the PostgreSQL variant is skipped (loudly) without a server.
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::helpers::TestDatabase::sqlite()).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(database) = crate::helpers::TestDatabase::postgres().await {
+                        super::$name(database).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+pub(crate) use on_every_backend;

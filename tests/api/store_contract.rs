@@ -1,0 +1,166 @@
+//! The contract every store backend must keep, run against each one.
+
+use rescue::api::RecordParser;
+use rescue::domain::{Record, RecordKind, Timestamp};
+use rescue::proto::v1 as proto;
+use rescue::store::Outcome;
+
+use crate::fixtures;
+use crate::helpers::{on_every_backend, TestDatabase};
+
+on_every_backend!(
+    a_new_record_of_each_kind_is_accepted_and_counted,
+    an_identical_resend_is_a_duplicate,
+    an_immutable_record_with_new_content_is_a_conflict,
+    a_newer_version_wins_and_an_older_one_is_superseded,
+    a_different_version_with_the_same_time_is_a_conflict,
+    records_naming_an_unknown_customer_are_rejected,
+    a_customer_and_its_records_in_one_batch_are_all_accepted,
+    an_id_repeated_in_one_batch_is_stored_once,
+    the_newest_of_several_versions_in_one_batch_wins,
+    a_batch_larger_than_one_statement_is_written_whole,
+    data_survives_reopening_the_store,
+);
+
+fn parse(records: Vec<proto::Record>) -> Vec<Record> {
+    let parser = RecordParser::received_at(Timestamp::now());
+    records
+        .into_iter()
+        .map(|r| parser.record(r).expect("fixtures are valid"))
+        .collect()
+}
+
+fn one_of_each(customer: &str) -> Vec<Record> {
+    parse(vec![
+        fixtures::customer(customer),
+        fixtures::usage_event(&format!("{customer}-u"), customer),
+        fixtures::interaction(&format!("{customer}-i"), customer),
+        fixtures::survey(&format!("{customer}-s"), customer),
+        fixtures::churn_outcome(customer, 60),
+        fixtures::recovery_case(&format!("{customer}-r"), customer, 0),
+    ])
+}
+
+fn rejected_field(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Rejected(violation) => &violation.field,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+async fn a_new_record_of_each_kind_is_accepted_and_counted(database: TestDatabase) {
+    let store = database.open_store().await;
+    let outcomes = store.write_batch(&one_of_each("c-1")).await.expect("write");
+    assert_eq!(outcomes, vec![Outcome::Accepted; 6]);
+    let counts = store.counts().await.expect("counts");
+    for kind in RecordKind::ALL {
+        assert_eq!(counts.get(kind), 1, "{kind:?}");
+    }
+}
+
+async fn an_identical_resend_is_a_duplicate(database: TestDatabase) {
+    let store = database.open_store().await;
+    store.write_batch(&one_of_each("c-1")).await.expect("write");
+    let outcomes = store.write_batch(&one_of_each("c-1")).await.expect("write");
+    assert_eq!(outcomes, vec![Outcome::Duplicate; 6]);
+    assert_eq!(store.counts().await.expect("counts").total(), 6);
+}
+
+async fn an_immutable_record_with_new_content_is_a_conflict(database: TestDatabase) {
+    let store = database.open_store().await;
+    store.write_batch(&one_of_each("c-1")).await.expect("write");
+    let changed = parse(vec![fixtures::usage_event_of("c-1-u", "c-1", 99.0)]);
+    let outcomes = store.write_batch(&changed).await.expect("write");
+    assert_eq!(rejected_field(&outcomes[0]), "usage_event.event_id");
+}
+
+async fn a_newer_version_wins_and_an_older_one_is_superseded(database: TestDatabase) {
+    let store = database.open_store().await;
+    let old = parse(vec![fixtures::customer_version("c-1", 10, 100.0)]);
+    let new = parse(vec![fixtures::customer_version("c-1", 20, 200.0)]);
+    assert_eq!(store.write_batch(&old).await.expect("write"), vec![Outcome::Accepted]);
+    assert_eq!(store.write_batch(&new).await.expect("write"), vec![Outcome::Accepted]);
+    assert_eq!(store.write_batch(&old).await.expect("write"), vec![Outcome::Superseded]);
+    // What is stored is the newer version: re-sending it is a duplicate.
+    assert_eq!(store.write_batch(&new).await.expect("write"), vec![Outcome::Duplicate]);
+    assert_eq!(store.counts().await.expect("counts").get(RecordKind::Customer), 1);
+}
+
+async fn a_different_version_with_the_same_time_is_a_conflict(database: TestDatabase) {
+    let store = database.open_store().await;
+    let first = parse(vec![fixtures::customer("c-1"), fixtures::recovery_case("r-1", "c-1", 5)]);
+    store.write_batch(&first).await.expect("write");
+    let mut changed_case = parse(vec![fixtures::recovery_case("r-1", "c-1", 5)]);
+    if let Record::RecoveryCase(case) = &mut changed_case[0] {
+        case.retained = Some(true);
+    }
+    let outcomes = store.write_batch(&changed_case).await.expect("write");
+    assert_eq!(rejected_field(&outcomes[0]), "recovery_case.case_id");
+}
+
+async fn records_naming_an_unknown_customer_are_rejected(database: TestDatabase) {
+    let store = database.open_store().await;
+    let mut records = one_of_each("ghost");
+    records.remove(0);
+    let outcomes = store.write_batch(&records).await.expect("write");
+    for outcome in &outcomes {
+        assert!(rejected_field(outcome).ends_with(".customer_id"), "{outcome:?}");
+    }
+    assert_eq!(store.counts().await.expect("counts").total(), 0);
+}
+
+async fn a_customer_and_its_records_in_one_batch_are_all_accepted(database: TestDatabase) {
+    let store = database.open_store().await;
+    // The customer comes last in the batch and is still written first.
+    let mut records = one_of_each("c-1");
+    records.rotate_left(1);
+    let outcomes = store.write_batch(&records).await.expect("write");
+    assert_eq!(outcomes, vec![Outcome::Accepted; 6]);
+}
+
+async fn an_id_repeated_in_one_batch_is_stored_once(database: TestDatabase) {
+    let store = database.open_store().await;
+    let records = parse(vec![
+        fixtures::customer("c-1"),
+        fixtures::usage_event_of("u-1", "c-1", 1.0),
+        fixtures::usage_event_of("u-1", "c-1", 1.0),
+        fixtures::usage_event_of("u-1", "c-1", 2.0),
+    ]);
+    let outcomes = store.write_batch(&records).await.expect("write");
+    assert_eq!(outcomes[..3], [Outcome::Accepted, Outcome::Accepted, Outcome::Duplicate]);
+    assert_eq!(rejected_field(&outcomes[3]), "usage_event.event_id");
+    assert_eq!(store.counts().await.expect("counts").get(RecordKind::UsageEvent), 1);
+}
+
+async fn the_newest_of_several_versions_in_one_batch_wins(database: TestDatabase) {
+    let store = database.open_store().await;
+    let records = parse(vec![
+        fixtures::customer_version("c-1", 10, 100.0),
+        fixtures::customer_version("c-1", 30, 300.0),
+        fixtures::customer_version("c-1", 20, 200.0),
+    ]);
+    let outcomes = store.write_batch(&records).await.expect("write");
+    assert_eq!(outcomes, vec![Outcome::Superseded, Outcome::Accepted, Outcome::Superseded]);
+    let newest = parse(vec![fixtures::customer_version("c-1", 30, 300.0)]);
+    assert_eq!(store.write_batch(&newest).await.expect("write"), vec![Outcome::Duplicate]);
+}
+
+async fn a_batch_larger_than_one_statement_is_written_whole(database: TestDatabase) {
+    let store = database.open_store().await;
+    let mut records = vec![fixtures::customer("c-1")];
+    // More rows than SQLite's parameter limit allows in one statement.
+    records.extend((0..12_000).map(|i| fixtures::usage_event(&format!("u-{i}"), "c-1")));
+    let outcomes = store.write_batch(&parse(records)).await.expect("write");
+    assert!(outcomes.iter().all(|o| *o == Outcome::Accepted));
+    assert_eq!(store.counts().await.expect("counts").get(RecordKind::UsageEvent), 12_000);
+}
+
+async fn data_survives_reopening_the_store(database: TestDatabase) {
+    let store = database.open_store().await;
+    store.write_batch(&one_of_each("c-1")).await.expect("write");
+    drop(store);
+    let reopened = database.open_store().await;
+    assert_eq!(reopened.counts().await.expect("counts").total(), 6);
+    let outcomes = reopened.write_batch(&one_of_each("c-1")).await.expect("write");
+    assert_eq!(outcomes, vec![Outcome::Duplicate; 6]);
+}
