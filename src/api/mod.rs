@@ -7,4 +7,4 @@ mod ingest;
 
 pub use convert::RecordParser;
 pub use error::{ApiError, error_chain};
-pub use ingest::IngestService;
+pub use ingest::{BATCH_RECORDS, IngestService, MAX_LISTED_REJECTIONS};

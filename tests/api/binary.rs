@@ -5,9 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::TestDatabase;
 
@@ -33,7 +33,8 @@ async fn rescue_serve_answers_health_checks_and_stops_on_sigterm() {
 
     let address = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.recv().await {
-            let event: serde_json::Value = serde_json::from_str(&line).expect("every log line is JSON");
+            let event: serde_json::Value =
+                serde_json::from_str(&line).expect("every log line is JSON");
             if event["message"] == "rescue is serving gRPC" {
                 return event["address"].as_str().expect("address field").to_owned();
             }
@@ -50,7 +51,9 @@ async fn rescue_serve_answers_health_checks_and_stops_on_sigterm() {
         .expect("connect");
     let mut health = HealthClient::new(channel);
     let status = health
-        .check(HealthCheckRequest { service: "rescue.v1.Ingest".into() })
+        .check(HealthCheckRequest {
+            service: "rescue.v1.Ingest".into(),
+        })
         .await
         .expect("health check")
         .into_inner()

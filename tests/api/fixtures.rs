@@ -6,7 +6,10 @@ use rescue::proto::v1::{self as proto, record::Kind};
 pub const BASE_SECONDS: i64 = 1_767_225_600;
 
 pub fn at(offset_seconds: i64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp { seconds: BASE_SECONDS + offset_seconds, nanos: 0 })
+    Some(prost_types::Timestamp {
+        seconds: BASE_SECONDS + offset_seconds,
+        nanos: 0,
+    })
 }
 
 pub fn record(kind: Kind) -> proto::Record {
@@ -110,7 +113,11 @@ pub fn recovery_case(id: &str, customer: &str, version: i64) -> proto::Record {
     }))
 }
 
-fn edit<T>(mut record: proto::Record, change: impl FnOnce(&mut Kind) -> Option<&mut T>, apply: impl FnOnce(&mut T)) -> proto::Record {
+fn edit<T>(
+    mut record: proto::Record,
+    change: impl FnOnce(&mut Kind) -> Option<&mut T>,
+    apply: impl FnOnce(&mut T),
+) -> proto::Record {
     if let Some(kind) = record.kind.as_mut()
         && let Some(inner) = change(kind)
     {
@@ -120,22 +127,46 @@ fn edit<T>(mut record: proto::Record, change: impl FnOnce(&mut Kind) -> Option<&
 }
 
 fn as_usage(kind: &mut Kind) -> Option<&mut proto::UsageEvent> {
-    if let Kind::UsageEvent(r) = kind { Some(r) } else { None }
+    if let Kind::UsageEvent(r) = kind {
+        Some(r)
+    } else {
+        None
+    }
 }
 fn as_interaction(kind: &mut Kind) -> Option<&mut proto::Interaction> {
-    if let Kind::Interaction(r) = kind { Some(r) } else { None }
+    if let Kind::Interaction(r) = kind {
+        Some(r)
+    } else {
+        None
+    }
 }
 fn as_survey(kind: &mut Kind) -> Option<&mut proto::Survey> {
-    if let Kind::Survey(r) = kind { Some(r) } else { None }
+    if let Kind::Survey(r) = kind {
+        Some(r)
+    } else {
+        None
+    }
 }
 fn as_case(kind: &mut Kind) -> Option<&mut proto::RecoveryCase> {
-    if let Kind::RecoveryCase(r) = kind { Some(r) } else { None }
+    if let Kind::RecoveryCase(r) = kind {
+        Some(r)
+    } else {
+        None
+    }
 }
 fn as_churn(kind: &mut Kind) -> Option<&mut proto::ChurnOutcome> {
-    if let Kind::ChurnOutcome(r) = kind { Some(r) } else { None }
+    if let Kind::ChurnOutcome(r) = kind {
+        Some(r)
+    } else {
+        None
+    }
 }
 fn as_customer(kind: &mut Kind) -> Option<&mut proto::Customer> {
-    if let Kind::Customer(r) = kind { Some(r) } else { None }
+    if let Kind::Customer(r) = kind {
+        Some(r)
+    } else {
+        None
+    }
 }
 
 /// A malformed record, the field path it must be rejected on, and a word the reason must use.
@@ -163,12 +194,18 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
             reason_mentions: "finite",
         },
         Malformed {
-            record: edit(recovery_case(&id("negative-cost"), customer, 0), as_case, |r| r.cost = -5.0),
+            record: edit(
+                recovery_case(&id("negative-cost"), customer, 0),
+                as_case,
+                |r| r.cost = -5.0,
+            ),
             field: "recovery_case.cost",
             reason_mentions: "negative",
         },
         Malformed {
-            record: edit(survey(&id("csat-0"), customer), as_survey, |r| r.csat = Some(0)),
+            record: edit(survey(&id("csat-0"), customer), as_survey, |r| {
+                r.csat = Some(0)
+            }),
             field: "survey.csat",
             reason_mentions: "between 1 and 5",
         },
@@ -182,7 +219,9 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
             reason_mentions: "between 1 and 7",
         },
         Malformed {
-            record: edit(survey(&id("resurvey-0"), customer), as_survey, |r| r.recovery_rating = Some(0)),
+            record: edit(survey(&id("resurvey-0"), customer), as_survey, |r| {
+                r.recovery_rating = Some(0)
+            }),
             field: "survey.recovery_rating",
             reason_mentions: "between 1 and 7",
         },
@@ -197,12 +236,18 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
             reason_mentions: "at most 128 bytes",
         },
         Malformed {
-            record: edit(interaction(&id("channel-99"), customer), as_interaction, |r| r.channel = 99),
+            record: edit(
+                interaction(&id("channel-99"), customer),
+                as_interaction,
+                |r| r.channel = 99,
+            ),
             field: "interaction.channel",
             reason_mentions: "unknown value 99",
         },
         Malformed {
-            record: edit(usage_event(&id("future"), customer), as_usage, |r| r.occurred_at = Some(two_days_ahead)),
+            record: edit(usage_event(&id("future"), customer), as_usage, |r| {
+                r.occurred_at = Some(two_days_ahead)
+            }),
             field: "usage_event.occurred_at",
             reason_mentions: "future",
         },
@@ -217,39 +262,60 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
             reason_mentions: "required",
         },
         Malformed {
-            record: edit(churn_outcome(customer, 100), as_churn, |r| r.status = proto::ChurnStatus::Churned.into()),
+            record: edit(churn_outcome(customer, 100), as_churn, |r| {
+                r.status = proto::ChurnStatus::Churned.into()
+            }),
             field: "churn_outcome.churned_at",
             reason_mentions: "required when status is CHURNED",
         },
         Malformed {
-            record: edit(survey(&id("nps-11"), customer), as_survey, |r| r.nps = Some(11)),
+            record: edit(survey(&id("nps-11"), customer), as_survey, |r| {
+                r.nps = Some(11)
+            }),
             field: "survey.nps",
             reason_mentions: "between 0 and 10",
         },
         Malformed {
-            record: edit(customer_version(&id("unspecified-plan"), 0, 10.0), as_customer, |r| r.plan = 0),
+            record: edit(
+                customer_version(&id("unspecified-plan"), 0, 10.0),
+                as_customer,
+                |r| r.plan = 0,
+            ),
             field: "customer.plan",
             reason_mentions: "required",
         },
         Malformed {
-            record: edit(customer_version(&id("infinite-value"), 0, f64::INFINITY), as_customer, |_| {}),
+            record: edit(
+                customer_version(&id("infinite-value"), 0, f64::INFINITY),
+                as_customer,
+                |_| {},
+            ),
             field: "customer.annual_value",
             reason_mentions: "finite",
         },
         Malformed {
-            record: edit(recovery_case(&id("early-response"), customer, 0), as_case, |r| r.first_response_at = at(0)),
+            record: edit(
+                recovery_case(&id("early-response"), customer, 0),
+                as_case,
+                |r| r.first_response_at = at(0),
+            ),
             field: "recovery_case.first_response_at",
             reason_mentions: "before opened_at",
         },
         Malformed {
             record: edit(usage_event(&id("bad-nanos"), customer), as_usage, |r| {
-                r.occurred_at = Some(prost_types::Timestamp { seconds: BASE_SECONDS, nanos: -1 })
+                r.occurred_at = Some(prost_types::Timestamp {
+                    seconds: BASE_SECONDS,
+                    nanos: -1,
+                })
             }),
             field: "usage_event.occurred_at",
             reason_mentions: "not a valid time",
         },
         Malformed {
-            record: edit(usage_event(&id("control"), customer), as_usage, |r| r.activity = "log\u{7}in".into()),
+            record: edit(usage_event(&id("control"), customer), as_usage, |r| {
+                r.activity = "log\u{7}in".into()
+            }),
             field: "usage_event.activity",
             reason_mentions: "control characters",
         },

@@ -30,10 +30,17 @@ enum Cleanup {
 
 impl TestDatabase {
     pub fn sqlite() -> Self {
-        let directory = std::env::temp_dir().join(format!("rescue-test-{}", uuid::Uuid::new_v4().simple()));
+        let directory =
+            std::env::temp_dir().join(format!("rescue-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&directory).expect("create a temporary directory");
-        let url = DatabaseUrl::new(format!("sqlite://{}", directory.join("rescue.db").display()));
-        Self { url, cleanup: Cleanup::Directory(directory) }
+        let url = DatabaseUrl::new(format!(
+            "sqlite://{}",
+            directory.join("rescue.db").display()
+        ));
+        Self {
+            url,
+            cleanup: Cleanup::Directory(directory),
+        }
     }
 
     /// `None` (after saying so on the terminal) when no PostgreSQL server was given.
@@ -47,19 +54,28 @@ impl TestDatabase {
             return None;
         };
         let name = format!("rescue_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("connect to the PostgreSQL test server");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
             .expect("create the test database");
         admin.close().await;
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
         let url = DatabaseUrl::new(format!("{base}/{name}"));
-        Some(Self { url, cleanup: Cleanup::PostgresDatabase { admin_url, name } })
+        Some(Self {
+            url,
+            cleanup: Cleanup::PostgresDatabase { admin_url, name },
+        })
     }
 
     pub async fn open_store(&self) -> Arc<dyn Store> {
-        store::open(&self.url, PoolOptions::default()).await.expect("open the test store")
+        store::open(&self.url, PoolOptions::default())
+            .await
+            .expect("open the test store")
     }
 }
 
@@ -74,19 +90,27 @@ impl Drop for TestDatabase {
                 // Drop runs inside the test's runtime, which cannot be blocked on: use a
                 // thread with a runtime of its own.
                 let dropped = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
                     runtime.block_on(async {
                         let admin = sqlx::PgPool::connect(&admin_url).await?;
-                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                            .execute(&admin)
-                            .await?;
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&admin)
+                        .await?;
                         admin.close().await;
                         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
                     })
                 })
                 .join();
                 if !matches!(dropped, Ok(Ok(()))) {
-                    let _ = writeln!(std::io::stderr(), "could not drop test database {}", self.url);
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "could not drop test database {}",
+                        self.url
+                    );
                 }
             }
         }
@@ -105,14 +129,21 @@ pub struct TestApp {
 pub async fn spawn_app(database: &TestDatabase) -> TestApp {
     let mut settings = Settings::with_database(database.url.clone());
     settings.listen = "127.0.0.1:0".parse().expect("address");
-    let application = Application::build(&settings).await.expect("build the application");
+    let application = Application::build(&settings)
+        .await
+        .expect("build the application");
     let address = application.local_addr().expect("bound address");
     let store = application.store();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(application.run_until_stopped(async {
         stopped.await.ok();
     }));
-    TestApp { address, store, stop: Some(stop), serving: Some(serving) }
+    TestApp {
+        address,
+        store,
+        stop: Some(stop),
+        serving: Some(serving),
+    }
 }
 
 impl TestApp {
@@ -136,7 +167,9 @@ impl TestApp {
     pub async fn ingest(&self, records: Vec<Record>, per_message: usize) -> IngestRecordsResponse {
         let messages: Vec<IngestRecordsRequest> = records
             .chunks(per_message)
-            .map(|chunk| IngestRecordsRequest { records: chunk.to_vec() })
+            .map(|chunk| IngestRecordsRequest {
+                records: chunk.to_vec(),
+            })
             .collect();
         self.ingest_client()
             .await
@@ -151,7 +184,10 @@ impl TestApp {
             stop.send(()).ok();
         }
         if let Some(serving) = self.serving.take() {
-            serving.await.expect("server task").expect("server stops cleanly");
+            serving
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
         }
     }
 }

@@ -6,7 +6,7 @@ use rescue::domain::RecordKind;
 use rescue::proto::v1::{self as proto, record::Kind};
 
 use crate::fixtures::{self, malformed};
-use crate::helpers::{on_every_backend, spawn_app, TestDatabase};
+use crate::helpers::{TestDatabase, on_every_backend, spawn_app};
 
 on_every_backend!(
     a_mixed_stream_stores_exactly_the_good_records_and_a_resend_changes_nothing,
@@ -28,7 +28,10 @@ fn kind_of(record: &proto::Record) -> Option<RecordKind> {
 
 /// 10,000 records of every kind: each tenth is a new customer followed by nine records about
 /// it. 50 of them, spread through the stream, are replaced by malformed ones.
-fn mixed_stream() -> (Vec<proto::Record>, BTreeMap<u64, (&'static str, &'static str)>) {
+fn mixed_stream() -> (
+    Vec<proto::Record>,
+    BTreeMap<u64, (&'static str, &'static str)>,
+) {
     let mut records = Vec::with_capacity(10_000);
     let mut bad = BTreeMap::new();
     let mut malformed_sorts = Vec::new();
@@ -59,7 +62,9 @@ fn mixed_stream() -> (Vec<proto::Record>, BTreeMap<u64, (&'static str, &'static 
     (records, bad)
 }
 
-async fn a_mixed_stream_stores_exactly_the_good_records_and_a_resend_changes_nothing(database: TestDatabase) {
+async fn a_mixed_stream_stores_exactly_the_good_records_and_a_resend_changes_nothing(
+    database: TestDatabase,
+) {
     let app = spawn_app(&database).await;
     let (records, bad) = mixed_stream();
     assert_eq!(records.len(), 10_000);
@@ -67,41 +72,76 @@ async fn a_mixed_stream_stores_exactly_the_good_records_and_a_resend_changes_not
     let mut expected_counts: BTreeMap<RecordKind, u64> = BTreeMap::new();
     for (index, record) in records.iter().enumerate() {
         if !bad.contains_key(&(index as u64)) {
-            *expected_counts.entry(kind_of(record).expect("good records have a kind")).or_default() += 1;
+            *expected_counts
+                .entry(kind_of(record).expect("good records have a kind"))
+                .or_default() += 1;
         }
     }
 
     let first = app.ingest(records.clone(), 250).await;
-    assert_eq!((first.accepted, first.duplicate, first.superseded, first.rejected), (9_950, 0, 0, 50));
+    assert_eq!(
+        (
+            first.accepted,
+            first.duplicate,
+            first.superseded,
+            first.rejected
+        ),
+        (9_950, 0, 0, 50)
+    );
     assert!(!first.rejections_truncated);
-    let reported: BTreeMap<u64, &proto::RejectedRecord> = first.rejections.iter().map(|r| (r.index, r)).collect();
-    assert_eq!(reported.keys().copied().collect::<Vec<_>>(), bad.keys().copied().collect::<Vec<_>>());
+    let reported: BTreeMap<u64, &proto::RejectedRecord> =
+        first.rejections.iter().map(|r| (r.index, r)).collect();
+    assert_eq!(
+        reported.keys().copied().collect::<Vec<_>>(),
+        bad.keys().copied().collect::<Vec<_>>()
+    );
     for (index, (field, mentions)) in &bad {
         let rejection = reported[index];
         assert_eq!(rejection.field, *field, "record {index}: {rejection:?}");
-        assert!(rejection.reason.contains(mentions), "record {index}: {rejection:?}");
+        assert!(
+            rejection.reason.contains(mentions),
+            "record {index}: {rejection:?}"
+        );
     }
     let stored = app.store.counts().await.expect("counts");
     assert_eq!(stored.0, expected_counts);
     assert_eq!(stored.total(), 9_950);
 
     let again = app.ingest(records, 1_000).await;
-    assert_eq!((again.accepted, again.duplicate, again.superseded, again.rejected), (0, 9_950, 0, 50));
+    assert_eq!(
+        (
+            again.accepted,
+            again.duplicate,
+            again.superseded,
+            again.rejected
+        ),
+        (0, 9_950, 0, 50)
+    );
     assert_eq!(app.store.counts().await.expect("counts").0, expected_counts);
     app.stop().await;
 }
 
-async fn every_kind_of_malformed_input_is_rejected_with_its_field_and_reason(database: TestDatabase) {
+async fn every_kind_of_malformed_input_is_rejected_with_its_field_and_reason(
+    database: TestDatabase,
+) {
     let app = spawn_app(&database).await;
     let setup = app.ingest(vec![fixtures::customer("c-1")], 1).await;
     assert_eq!(setup.accepted, 1);
     for sort in malformed("bad", "c-1") {
         let verdict = app.ingest(vec![sort.record], 1).await;
-        assert_eq!((verdict.accepted, verdict.rejected), (0, 1), "{}", sort.field);
+        assert_eq!(
+            (verdict.accepted, verdict.rejected),
+            (0, 1),
+            "{}",
+            sort.field
+        );
         let rejection = &verdict.rejections[0];
         assert_eq!(rejection.index, 0);
         assert_eq!(rejection.field, sort.field, "{rejection:?}");
-        assert!(rejection.reason.contains(sort.reason_mentions), "{rejection:?}");
+        assert!(
+            rejection.reason.contains(sort.reason_mentions),
+            "{rejection:?}"
+        );
     }
     assert_eq!(app.store.counts().await.expect("counts").total(), 1);
     app.stop().await;
@@ -118,29 +158,60 @@ async fn versioned_records_keep_the_newest_version(database: TestDatabase) {
     let verdict = app.ingest(vec![v1.clone(), case_v1.clone()], 10).await;
     assert_eq!(verdict.accepted, 2);
     let verdict = app.ingest(vec![v2.clone(), case_v2.clone()], 10).await;
-    assert_eq!(verdict.accepted, 2, "a newer version replaces the stored one");
+    assert_eq!(
+        verdict.accepted, 2,
+        "a newer version replaces the stored one"
+    );
     let verdict = app.ingest(vec![v1, case_v1], 10).await;
-    assert_eq!((verdict.accepted, verdict.superseded), (0, 2), "an older version changes nothing");
+    assert_eq!(
+        (verdict.accepted, verdict.superseded),
+        (0, 2),
+        "an older version changes nothing"
+    );
     let verdict = app.ingest(vec![v2, case_v2], 10).await;
     assert_eq!(verdict.duplicate, 2, "the newest version is what is stored");
     let verdict = app.ingest(vec![v2_changed], 10).await;
     assert_eq!(verdict.rejected, 1);
     assert_eq!(verdict.rejections[0].field, "customer.customer_id");
-    assert!(verdict.rejections[0].reason.contains("conflict"), "{:?}", verdict.rejections[0]);
+    assert!(
+        verdict.rejections[0].reason.contains("conflict"),
+        "{:?}",
+        verdict.rejections[0]
+    );
 
     let counts = app.store.counts().await.expect("counts");
-    assert_eq!((counts.get(RecordKind::Customer), counts.get(RecordKind::RecoveryCase)), (1, 1));
+    assert_eq!(
+        (
+            counts.get(RecordKind::Customer),
+            counts.get(RecordKind::RecoveryCase)
+        ),
+        (1, 1)
+    );
     app.stop().await;
 }
 
 async fn an_event_resent_with_other_content_is_rejected_as_a_conflict(database: TestDatabase) {
     let app = spawn_app(&database).await;
-    let verdict = app.ingest(vec![fixtures::customer("c-1"), fixtures::usage_event_of("u-1", "c-1", 3.0)], 10).await;
+    let verdict = app
+        .ingest(
+            vec![
+                fixtures::customer("c-1"),
+                fixtures::usage_event_of("u-1", "c-1", 3.0),
+            ],
+            10,
+        )
+        .await;
     assert_eq!(verdict.accepted, 2);
-    let verdict = app.ingest(vec![fixtures::usage_event_of("u-1", "c-1", 4.0)], 10).await;
+    let verdict = app
+        .ingest(vec![fixtures::usage_event_of("u-1", "c-1", 4.0)], 10)
+        .await;
     assert_eq!(verdict.rejected, 1);
     assert_eq!(verdict.rejections[0].field, "usage_event.event_id");
-    assert!(verdict.rejections[0].reason.contains("cannot change"), "{:?}", verdict.rejections[0]);
+    assert!(
+        verdict.rejections[0].reason.contains("cannot change"),
+        "{:?}",
+        verdict.rejections[0]
+    );
     assert_eq!(verdict.rejections[0].record_id, "u-1");
     app.stop().await;
 }

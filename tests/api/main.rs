@@ -1,8 +1,8 @@
 //! Integration tests: a real gRPC server on an ephemeral port over a real database — a fresh
 //! SQLite file, and a fresh PostgreSQL database when `RESCUE_TEST_POSTGRES_URL` is set.
 
-mod helpers;
 mod fixtures;
+mod helpers;
 
 mod binary;
 mod health;

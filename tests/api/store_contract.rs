@@ -6,7 +6,7 @@ use rescue::proto::v1 as proto;
 use rescue::store::Outcome;
 
 use crate::fixtures;
-use crate::helpers::{on_every_backend, TestDatabase};
+use crate::helpers::{TestDatabase, on_every_backend};
 
 on_every_backend!(
     a_new_record_of_each_kind_is_accepted_and_counted,
@@ -78,17 +78,39 @@ async fn a_newer_version_wins_and_an_older_one_is_superseded(database: TestDatab
     let store = database.open_store().await;
     let old = parse(vec![fixtures::customer_version("c-1", 10, 100.0)]);
     let new = parse(vec![fixtures::customer_version("c-1", 20, 200.0)]);
-    assert_eq!(store.write_batch(&old).await.expect("write"), vec![Outcome::Accepted]);
-    assert_eq!(store.write_batch(&new).await.expect("write"), vec![Outcome::Accepted]);
-    assert_eq!(store.write_batch(&old).await.expect("write"), vec![Outcome::Superseded]);
+    assert_eq!(
+        store.write_batch(&old).await.expect("write"),
+        vec![Outcome::Accepted]
+    );
+    assert_eq!(
+        store.write_batch(&new).await.expect("write"),
+        vec![Outcome::Accepted]
+    );
+    assert_eq!(
+        store.write_batch(&old).await.expect("write"),
+        vec![Outcome::Superseded]
+    );
     // What is stored is the newer version: re-sending it is a duplicate.
-    assert_eq!(store.write_batch(&new).await.expect("write"), vec![Outcome::Duplicate]);
-    assert_eq!(store.counts().await.expect("counts").get(RecordKind::Customer), 1);
+    assert_eq!(
+        store.write_batch(&new).await.expect("write"),
+        vec![Outcome::Duplicate]
+    );
+    assert_eq!(
+        store
+            .counts()
+            .await
+            .expect("counts")
+            .get(RecordKind::Customer),
+        1
+    );
 }
 
 async fn a_different_version_with_the_same_time_is_a_conflict(database: TestDatabase) {
     let store = database.open_store().await;
-    let first = parse(vec![fixtures::customer("c-1"), fixtures::recovery_case("r-1", "c-1", 5)]);
+    let first = parse(vec![
+        fixtures::customer("c-1"),
+        fixtures::recovery_case("r-1", "c-1", 5),
+    ]);
     store.write_batch(&first).await.expect("write");
     let mut changed_case = parse(vec![fixtures::recovery_case("r-1", "c-1", 5)]);
     if let Record::RecoveryCase(case) = &mut changed_case[0] {
@@ -104,7 +126,10 @@ async fn records_naming_an_unknown_customer_are_rejected(database: TestDatabase)
     records.remove(0);
     let outcomes = store.write_batch(&records).await.expect("write");
     for outcome in &outcomes {
-        assert!(rejected_field(outcome).ends_with(".customer_id"), "{outcome:?}");
+        assert!(
+            rejected_field(outcome).ends_with(".customer_id"),
+            "{outcome:?}"
+        );
     }
     assert_eq!(store.counts().await.expect("counts").total(), 0);
 }
@@ -127,9 +152,19 @@ async fn an_id_repeated_in_one_batch_is_stored_once(database: TestDatabase) {
         fixtures::usage_event_of("u-1", "c-1", 2.0),
     ]);
     let outcomes = store.write_batch(&records).await.expect("write");
-    assert_eq!(outcomes[..3], [Outcome::Accepted, Outcome::Accepted, Outcome::Duplicate]);
+    assert_eq!(
+        outcomes[..3],
+        [Outcome::Accepted, Outcome::Accepted, Outcome::Duplicate]
+    );
     assert_eq!(rejected_field(&outcomes[3]), "usage_event.event_id");
-    assert_eq!(store.counts().await.expect("counts").get(RecordKind::UsageEvent), 1);
+    assert_eq!(
+        store
+            .counts()
+            .await
+            .expect("counts")
+            .get(RecordKind::UsageEvent),
+        1
+    );
 }
 
 async fn the_newest_of_several_versions_in_one_batch_wins(database: TestDatabase) {
@@ -140,9 +175,15 @@ async fn the_newest_of_several_versions_in_one_batch_wins(database: TestDatabase
         fixtures::customer_version("c-1", 20, 200.0),
     ]);
     let outcomes = store.write_batch(&records).await.expect("write");
-    assert_eq!(outcomes, vec![Outcome::Superseded, Outcome::Accepted, Outcome::Superseded]);
+    assert_eq!(
+        outcomes,
+        vec![Outcome::Superseded, Outcome::Accepted, Outcome::Superseded]
+    );
     let newest = parse(vec![fixtures::customer_version("c-1", 30, 300.0)]);
-    assert_eq!(store.write_batch(&newest).await.expect("write"), vec![Outcome::Duplicate]);
+    assert_eq!(
+        store.write_batch(&newest).await.expect("write"),
+        vec![Outcome::Duplicate]
+    );
 }
 
 async fn a_batch_larger_than_one_statement_is_written_whole(database: TestDatabase) {
@@ -152,7 +193,14 @@ async fn a_batch_larger_than_one_statement_is_written_whole(database: TestDataba
     records.extend((0..12_000).map(|i| fixtures::usage_event(&format!("u-{i}"), "c-1")));
     let outcomes = store.write_batch(&parse(records)).await.expect("write");
     assert!(outcomes.iter().all(|o| *o == Outcome::Accepted));
-    assert_eq!(store.counts().await.expect("counts").get(RecordKind::UsageEvent), 12_000);
+    assert_eq!(
+        store
+            .counts()
+            .await
+            .expect("counts")
+            .get(RecordKind::UsageEvent),
+        12_000
+    );
 }
 
 async fn data_survives_reopening_the_store(database: TestDatabase) {
@@ -161,6 +209,9 @@ async fn data_survives_reopening_the_store(database: TestDatabase) {
     drop(store);
     let reopened = database.open_store().await;
     assert_eq!(reopened.counts().await.expect("counts").total(), 6);
-    let outcomes = reopened.write_batch(&one_of_each("c-1")).await.expect("write");
+    let outcomes = reopened
+        .write_batch(&one_of_each("c-1"))
+        .await
+        .expect("write");
     assert_eq!(outcomes, vec![Outcome::Duplicate; 6]);
 }
