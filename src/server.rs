@@ -66,7 +66,7 @@ impl Application {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = Server::builder()
-            .layer(telemetry::rpc_trace_layer())
+            .layer(telemetry::RpcLogLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -60,6 +60,26 @@ async fn rescue_serve_answers_health_checks_and_stops_on_sigterm() {
         .status();
     assert_eq!(status, ServingStatus::Serving);
 
+    // Each RPC ends with one structured line naming its method, status code and latency.
+    let rpc_line = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.recv().await {
+            let event: serde_json::Value =
+                serde_json::from_str(&line).expect("every log line is JSON");
+            if event["message"] == "rpc finished" {
+                return event;
+            }
+        }
+        panic!("no rpc line before rescue exited");
+    })
+    .await
+    .expect("the RPC is logged");
+    assert_eq!(rpc_line["code"], "Ok", "{rpc_line}");
+    assert_eq!(
+        rpc_line["span"]["method"], "/grpc.health.v1.Health/Check",
+        "{rpc_line}"
+    );
+    assert!(rpc_line["latency_ms"].as_f64().is_some(), "{rpc_line}");
+
     let terminated = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -70,4 +90,35 @@ async fn rescue_serve_answers_health_checks_and_stops_on_sigterm() {
         .expect("wait task")
         .expect("wait for rescue");
     assert!(exit.success(), "rescue exited with {exit}");
+}
+
+#[test]
+fn rescue_migrate_prepares_a_database_and_refuses_an_unknown_scheme() {
+    let database = TestDatabase::sqlite();
+    let output = Command::new(env!("CARGO_BIN_EXE_rescue"))
+        .args(["migrate", "--database", database.url.expose()])
+        .output()
+        .expect("run rescue migrate");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file = database
+        .url
+        .expose()
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    assert!(
+        std::path::Path::new(&file).exists(),
+        "{file} was not created"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_rescue"))
+        .args(["migrate", "--database", "mysql://localhost/rescue"])
+        .output()
+        .expect("run rescue migrate");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
 }

@@ -179,10 +179,15 @@ impl TestApp {
             .into_inner()
     }
 
-    pub async fn stop(mut self) {
+    /// Tells the server to shut down, without waiting for it to finish.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             stop.send(()).ok();
         }
+    }
+
+    pub async fn stop(mut self) {
+        self.begin_stop();
         if let Some(serving) = self.serving.take() {
             serving
                 .await

@@ -215,3 +215,47 @@ async fn an_event_resent_with_other_content_is_rejected_as_a_conflict(database: 
     assert_eq!(verdict.rejections[0].record_id, "u-1");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_stream_in_flight_at_shutdown_is_finished_and_stored() {
+    let database = TestDatabase::sqlite();
+    let mut app = spawn_app(&database).await;
+    let mut client = app.ingest_client().await;
+    let (messages, receiver) = tokio::sync::mpsc::channel::<proto::IngestRecordsRequest>(4);
+    let call = tokio::spawn(async move {
+        client
+            .ingest_records(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+    });
+    let first = vec![
+        fixtures::customer("c-1"),
+        fixtures::usage_event("u-1", "c-1"),
+    ];
+    messages
+        .send(proto::IngestRecordsRequest { records: first })
+        .await
+        .expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    app.begin_stop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let second = vec![
+        fixtures::usage_event("u-2", "c-1"),
+        fixtures::survey("s-1", "c-1"),
+    ];
+    messages
+        .send(proto::IngestRecordsRequest { records: second })
+        .await
+        .expect("send after shutdown began");
+    drop(messages);
+
+    let verdict = call
+        .await
+        .expect("client task")
+        .expect("the stream completes")
+        .into_inner();
+    assert_eq!((verdict.accepted, verdict.rejected), (4, 0));
+    let store = app.store.clone();
+    app.stop().await;
+    assert_eq!(store.counts().await.expect("counts").total(), 4);
+}
