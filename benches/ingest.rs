@@ -414,7 +414,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "{:<11} {:<38} {:>12} {:>14}",
-        "backend", "path", "rows/s", "rescue ratio"
+        "backend", "path", "rows/s", "rescue ÷ this"
     );
 
     let backends =
