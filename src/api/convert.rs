@@ -5,8 +5,8 @@
 use crate::domain::{
     Amount, CaresRatings, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId,
     EventId, Interaction, InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction,
-    RecoveryCase, RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
-    TimestampBounds, UsageEvent, Violations, WaitSeconds,
+    RecoveryCase, RecoveryOutcome, RecoveryTrigger, Resolution, Segment, SpendChange, Survey,
+    SurveyId, Timestamp, TimestampBounds, UsageEvent, Violations, WaitSeconds,
 };
 use crate::proto::v1 as proto;
 
@@ -15,6 +15,8 @@ const MAX_LABEL_BYTES: usize = 128;
 /// Room for a paragraph of survey comment, without letting one record bloat a batch.
 const MAX_COMMENT_BYTES: usize = 4_096;
 
+/// `$name(i32)` parses a proto enum number into the domain value; `From<domain>` gives the
+/// number back. Both list every variant, so the two vocabularies cannot drift apart.
 macro_rules! enum_from_proto {
     ($name:ident, $proto:ty => $domain:ty { $($variant:ident),+ $(,)? }) => {
         fn $name(raw: i32) -> Result<$domain, String> {
@@ -22,6 +24,14 @@ macro_rules! enum_from_proto {
                 Ok(<$proto>::Unspecified) => Err("is required".into()),
                 $(Ok(<$proto>::$variant) => Ok(<$domain>::$variant),)+
                 Err(_) => Err(format!("unknown value {raw}")),
+            }
+        }
+
+        impl From<$domain> for $proto {
+            fn from(value: $domain) -> Self {
+                match value {
+                    $(<$domain>::$variant => <$proto>::$variant,)+
+                }
             }
         }
     };
@@ -426,6 +436,118 @@ impl RecordParser {
                 updated_at: updated_at?,
             })
         })
+    }
+}
+
+impl RecordParser {
+    pub fn recovery_outcome(
+        &self,
+        request: proto::RecordRecoveryOutcomeRequest,
+    ) -> Result<RecoveryOutcome, Violations> {
+        let proto::RecordRecoveryOutcomeRequest {
+            case_id,
+            recorded_at,
+            resurvey_score,
+            retained,
+            spend_change_pct,
+            resolved_at,
+        } = request;
+        let mut v = Violations::default();
+        if resurvey_score.is_none()
+            && retained.is_none()
+            && spend_change_pct.is_none()
+            && resolved_at.is_none()
+        {
+            v.push("resurvey_score", "at least one of resurvey_score, retained, spend_change_pct and resolved_at is required");
+        }
+        let case_id = v.check("case_id", CaseId::parse(case_id));
+        let recorded_at = v.check("recorded_at", self.required_time(recorded_at));
+        let resurvey_score = v.check("resurvey_score", optional(resurvey_score, Rating::parse));
+        let spend_change_pct = v.check(
+            "spend_change_pct",
+            optional(spend_change_pct, SpendChange::parse),
+        );
+        let resolved_at = v.check("resolved_at", self.optional_time(resolved_at));
+        v.finish(|| {
+            Some(RecoveryOutcome {
+                case_id: case_id?,
+                recorded_at: recorded_at?,
+                resurvey_score: resurvey_score?,
+                retained,
+                spend_change_pct: spend_change_pct?,
+                resolved_at: resolved_at?,
+            })
+        })
+    }
+}
+
+fn timestamp(at: Timestamp) -> prost_types::Timestamp {
+    let (seconds, nanos) = at.to_seconds_nanos();
+    prost_types::Timestamp {
+        seconds,
+        nanos: nanos as i32,
+    }
+}
+
+fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Option<u32> {
+    value.map(|v| u32::from(v.get()))
+}
+
+impl From<RecoveryCase> for proto::RecoveryCase {
+    fn from(case: RecoveryCase) -> Self {
+        let RecoveryCase {
+            case_id,
+            customer_id,
+            trigger,
+            tag,
+            action,
+            cost,
+            trigger_interaction_id,
+            trigger_survey_id,
+            opened_at,
+            first_response_at,
+            resolved_at,
+            cares,
+            resurvey_score,
+            retained,
+            spend_change_pct,
+            updated_at,
+        } = case;
+        let CaresRatings {
+            communication,
+            accountability,
+            responsiveness,
+            empathy,
+            solution,
+        } = cares;
+        Self {
+            case_id: case_id.into_string(),
+            customer_id: customer_id.into_string(),
+            trigger: proto::RecoveryTrigger::from(trigger).into(),
+            tag: proto::IssueTag::from(tag).into(),
+            action: proto::RecoveryAction::from(action).into(),
+            cost: cost.get(),
+            trigger_interaction_id: trigger_interaction_id
+                .map(InteractionId::into_string)
+                .unwrap_or_default(),
+            trigger_survey_id: trigger_survey_id
+                .map(SurveyId::into_string)
+                .unwrap_or_default(),
+            opened_at: Some(timestamp(opened_at)),
+            first_response_at: first_response_at.map(timestamp),
+            resolved_at: resolved_at.map(timestamp),
+            cares: Some(proto::CaresRatings {
+                communication: rating(communication),
+                accountability: rating(accountability),
+                responsiveness: rating(responsiveness),
+                empathy: rating(empathy),
+                solution: rating(solution),
+            }),
+            resurvey_score: rating(resurvey_score),
+            retained,
+            spend_change_pct: spend_change_pct.map(SpendChange::get),
+            updated_at: Some(timestamp(updated_at)),
+        }
     }
 }
 

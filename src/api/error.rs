@@ -12,6 +12,14 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("invalid request: {0}")]
     InvalidArgument(Violations),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is well-formed but the stored state does not allow it.
+    #[error("{0}")]
+    FailedPrecondition(crate::domain::FieldViolation),
+    /// Another writer changed the data between read and write; the client may retry.
+    #[error("{0}")]
+    Aborted(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -32,6 +40,19 @@ impl From<ApiError> for Status {
                     ErrorDetails::with_bad_request(details),
                 )
             }
+            ApiError::NotFound(message) => Status::not_found(message),
+            ApiError::FailedPrecondition(violation) => {
+                let message = violation.to_string();
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    message,
+                    ErrorDetails::with_bad_request(vec![tonic_types::FieldViolation::new(
+                        violation.field,
+                        violation.reason,
+                    )]),
+                )
+            }
+            ApiError::Aborted(message) => Status::aborted(message),
             ApiError::Store(error) => store_status(&error),
         }
     }

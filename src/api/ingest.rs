@@ -118,6 +118,47 @@ impl Ingest for IngestService {
         );
         Ok(Response::new(tally.response))
     }
+
+    async fn record_recovery_outcome(
+        &self,
+        request: Request<proto::RecordRecoveryOutcomeRequest>,
+    ) -> Result<Response<proto::RecordRecoveryOutcomeResponse>, Status> {
+        let outcome = RecordParser::received_at(Timestamp::now())
+            .recovery_outcome(request.into_inner())
+            .map_err(ApiError::InvalidArgument)?;
+        let stored = self
+            .store
+            .recovery_case(&outcome.case_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("no recovery case {:?}", outcome.case_id.as_str()))
+            })?;
+        let updated = stored
+            .with_outcome(&outcome)
+            .map_err(ApiError::FailedPrecondition)?;
+        // Written through the ordinary batch rules, so the newest-version-wins guard applies
+        // even if another writer updated the case since it was read.
+        let verdict = self
+            .store
+            .write_batch(&[Record::RecoveryCase(updated.clone())])
+            .await
+            .map_err(ApiError::from)?;
+        match verdict.as_slice() {
+            [Outcome::Accepted | Outcome::Duplicate] => {}
+            _ => {
+                return Err(ApiError::Aborted(format!(
+                    "recovery case {:?} changed while the outcome was being recorded; send it again",
+                    outcome.case_id.as_str()
+                ))
+                .into());
+            }
+        }
+        tracing::info!(case_id = %outcome.case_id, "recovery outcome recorded");
+        Ok(Response::new(proto::RecordRecoveryOutcomeResponse {
+            recovery_case: Some(updated.into()),
+        }))
+    }
 }
 
 /// The caller id of a record as sent, before any check, for naming it in a rejection.

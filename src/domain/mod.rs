@@ -7,6 +7,7 @@ mod enums;
 pub(crate) mod examples;
 mod fingerprint;
 mod id;
+mod outcome;
 mod quantity;
 mod records;
 mod time;
@@ -18,6 +19,7 @@ pub use enums::{
 };
 pub use fingerprint::Fingerprint;
 pub use id::{CaseId, CustomerId, EventId, InteractionId, SurveyId};
+pub use outcome::RecoveryOutcome;
 pub use quantity::{Amount, Money, Rating, SpendChange, WaitSeconds};
 pub use records::{
     CaresRatings, ChurnOutcome, Customer, Interaction, Record, RecordKind, RecoveryCase, Survey,

@@ -8,6 +8,7 @@
 mod batch;
 mod migrations;
 mod postgres;
+mod rows;
 mod sqlite;
 mod tables;
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Record, RecordKind};
+use crate::domain::{CaseId, Record, RecordKind, RecoveryCase};
 
 pub use batch::Outcome;
 pub use postgres::PostgresStore;
@@ -99,6 +100,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// How many records of each kind are stored.
     async fn counts(&self) -> Result<RecordCounts, StoreError>;
+
+    /// The stored version of a recovery case.
+    async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError>;
 }
 
 /// Database connection settings.

@@ -13,9 +13,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::rows;
 use super::tables::{self, ColumnType, Value};
 use super::{Backend, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError};
-use crate::domain::{Record, RecordKind, Timestamp};
+use crate::domain::{CaseId, Record, RecordKind, RecoveryCase, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -59,15 +60,16 @@ impl Store for PostgresStore {
     }
 
     async fn counts(&self) -> Result<RecordCounts, StoreError> {
-        let mut counts = RecordCounts::default();
-        for kind in RecordKind::ALL {
-            let sql = format!("SELECT COUNT(*) FROM {}", tables::table(kind).name);
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&self.pool)
-                .await?;
-            counts.0.insert(kind, u64::try_from(count).unwrap_or(0));
-        }
-        Ok(counts)
+        tables::count_rows(&self.pool).await
+    }
+
+    async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
+        let sql = tables::table(RecordKind::RecoveryCase).select_by_id("$1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(case_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|row| rows::recovery_case(row)).transpose()
     }
 }
 

@@ -16,9 +16,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::rows;
 use super::tables::{self, Value};
 use super::{Backend, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError};
-use crate::domain::{Record, RecordKind, Timestamp};
+use crate::domain::{CaseId, Record, RecordKind, RecoveryCase, Timestamp};
 
 /// SQLite refuses statements with more bound parameters than this (its default limit).
 const MAX_PARAMETERS: usize = 32_766;
@@ -78,15 +79,16 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self) -> Result<RecordCounts, StoreError> {
-        let mut counts = RecordCounts::default();
-        for kind in RecordKind::ALL {
-            let sql = format!("SELECT COUNT(*) FROM {}", tables::table(kind).name);
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&self.reader)
-                .await?;
-            counts.0.insert(kind, u64::try_from(count).unwrap_or(0));
-        }
-        Ok(counts)
+        tables::count_rows(&self.reader).await
+    }
+
+    async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
+        let sql = tables::table(RecordKind::RecoveryCase).select_by_id("?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(case_id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(|row| rows::recovery_case(row)).transpose()
     }
 }
 

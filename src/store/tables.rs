@@ -284,6 +284,17 @@ impl Table {
         )
     }
 
+    /// Every column of the row whose id equals the `placeholder` parameter.
+    pub(super) fn select_by_id(&self, placeholder: &str) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        format!(
+            "SELECT {} FROM {} WHERE {} = {placeholder}",
+            names.join(", "),
+            self.name,
+            self.id_column
+        )
+    }
+
     /// `SELECT id, version, fingerprint FROM t WHERE id ` — each backend appends its own
     /// way of matching a list of ids.
     pub(super) fn stored_versions_head(&self) -> String {
@@ -295,6 +306,28 @@ impl Table {
             table = self.name
         )
     }
+}
+
+/// How many rows each kind's table holds, on either backend.
+pub(super) async fn count_rows<DB>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<super::RecordCounts, super::StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let mut counts = super::RecordCounts::default();
+    for kind in RecordKind::ALL {
+        let sql = format!("SELECT COUNT(*) FROM {}", table(kind).name);
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await?;
+        counts.0.insert(kind, u64::try_from(count).unwrap_or(0));
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]

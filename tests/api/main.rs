@@ -7,4 +7,5 @@ mod helpers;
 mod binary;
 mod health;
 mod ingest;
+mod recovery_outcome;
 mod store_contract;
