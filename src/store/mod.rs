@@ -6,6 +6,7 @@
 //! version wins); a backend only supplies the SQL, behind [`batch::BatchTransaction`].
 
 mod batch;
+mod history;
 mod migrations;
 mod postgres;
 mod rows;
@@ -18,9 +19,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{CaseId, Record, RecordKind, RecoveryCase};
+use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase};
 
 pub use batch::Outcome;
+pub use history::CustomerRecords;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -103,6 +105,20 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The stored version of a recovery case.
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError>;
+
+    /// A customer with everything stored about them.
+    async fn customer_records(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<CustomerRecords>, StoreError>;
+
+    /// Up to `limit` customers with everything stored about them, in customer-id order,
+    /// starting after `after`; an empty page means there are no more.
+    async fn customer_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecords>, StoreError>;
 }
 
 /// Database connection settings.

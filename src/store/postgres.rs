@@ -13,10 +13,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::history::{self, BoxedRow, RowSource};
 use super::rows;
 use super::tables::{self, ColumnType, Value};
-use super::{Backend, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError};
-use crate::domain::{CaseId, Record, RecordKind, RecoveryCase, Timestamp};
+use super::{
+    Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
+};
+use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -70,6 +73,64 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|row| rows::recovery_case(row)).transpose()
+    }
+
+    async fn customer_records(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<CustomerRecords>, StoreError> {
+        history::customer_records(self, customer_id).await
+    }
+
+    async fn customer_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecords>, StoreError> {
+        history::page(self, after, limit).await
+    }
+}
+
+#[async_trait]
+impl RowSource for PostgresStore {
+    fn ids_match(&self) -> &'static str {
+        "= ANY($1)"
+    }
+
+    async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as BoxedRow)
+            .collect())
+    }
+
+    async fn customer_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BoxedRow>, StoreError> {
+        let columns: Vec<&str> = tables::table(RecordKind::Customer)
+            .columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM customers WHERE customer_id > $1 ORDER BY customer_id LIMIT $2",
+            columns.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as BoxedRow)
+            .collect())
     }
 }
 

@@ -9,8 +9,9 @@ use sqlx::Row;
 
 use super::StoreError;
 use crate::domain::{
-    CaresRatings, CaseId, CustomerId, InteractionId, Money, Rating, RecoveryCase, SpendChange,
-    SurveyId, Timestamp,
+    Amount, CaresRatings, CaseId, ChurnOutcome, Customer, CustomerId, EventId, Interaction,
+    InteractionId, Money, Rating, RecordKind, RecoveryCase, SpendChange, Survey, SurveyId,
+    Timestamp, UsageEvent, WaitSeconds,
 };
 
 /// Typed column access by position; times come back as [`Timestamp`] whatever the backend
@@ -111,9 +112,32 @@ impl<'a> Columns<'a> {
         self.parsed(|text| text.parse::<T>())
     }
 
-    fn money(&mut self) -> Result<Money, StoreError> {
+    fn number<T>(&mut self, parse: impl FnOnce(f64) -> Result<T, String>) -> Result<T, StoreError> {
         let (value, name) = self.required(|row, i| row.real(i))?;
-        Money::parse(value).map_err(|e| corrupt(name, e))
+        parse(value).map_err(|e| corrupt(name, e))
+    }
+
+    fn money(&mut self) -> Result<Money, StoreError> {
+        self.number(Money::parse)
+    }
+
+    fn required_flag(&mut self) -> Result<bool, StoreError> {
+        Ok(self.required(|row, i| row.flag(i))?.0)
+    }
+
+    fn optional_label(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self.optional(|row, i| row.text(i))?.0)
+    }
+
+    /// Only the fingerprint may follow the decoded columns: a column added to the table
+    /// without being decoded would otherwise shift every position silently.
+    fn end(mut self) -> Result<(), StoreError> {
+        let (_, name) = self.advance();
+        if name == "fingerprint" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("unexpected column {name}")))
+        }
     }
 
     fn optional_real(&mut self) -> Result<(Option<f64>, &'static str), StoreError> {
@@ -187,11 +211,87 @@ pub(super) fn recovery_case(row: &dyn ReadRow) -> Result<RecoveryCase, StoreErro
         },
         updated_at: c.time()?,
     };
-    // Only the fingerprint may follow: a column added to the table without being decoded
-    // here would otherwise shift every position silently.
-    let (_, name) = c.advance();
-    if name != "fingerprint" {
-        return Err(StoreError::Corrupt(format!("unexpected column {name}")));
-    }
+    c.end()?;
     Ok(case)
+}
+
+/// A `customers` row, every column in table order.
+pub(super) fn customer(row: &dyn ReadRow) -> Result<Customer, StoreError> {
+    let mut c = Columns::new(row, super::tables::table(RecordKind::Customer));
+    let customer = Customer {
+        customer_id: c.parsed(CustomerId::parse)?,
+        segment: c.name()?,
+        plan: c.name()?,
+        persona: c.optional_label()?,
+        region: c.optional_label()?,
+        annual_value: c.money()?,
+        customer_since: c.time()?,
+        updated_at: c.time()?,
+    };
+    c.end()?;
+    Ok(customer)
+}
+
+/// A `usage_events` row, every column in table order.
+pub(super) fn usage_event(row: &dyn ReadRow) -> Result<UsageEvent, StoreError> {
+    let mut c = Columns::new(row, super::tables::table(RecordKind::UsageEvent));
+    let event = UsageEvent {
+        event_id: c.parsed(EventId::parse)?,
+        customer_id: c.parsed(CustomerId::parse)?,
+        occurred_at: c.time()?,
+        activity: c.parsed(Ok::<String, String>)?,
+        quantity: c.number(Amount::parse)?,
+    };
+    c.end()?;
+    Ok(event)
+}
+
+/// An `interactions` row, every column in table order.
+pub(super) fn interaction(row: &dyn ReadRow) -> Result<Interaction, StoreError> {
+    let mut c = Columns::new(row, super::tables::table(RecordKind::Interaction));
+    let interaction = Interaction {
+        interaction_id: c.parsed(InteractionId::parse)?,
+        customer_id: c.parsed(CustomerId::parse)?,
+        occurred_at: c.time()?,
+        channel: c.name()?,
+        tag: c.name()?,
+        failure: c.required_flag()?,
+        resolution: c.name()?,
+        wait_seconds: c.number(WaitSeconds::parse)?,
+        first_contact_resolution: c.required_flag()?,
+        repeat_contact: c.required_flag()?,
+    };
+    c.end()?;
+    Ok(interaction)
+}
+
+/// A `surveys` row, every column in table order.
+pub(super) fn survey(row: &dyn ReadRow) -> Result<Survey, StoreError> {
+    let mut c = Columns::new(row, super::tables::table(RecordKind::Survey));
+    let survey = Survey {
+        survey_id: c.parsed(SurveyId::parse)?,
+        customer_id: c.parsed(CustomerId::parse)?,
+        answered_at: c.time()?,
+        channel: c.name()?,
+        interaction_id: c.optional_parsed(InteractionId::parse)?,
+        csat: c.rating()?,
+        nps: c.rating()?,
+        recovery_rating: c.rating()?,
+        comment: c.optional_label()?,
+    };
+    c.end()?;
+    Ok(survey)
+}
+
+/// A `churn_outcomes` row, every column in table order.
+pub(super) fn churn_outcome(row: &dyn ReadRow) -> Result<ChurnOutcome, StoreError> {
+    let mut c = Columns::new(row, super::tables::table(RecordKind::ChurnOutcome));
+    let outcome = ChurnOutcome {
+        customer_id: c.parsed(CustomerId::parse)?,
+        status: c.name()?,
+        churned_at: c.optional_time()?,
+        observed_at: c.time()?,
+    };
+    c.end()?;
+    Ok(outcome)
 }

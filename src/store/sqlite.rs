@@ -16,10 +16,13 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::history::{self, BoxedRow, RowSource};
 use super::rows;
 use super::tables::{self, Value};
-use super::{Backend, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError};
-use crate::domain::{CaseId, Record, RecordKind, RecoveryCase, Timestamp};
+use super::{
+    Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
+};
+use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
 /// SQLite refuses statements with more bound parameters than this (its default limit).
 const MAX_PARAMETERS: usize = 32_766;
@@ -89,6 +92,64 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(|row| rows::recovery_case(row)).transpose()
+    }
+
+    async fn customer_records(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<CustomerRecords>, StoreError> {
+        history::customer_records(self, customer_id).await
+    }
+
+    async fn customer_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecords>, StoreError> {
+        history::page(self, after, limit).await
+    }
+}
+
+#[async_trait]
+impl RowSource for SqliteStore {
+    fn ids_match(&self) -> &'static str {
+        "IN (SELECT value FROM json_each(?))"
+    }
+
+    async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json_ids(ids))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as BoxedRow)
+            .collect())
+    }
+
+    async fn customer_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BoxedRow>, StoreError> {
+        let columns: Vec<&str> = tables::table(RecordKind::Customer)
+            .columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM customers WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
+            columns.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as BoxedRow)
+            .collect())
     }
 }
 

@@ -31,6 +31,8 @@ pub(super) struct Table {
     pub id_column: &'static str,
     /// The column whose newer value wins, for versioned kinds; immutable kinds have none.
     pub version_column: Option<&'static str>,
+    /// The time a customer's rows are ordered by when read back.
+    pub order_column: &'static str,
     /// Every column in the order [`row`] produces values, ending with the fingerprint.
     pub columns: &'static [(&'static str, ColumnType)],
 }
@@ -41,6 +43,7 @@ const CUSTOMERS: Table = Table {
     name: "customers",
     id_column: "customer_id",
     version_column: Some("updated_at"),
+    order_column: "updated_at",
     columns: &[
         ("customer_id", Text),
         ("segment", Text),
@@ -58,6 +61,7 @@ const USAGE_EVENTS: Table = Table {
     name: "usage_events",
     id_column: "event_id",
     version_column: None,
+    order_column: "occurred_at",
     columns: &[
         ("event_id", Text),
         ("customer_id", Text),
@@ -72,6 +76,7 @@ const INTERACTIONS: Table = Table {
     name: "interactions",
     id_column: "interaction_id",
     version_column: None,
+    order_column: "occurred_at",
     columns: &[
         ("interaction_id", Text),
         ("customer_id", Text),
@@ -91,6 +96,7 @@ const SURVEYS: Table = Table {
     name: "surveys",
     id_column: "survey_id",
     version_column: None,
+    order_column: "answered_at",
     columns: &[
         ("survey_id", Text),
         ("customer_id", Text),
@@ -109,6 +115,7 @@ const CHURN_OUTCOMES: Table = Table {
     name: "churn_outcomes",
     id_column: "customer_id",
     version_column: Some("observed_at"),
+    order_column: "observed_at",
     columns: &[
         ("customer_id", Text),
         ("status", Text),
@@ -122,6 +129,7 @@ const RECOVERY_CASES: Table = Table {
     name: "recovery_cases",
     id_column: "case_id",
     version_column: Some("updated_at"),
+    order_column: "opened_at",
     columns: &[
         ("case_id", Text),
         ("customer_id", Text),
@@ -292,6 +300,18 @@ impl Table {
             names.join(", "),
             self.name,
             self.id_column
+        )
+    }
+
+    /// Every column of the rows of the customers whose ids match `ids_match` (a backend's
+    /// test of `customer_id` against a list parameter), grouped by customer, oldest first.
+    pub(super) fn select_for_customers(&self, ids_match: &str) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        format!(
+            "SELECT {} FROM {} WHERE customer_id {ids_match} ORDER BY customer_id, {}",
+            names.join(", "),
+            self.name,
+            self.order_column
         )
     }
 

@@ -20,6 +20,8 @@ on_every_backend!(
     the_newest_of_several_versions_in_one_batch_wins,
     a_batch_larger_than_one_statement_is_written_whole,
     data_survives_reopening_the_store,
+    a_customer_reads_back_with_every_field_of_its_history,
+    customer_pages_cover_every_customer_once_in_id_order,
 );
 
 fn parse(records: Vec<proto::Record>) -> Vec<Record> {
@@ -214,4 +216,70 @@ async fn data_survives_reopening_the_store(database: TestDatabase) {
         .await
         .expect("write");
     assert_eq!(outcomes, vec![Outcome::Duplicate; 6]);
+}
+
+async fn a_customer_reads_back_with_every_field_of_its_history(database: TestDatabase) {
+    let store = database.open_store().await;
+    let mut written = one_of_each("c-1");
+    written.push(parse(vec![fixtures::usage_event_of("c-1-u2", "c-1", 0.5)]).remove(0));
+    store.write_batch(&written).await.expect("write");
+    store.write_batch(&one_of_each("c-2")).await.expect("write");
+
+    let read = store
+        .customer_records(&rescue::domain::CustomerId::parse("c-1".into()).expect("id"))
+        .await
+        .expect("read")
+        .expect("c-1 is stored");
+    let mut expected = written.clone();
+    let mut history = match expected.remove(0) {
+        Record::Customer(customer) => rescue::features::History::new(customer),
+        other => panic!("customer first, got {other:?}"),
+    };
+    let mut churn = None;
+    for record in expected {
+        match record {
+            Record::UsageEvent(r) => history.usage.push(r),
+            Record::Interaction(r) => history.interactions.push(r),
+            Record::Survey(r) => history.surveys.push(r),
+            Record::RecoveryCase(r) => history.recovery_cases.push(r),
+            Record::ChurnOutcome(r) => churn = Some(r),
+            Record::Customer(_) => panic!("one customer"),
+        }
+    }
+    history.usage.sort_by_key(|e| e.occurred_at);
+    assert_eq!(read.history, history);
+    assert_eq!(read.churn, churn);
+
+    let unknown = rescue::domain::CustomerId::parse("nobody".into()).expect("id");
+    assert_eq!(store.customer_records(&unknown).await.expect("read"), None);
+}
+
+async fn customer_pages_cover_every_customer_once_in_id_order(database: TestDatabase) {
+    let store = database.open_store().await;
+    let mut records = Vec::new();
+    for i in 0..25 {
+        records.extend(one_of_each(&format!("c-{i:02}")));
+    }
+    store.write_batch(&records).await.expect("write");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.customer_page(after.as_ref(), 10).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        for customer in &page {
+            assert_eq!(customer.history.usage.len(), 1);
+            assert_eq!(customer.history.recovery_cases.len(), 1);
+            assert!(customer.churn.is_some());
+        }
+        after = page.last().map(|c| c.history.customer.customer_id.clone());
+        seen.extend(
+            page.into_iter()
+                .map(|c| c.history.customer.customer_id.into_string()),
+        );
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("c-{i:02}")).collect();
+    assert_eq!(seen, expected);
 }

@@ -1,0 +1,149 @@
+//! Reading customers back with their whole history, one customer or a page of customers at a
+//! time, the same way on both backends. Pages keep memory bounded however many customers the
+//! store holds, which is what lets training read every customer.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::rows::{self, ReadRow};
+use super::{StoreError, tables};
+use crate::domain::{ChurnOutcome, CustomerId, RecordKind};
+use crate::features::History;
+
+/// A customer's history and, when known, their churn outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecords {
+    pub history: History,
+    pub churn: Option<ChurnOutcome>,
+}
+
+pub(super) type BoxedRow = Box<dyn ReadRow + Send>;
+
+/// The two queries a backend runs for history reads.
+#[async_trait]
+pub(super) trait RowSource: Sync {
+    /// SQL testing `customer_id` against the one list parameter of [`rows_for_ids`].
+    fn ids_match(&self) -> &'static str;
+
+    /// The rows of `sql`, whose one parameter is the list `ids`.
+    async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
+
+    /// Up to `limit` customer rows, every column, with ids after `after`, in id order.
+    async fn customer_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BoxedRow>, StoreError>;
+}
+
+fn decode<T>(
+    rows: Vec<BoxedRow>,
+    decode: fn(&dyn ReadRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(|row| decode(row.as_ref())).collect()
+}
+
+/// The customers of `customer_rows` with everything stored about them.
+async fn assemble(
+    source: &dyn RowSource,
+    customer_rows: Vec<BoxedRow>,
+) -> Result<Vec<CustomerRecords>, StoreError> {
+    let customers = decode(customer_rows, rows::customer)?;
+    let ids: Vec<&str> = customers.iter().map(|c| c.customer_id.as_str()).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let select = |kind| tables::table(kind).select_for_customers(source.ids_match());
+    let usage = decode(
+        source
+            .rows_for_ids(select(RecordKind::UsageEvent), &ids)
+            .await?,
+        rows::usage_event,
+    )?;
+    let interactions = decode(
+        source
+            .rows_for_ids(select(RecordKind::Interaction), &ids)
+            .await?,
+        rows::interaction,
+    )?;
+    let surveys = decode(
+        source
+            .rows_for_ids(select(RecordKind::Survey), &ids)
+            .await?,
+        rows::survey,
+    )?;
+    let cases = decode(
+        source
+            .rows_for_ids(select(RecordKind::RecoveryCase), &ids)
+            .await?,
+        rows::recovery_case,
+    )?;
+    let outcomes = decode(
+        source
+            .rows_for_ids(select(RecordKind::ChurnOutcome), &ids)
+            .await?,
+        rows::churn_outcome,
+    )?;
+
+    let position: HashMap<CustomerId, usize> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.customer_id.clone(), i))
+        .collect();
+    let mut records: Vec<CustomerRecords> = customers
+        .into_iter()
+        .map(|customer| CustomerRecords {
+            history: History::new(customer),
+            churn: None,
+        })
+        .collect();
+    let index = |customer: &CustomerId| position.get(customer).copied();
+    for event in usage {
+        if let Some(i) = index(&event.customer_id) {
+            records[i].history.usage.push(event);
+        }
+    }
+    for interaction in interactions {
+        if let Some(i) = index(&interaction.customer_id) {
+            records[i].history.interactions.push(interaction);
+        }
+    }
+    for survey in surveys {
+        if let Some(i) = index(&survey.customer_id) {
+            records[i].history.surveys.push(survey);
+        }
+    }
+    for case in cases {
+        if let Some(i) = index(&case.customer_id) {
+            records[i].history.recovery_cases.push(case);
+        }
+    }
+    for outcome in outcomes {
+        if let Some(i) = index(&outcome.customer_id) {
+            records[i].churn = Some(outcome);
+        }
+    }
+    Ok(records)
+}
+
+pub(super) async fn customer_records(
+    source: &dyn RowSource,
+    customer_id: &CustomerId,
+) -> Result<Option<CustomerRecords>, StoreError> {
+    let sql = tables::table(RecordKind::Customer).select_for_customers(source.ids_match());
+    let rows = source.rows_for_ids(sql, &[customer_id.as_str()]).await?;
+    Ok(assemble(source, rows).await?.into_iter().next())
+}
+
+pub(super) async fn page(
+    source: &dyn RowSource,
+    after: Option<&CustomerId>,
+    limit: usize,
+) -> Result<Vec<CustomerRecords>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = source
+        .customer_page(after.map(CustomerId::as_str), limit)
+        .await?;
+    assemble(source, rows).await
+}
