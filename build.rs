@@ -4,7 +4,12 @@
 use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
-const PROTO_FILES: &[&str] = &["rescue/v1/records.proto", "rescue/v1/ingest.proto"];
+const PROTO_FILES: &[&str] = &[
+    "rescue/v1/records.proto",
+    "rescue/v1/ingest.proto",
+    "rescue/v1/scoring.proto",
+    "rescue/v1/models.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");

@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::scoring::Bands;
 use crate::store::{DatabaseUrl, PoolOptions};
 use crate::telemetry::LogFormat;
+use crate::training::DEFAULT_PROMOTION_MARGIN;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://rescue.db";
@@ -26,6 +28,11 @@ pub struct Settings {
     /// How long shutdown waits for in-flight requests before cutting them off.
     pub shutdown_grace: Duration,
     pub pool: PoolOptions,
+    /// Health-score thresholds of the bands.
+    pub bands: Bands,
+    /// How much worse (in hold-out ROC-AUC) a new model may be than the active one and still
+    /// be promoted automatically.
+    pub promotion_margin: f64,
 }
 
 impl Settings {
@@ -39,6 +46,8 @@ impl Settings {
             log_format: LogFormat::Human,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             pool: PoolOptions::default(),
+            bands: Bands::default(),
+            promotion_margin: DEFAULT_PROMOTION_MARGIN,
         }
     }
 }
@@ -47,7 +56,8 @@ impl Settings {
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
-    /// shutdown_grace_seconds, max_db_connections).
+    /// shutdown_grace_seconds, max_db_connections, promotion_margin, and a [bands] table
+    /// with healthy, watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to serve gRPC on [default: 127.0.0.1:50051].
@@ -65,6 +75,36 @@ pub struct ServeArgs {
     /// Most database connections this process opens [default: 10].
     #[arg(long, env = "RESCUE_MAX_DB_CONNECTIONS")]
     pub max_db_connections: Option<u32>,
+    /// Health-score thresholds of the healthy, watch and at-risk bands, descending
+    /// [default: 90,80,60].
+    #[arg(long, env = "RESCUE_BANDS", value_parser = parse_bands)]
+    pub bands: Option<Bands>,
+    /// Hold-out ROC-AUC a new model may lose against the active one and still be promoted
+    /// automatically [default: 0.005].
+    #[arg(long, env = "RESCUE_PROMOTION_MARGIN")]
+    pub promotion_margin: Option<f64>,
+}
+
+fn parse_bands(text: &str) -> Result<Bands, String> {
+    let values: Vec<f64> = text
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<f64>()
+                .map_err(|e| format!("{part:?}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    match values[..] {
+        [healthy, watch, at_risk] => Bands {
+            healthy,
+            watch,
+            at_risk,
+        }
+        .check(),
+        _ => Err(format!(
+            "expected three thresholds like 90,80,60, got {text:?}"
+        )),
+    }
 }
 
 /// The optional TOML file; unknown keys are refused so a typo does not pass silently.
@@ -76,6 +116,8 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     shutdown_grace_seconds: Option<u64>,
     max_db_connections: Option<u32>,
+    bands: Option<Bands>,
+    promotion_margin: Option<f64>,
 }
 
 impl ServeArgs {
@@ -102,6 +144,16 @@ impl ServeArgs {
             Some(0) => anyhow::bail!("max_db_connections must be at least 1"),
             Some(connections) => settings.pool.max_connections = connections,
             None => {}
+        }
+        if let Some(bands) = self.bands.or(file.bands) {
+            settings.bands = bands.check().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(margin) = self.promotion_margin.or(file.promotion_margin) {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&margin),
+                "promotion_margin must be between 0 and 1, got {margin}"
+            );
+            settings.promotion_margin = margin;
         }
         settings.database.backend()?;
         Ok(settings)
@@ -151,6 +203,29 @@ mod tests {
         assert_eq!(settings.database.expose(), "sqlite://from-file.db");
         assert_eq!(settings.shutdown_grace, Duration::from_secs(5));
         std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn bands_come_from_the_file_and_are_checked() {
+        let path = write_config("[bands]\nhealthy = 95\nwatch = 85\nat_risk = 50\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let settings = args.resolve().expect("valid bands");
+        assert_eq!(
+            settings.bands,
+            Bands {
+                healthy: 95.0,
+                watch: 85.0,
+                at_risk: 50.0
+            }
+        );
+        std::fs::remove_file(path).ok();
+
+        assert!(parse_bands("90,80,60").is_ok());
+        assert!(parse_bands("60,80,90").is_err());
+        assert!(parse_bands("90,80").is_err());
     }
 
     #[test]

@@ -4,16 +4,19 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
-use crate::api::IngestService;
+use crate::api::{IngestService, ModelsService, ScoringService};
 use crate::config::Settings;
-use crate::proto::{self, v1::ingest_server::IngestServer};
+use crate::proto::{
+    self,
+    v1::{ingest_server::IngestServer, models_server::ModelsServer, scoring_server::ScoringServer},
+};
+use crate::scoring::ModelSlot;
 use crate::store::{self, Store};
 use crate::telemetry;
 
@@ -23,7 +26,8 @@ use crate::telemetry;
 pub struct Application {
     listener: TcpListener,
     store: Arc<dyn Store>,
-    shutdown_grace: Duration,
+    slot: Arc<ModelSlot>,
+    settings: Settings,
 }
 
 impl Application {
@@ -34,10 +38,20 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let slot = Arc::new(ModelSlot::default());
+        match crate::registry::load_active_or_baseline(store.as_ref(), &slot).await {
+            Ok(version) => tracing::info!(%version, "health model loaded"),
+            // Serving ingest without a model beats not serving at all; scoring answers
+            // UNAVAILABLE until a model is promoted.
+            Err(error) => {
+                tracing::error!(error = %crate::api::error_chain(&error), "no health model could be loaded")
+            }
+        }
         Ok(Self {
             listener,
             store,
-            shutdown_grace: settings.shutdown_grace,
+            slot,
+            settings: settings.clone(),
         })
     }
 
@@ -49,12 +63,19 @@ impl Application {
         Arc::clone(&self.store)
     }
 
+    /// The serving model slot, shared with the services.
+    pub fn model_slot(&self) -> Arc<ModelSlot> {
+        Arc::clone(&self.slot)
+    }
+
     /// Serves until `shutdown` completes, then stops accepting connections, reports
     /// NOT_SERVING, and gives in-flight requests the grace period to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let address = self.local_addr()?;
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<IngestServer<IngestService>>().await;
+        health.set_serving::<ScoringServer<ScoringService>>().await;
+        health.set_serving::<ModelsServer<ModelsService>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -72,7 +93,17 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(IngestServer::new(IngestService::new(Arc::clone(
                 &self.store,
-            ))));
+            ))))
+            .add_service(ScoringServer::new(ScoringService::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.slot),
+                self.settings.bands,
+            )))
+            .add_service(ModelsServer::new(ModelsService::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.slot),
+                self.settings.promotion_margin,
+            )));
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(
             TcpListenerStream::new(self.listener),
             async {
@@ -80,6 +111,13 @@ impl Application {
             },
         ));
         tracing::info!(%address, backend = ?self.store.backend(), "rescue is serving gRPC");
+        let following = (self.store.backend() == store::Backend::Postgres).then(|| {
+            tokio::spawn(follow_promotions(
+                self.settings.database.clone(),
+                Arc::clone(&self.store),
+                Arc::clone(&self.slot),
+            ))
+        });
 
         tokio::select! {
             finished = &mut serving => {
@@ -87,12 +125,19 @@ impl Application {
             }
             () = shutdown => {}
         }
-        tracing::info!(grace = ?self.shutdown_grace, "shutting down: finishing in-flight requests");
+        tracing::info!(grace = ?self.settings.shutdown_grace, "shutting down: finishing in-flight requests");
+        // Load balancers stop routing here before the listener closes.
         health
             .set_not_serving::<IngestServer<IngestService>>()
             .await;
+        health
+            .set_not_serving::<ScoringServer<ScoringService>>()
+            .await;
+        health
+            .set_not_serving::<ModelsServer<ModelsService>>()
+            .await;
         stop_accepting.send(()).ok();
-        match tokio::time::timeout(self.shutdown_grace, &mut serving).await {
+        match tokio::time::timeout(self.settings.shutdown_grace, &mut serving).await {
             Ok(finished) => finished
                 .context("The server task failed")?
                 .context("The server failed")?,
@@ -101,8 +146,33 @@ impl Application {
                 tracing::warn!("grace period over: cut off the requests still running");
             }
         }
+        if let Some(following) = following {
+            following.abort();
+        }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Keeps this replica serving whatever model any replica activates: PostgreSQL notifies every
+/// listener when the registry's active model changes.
+async fn follow_promotions(
+    database: store::DatabaseUrl,
+    store: Arc<dyn Store>,
+    slot: Arc<ModelSlot>,
+) {
+    let (notices, mut received) = tokio::sync::mpsc::channel::<String>(16);
+    tokio::spawn(async move { store::follow_activations(&database, notices).await });
+    while received.recv().await.is_some() {
+        match crate::registry::load_active(store.as_ref(), &slot).await {
+            Ok(Some(version)) => {
+                tracing::info!(%version, "serving the model activated in the registry")
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(error = %crate::api::error_chain(&error), "cannot load the newly active model")
+            }
+        }
     }
 }
 

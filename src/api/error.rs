@@ -17,6 +17,9 @@ pub enum ApiError {
     /// The request is well-formed but the stored state does not allow it.
     #[error("{0}")]
     FailedPrecondition(crate::domain::FieldViolation),
+    /// The service cannot answer yet (e.g. no model is active); retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// Another writer changed the data between read and write; the client may retry.
     #[error("{0}")]
     Aborted(String),
@@ -53,6 +56,7 @@ impl From<ApiError> for Status {
                 )
             }
             ApiError::Aborted(message) => Status::aborted(message),
+            ApiError::Unavailable(message) => Status::unavailable(message),
             ApiError::Store(error) => store_status(&error),
         }
     }

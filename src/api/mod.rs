@@ -4,7 +4,11 @@
 mod convert;
 mod error;
 mod ingest;
+mod models;
+mod scoring;
 
 pub use convert::RecordParser;
 pub use error::{ApiError, error_chain};
 pub use ingest::{BATCH_RECORDS, IngestService, MAX_LISTED_REJECTIONS};
+pub use models::ModelsService;
+pub use scoring::ScoringService;

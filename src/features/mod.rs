@@ -267,7 +267,7 @@ fn recovery_rating_before(case: &RecoveryCase, as_of: Timestamp) -> Option<f64> 
     {
         return Some(f64::from(score.get()));
     }
-    if !case.resolved_at.is_some_and(|resolved| resolved < as_of) {
+    if case.resolved_at.is_none_or(|resolved| resolved >= as_of) {
         return None;
     }
     let cares = case.cares;

@@ -18,6 +18,37 @@ pub struct CustomerRecords {
     pub churn: Option<ChurnOutcome>,
 }
 
+impl CustomerRecords {
+    /// Groups one customer's records (a profile and any history) the way the store returns
+    /// them; `None` without a profile. Records of other customers are ignored.
+    pub fn from_records(records: impl IntoIterator<Item = crate::domain::Record>) -> Option<Self> {
+        use crate::domain::Record;
+        let mut records: Vec<Record> = records.into_iter().collect();
+        let position = records
+            .iter()
+            .position(|r| matches!(r, Record::Customer(_)))?;
+        let Record::Customer(customer) = records.swap_remove(position) else {
+            return None;
+        };
+        let owner = customer.customer_id.clone();
+        let mut grouped = Self {
+            history: History::new(customer),
+            churn: None,
+        };
+        for record in records.into_iter().filter(|r| *r.customer_id() == owner) {
+            match record {
+                Record::UsageEvent(r) => grouped.history.usage.push(r),
+                Record::Interaction(r) => grouped.history.interactions.push(r),
+                Record::Survey(r) => grouped.history.surveys.push(r),
+                Record::RecoveryCase(r) => grouped.history.recovery_cases.push(r),
+                Record::ChurnOutcome(r) => grouped.churn = Some(r),
+                Record::Customer(_) => {}
+            }
+        }
+        Some(grouped)
+    }
+}
+
 pub(super) type BoxedRow = Box<dyn ReadRow + Send>;
 
 /// The two queries a backend runs for history reads.

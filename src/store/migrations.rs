@@ -10,16 +10,30 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use super::{Backend, StoreError};
 
 /// (version, description, SQL) per backend; append new migrations, never edit applied ones.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "customer data",
-    include_str!("../../migrations/sqlite/0001_customer_data.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "customer data",
-    include_str!("../../migrations/postgres/0001_customer_data.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "customer data",
+        include_str!("../../migrations/sqlite/0001_customer_data.sql"),
+    ),
+    (
+        2,
+        "models",
+        include_str!("../../migrations/sqlite/0002_models.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "customer data",
+        include_str!("../../migrations/postgres/0001_customer_data.sql"),
+    ),
+    (
+        2,
+        "models",
+        include_str!("../../migrations/postgres/0002_models.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);

@@ -9,6 +9,7 @@ mod batch;
 mod history;
 mod migrations;
 mod postgres;
+mod registry;
 mod rows;
 mod sqlite;
 mod tables;
@@ -23,7 +24,8 @@ use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase};
 
 pub use batch::Outcome;
 pub use history::CustomerRecords;
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, follow_activations};
+pub use registry::{ModelStatus, StoredModel};
 pub use sqlite::SqliteStore;
 
 /// Failures of the store itself, as opposed to records it refused.
@@ -111,6 +113,32 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         customer_id: &CustomerId,
     ) -> Result<Option<CustomerRecords>, StoreError>;
+
+    /// The latest time a churn outcome was observed: labels are known up to it.
+    async fn latest_churn_observation(
+        &self,
+    ) -> Result<Option<crate::domain::Timestamp>, StoreError>;
+
+    /// Registers a model version as a candidate. Fails if the version exists.
+    async fn insert_model(&self, model: &StoredModel) -> Result<(), StoreError>;
+
+    /// Every version of `kind`, newest first.
+    async fn models(&self, kind: &str) -> Result<Vec<StoredModel>, StoreError>;
+
+    async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError>;
+
+    async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError>;
+
+    /// Makes `version` the active one of its kind and retires the one it replaces, in one
+    /// transaction. `None` if there is no such version.
+    async fn activate_model(
+        &self,
+        version: &str,
+        at: crate::domain::Timestamp,
+    ) -> Result<Option<StoredModel>, StoreError>;
+
+    /// The version of `kind` that was active most recently before the current one.
+    async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError>;
 
     /// Up to `limit` customers with everything stored about them, in customer-id order,
     /// starting after `after`; an empty page means there are no more.

@@ -14,10 +14,12 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
 use super::history::{self, BoxedRow, RowSource};
+use super::registry;
 use super::rows;
 use super::tables::{self, ColumnType, Value};
 use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
+    StoredModel,
 };
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
@@ -73,6 +75,120 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|row| rows::recovery_case(row)).transpose()
+    }
+
+    async fn latest_churn_observation(&self) -> Result<Option<Timestamp>, StoreError> {
+        let latest: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT MAX(observed_at) FROM churn_outcomes")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(latest.map(from_datetime))
+    }
+
+    async fn insert_model(&self, model: &StoredModel) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO models (version, kind, status, source, artifact, created_at, activated_at) \
+             VALUES ($1, $2, 'candidate', $3, $4, $5, NULL)",
+        )
+        .bind(&model.version)
+        .bind(&model.kind)
+        .bind(&model.source)
+        .bind(&model.artifact)
+        .bind(to_datetime(model.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn models(&self, kind: &str) -> Result<Vec<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE kind = $1 ORDER BY created_at DESC, version DESC",
+            registry::COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| registry::stored_model(row)).collect()
+    }
+
+    async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE version = $1",
+            registry::COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
+    }
+
+    async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE kind = $1 AND status = 'active'",
+            registry::COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
+    }
+
+    async fn activate_model(
+        &self,
+        version: &str,
+        at: Timestamp,
+    ) -> Result<Option<StoredModel>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM models WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(kind) = kind else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE models SET status = 'retired' WHERE kind = $1 AND status = 'active' AND version <> $2")
+            .bind(&kind)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE models SET status = 'active', activated_at = $1 WHERE version = $2")
+            .bind(to_datetime(at))
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "SELECT {} FROM models WHERE version = $1",
+            registry::COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(version)
+            .fetch_one(&mut *tx)
+            .await?;
+        let model = registry::stored_model(&row)?;
+        tx.commit().await?;
+        Ok(Some(model))
+    }
+
+    async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE kind = $1 AND status <> 'active' AND activated_at IS NOT NULL \
+             ORDER BY activated_at DESC LIMIT 1",
+            registry::COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
     }
 
     async fn customer_records(
@@ -131,6 +247,36 @@ impl RowSource for PostgresStore {
             .into_iter()
             .map(|row| Box::new(row) as BoxedRow)
             .collect())
+    }
+}
+
+/// The channel the `models_activation` trigger notifies (see migration 0002).
+const ACTIVATION_CHANNEL: &str = "rescue_model_activated";
+
+/// Sends the kind of every model activated in the database, by any replica, until `notices`
+/// is closed. Reconnects after a lost connection, so a restart of PostgreSQL costs at most
+/// the notices sent while it was down.
+pub async fn follow_activations(url: &DatabaseUrl, notices: tokio::sync::mpsc::Sender<String>) {
+    loop {
+        match sqlx::postgres::PgListener::connect(url.expose()).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen(ACTIVATION_CHANNEL).await {
+                    tracing::warn!(%error, "cannot listen for model activations");
+                } else {
+                    // `recv` reconnects by itself after a lost connection.
+                    while let Ok(notice) = listener.recv().await {
+                        if notices.send(notice.payload().to_owned()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot connect to listen for model activations"),
+        }
+        if notices.is_closed() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

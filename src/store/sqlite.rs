@@ -17,10 +17,12 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
 use super::history::{self, BoxedRow, RowSource};
+use super::registry;
 use super::rows;
 use super::tables::{self, Value};
 use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
+    StoredModel,
 };
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
@@ -92,6 +94,113 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(|row| rows::recovery_case(row)).transpose()
+    }
+
+    async fn latest_churn_observation(&self) -> Result<Option<Timestamp>, StoreError> {
+        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(observed_at) FROM churn_outcomes")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(latest.map(Timestamp::from_unix_micros))
+    }
+
+    async fn insert_model(&self, model: &StoredModel) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO models (version, kind, status, source, artifact, created_at, activated_at) \
+             VALUES (?, ?, 'candidate', ?, ?, ?, NULL)",
+        )
+        .bind(&model.version)
+        .bind(&model.kind)
+        .bind(&model.source)
+        .bind(&model.artifact)
+        .bind(model.created_at.unix_micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn models(&self, kind: &str) -> Result<Vec<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE kind = ? ORDER BY created_at DESC, version DESC",
+            registry::COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(|row| registry::stored_model(row)).collect()
+    }
+
+    async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError> {
+        let sql = format!("SELECT {} FROM models WHERE version = ?", registry::COLUMNS);
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(version)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
+    }
+
+    async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE kind = ? AND status = 'active'",
+            registry::COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
+    }
+
+    async fn activate_model(
+        &self,
+        version: &str,
+        at: Timestamp,
+    ) -> Result<Option<StoredModel>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM models WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(kind) = kind else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE models SET status = 'retired' WHERE kind = ? AND status = 'active' AND version <> ?")
+            .bind(&kind)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE models SET status = 'active', activated_at = ? WHERE version = ?")
+            .bind(at.unix_micros())
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!("SELECT {} FROM models WHERE version = ?", registry::COLUMNS);
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(version)
+            .fetch_one(&mut *tx)
+            .await?;
+        let model = registry::stored_model(&row)?;
+        tx.commit().await?;
+        Ok(Some(model))
+    }
+
+    async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM models WHERE kind = ? AND status <> 'active' AND activated_at IS NOT NULL \
+             ORDER BY activated_at DESC LIMIT 1",
+            registry::COLUMNS
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
     }
 
     async fn customer_records(

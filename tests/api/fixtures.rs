@@ -321,3 +321,44 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
         },
     ]
 }
+
+/// A health model with hand-set coefficients on raw feature values (scaler mean 0, scale 1):
+/// failures and repeat contacts raise the risk, usage and CSAT lower it.
+pub fn artifact(version: &str, intercept: f64) -> rescue::model::ModelArtifact {
+    use rescue::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
+    let weight = |name: &str| match name {
+        "failures_30d" => 0.8,
+        "failures_90d" => 0.3,
+        "repeat_contacts_90d" => 0.2,
+        "latest_csat" => -0.3,
+        "log_usage_30d" => -0.4,
+        "tenure_years" => -0.1,
+        _ => 0.0,
+    };
+    let metrics =
+        rescue::model::Metrics::evaluate(&[0.2, 0.7, 0.4, 0.9], &[false, true, false, true])
+            .expect("metrics of a tiny hold-out");
+    let now = rescue::domain::Timestamp::now();
+    rescue::model::ModelArtifact {
+        artifact_schema: rescue::model::ARTIFACT_SCHEMA_VERSION,
+        kind: "health".into(),
+        version: version.into(),
+        feature_schema: FEATURE_SCHEMA_VERSION,
+        feature_names: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+        horizon_days: 90,
+        scaler: rescue::model::Scaler {
+            mean: vec![0.0; FEATURE_NAMES.len()],
+            scale: vec![1.0; FEATURE_NAMES.len()],
+        },
+        coefficients: FEATURE_NAMES.iter().map(|n| weight(n)).collect(),
+        intercept,
+        metrics,
+        trained_from: now,
+        trained_to: now,
+        training_rows: 4,
+        holdout_rows: 4,
+        positives: 2,
+        created_at: now,
+        checksum: String::new(),
+    }
+}

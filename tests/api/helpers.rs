@@ -122,6 +122,7 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub address: SocketAddr,
     pub store: Arc<dyn Store>,
+    pub models: Arc<rescue::scoring::ModelSlot>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -134,6 +135,7 @@ pub async fn spawn_app(database: &TestDatabase) -> TestApp {
         .expect("build the application");
     let address = application.local_addr().expect("bound address");
     let store = application.store();
+    let models = application.model_slot();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(application.run_until_stopped(async {
         stopped.await.ok();
@@ -141,6 +143,7 @@ pub async fn spawn_app(database: &TestDatabase) -> TestApp {
     TestApp {
         address,
         store,
+        models,
         stop: Some(stop),
         serving: Some(serving),
     }
@@ -157,6 +160,37 @@ impl TestApp {
             .connect()
             .await
             .expect("connect to the test server")
+    }
+
+    pub async fn scoring_client(
+        &self,
+    ) -> rescue::proto::v1::scoring_client::ScoringClient<Channel> {
+        rescue::proto::v1::scoring_client::ScoringClient::new(self.channel().await)
+    }
+
+    pub async fn models_client(&self) -> rescue::proto::v1::models_client::ModelsClient<Channel> {
+        rescue::proto::v1::models_client::ModelsClient::new(self.channel().await)
+    }
+
+    /// Registers a hand-made health model (see [`crate::fixtures::artifact`]) and makes it active.
+    pub async fn install_model(&self, version: &str, intercept: f64) {
+        let mut artifact = crate::fixtures::artifact(version, intercept);
+        let json = artifact.to_json().expect("artifact JSON");
+        self.store
+            .insert_model(&rescue::store::StoredModel {
+                version: version.into(),
+                kind: "health".into(),
+                status: rescue::store::ModelStatus::Candidate,
+                source: "trained".into(),
+                artifact: json,
+                created_at: artifact.created_at,
+                activated_at: None,
+            })
+            .await
+            .expect("register the model");
+        rescue::registry::activate(self.store.as_ref(), &self.models, version)
+            .await
+            .expect("activate the model");
     }
 
     pub async fn ingest_client(&self) -> IngestClient<Channel> {

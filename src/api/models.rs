@@ -1,0 +1,257 @@
+//! `rescue.v1.Models`: training, listing, promoting and rolling back model versions.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, RecordParser};
+use super::error::ApiError;
+use crate::domain::Timestamp;
+use crate::model::artifact::HEALTH_MODEL_KIND;
+use crate::model::{Metrics, ModelArtifact};
+use crate::proto::v1::{self as proto, models_server::Models};
+use crate::registry::{self, RegistryError};
+use crate::scoring::ModelSlot;
+use crate::store::{ModelStatus, Store, StoredModel};
+use crate::training::{self, TrainingError, TrainingPlan};
+
+/// Progress lines buffered for a slow client; training never waits on them.
+const PROGRESS_BUFFER: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct ModelsService {
+    store: Arc<dyn Store>,
+    slot: Arc<ModelSlot>,
+    promotion_margin: f64,
+}
+
+impl ModelsService {
+    pub fn new(store: Arc<dyn Store>, slot: Arc<ModelSlot>, promotion_margin: f64) -> Self {
+        Self {
+            store,
+            slot,
+            promotion_margin,
+        }
+    }
+}
+
+fn kind(raw: i32) -> Result<&'static str, ApiError> {
+    match proto::ModelKind::try_from(raw) {
+        Ok(proto::ModelKind::Health) => Ok(HEALTH_MODEL_KIND),
+        Ok(proto::ModelKind::Unspecified) => {
+            Err(ApiError::InvalidArgument(convert::missing("kind")))
+        }
+        Err(_) => {
+            let mut violations = crate::domain::Violations::default();
+            violations.push("kind", format!("unknown value {raw}"));
+            Err(ApiError::InvalidArgument(violations))
+        }
+    }
+}
+
+fn metrics(metrics: &Metrics) -> proto::Metrics {
+    proto::Metrics {
+        roc_auc: metrics.roc_auc,
+        pr_auc: metrics.pr_auc,
+        brier: metrics.brier,
+        log_loss: metrics.log_loss,
+        expected_calibration_error: metrics.expected_calibration_error,
+        rows: metrics.rows,
+        positives: metrics.positives,
+        calibration: metrics
+            .calibration
+            .iter()
+            .map(|bin| proto::CalibrationBin {
+                lower: bin.lower,
+                upper: bin.upper,
+                count: bin.count,
+                mean_predicted: bin.mean_predicted,
+                observed_rate: bin.observed_rate,
+            })
+            .collect(),
+    }
+}
+
+fn model_info(model: &StoredModel) -> proto::ModelInfo {
+    // Listing shows every version, even one this build could not serve, so the artifact is
+    // read without the serving checks.
+    let artifact: Option<ModelArtifact> = serde_json::from_str(&model.artifact).ok();
+    proto::ModelInfo {
+        version: model.version.clone(),
+        kind: proto::ModelKind::Health.into(),
+        status: match model.status {
+            ModelStatus::Candidate => proto::ModelStatus::Candidate,
+            ModelStatus::Active => proto::ModelStatus::Active,
+            ModelStatus::Retired => proto::ModelStatus::Retired,
+        }
+        .into(),
+        feature_schema_version: artifact.as_ref().map_or(0, |a| a.feature_schema),
+        feature_names: artifact
+            .as_ref()
+            .map(|a| a.feature_names.clone())
+            .unwrap_or_default(),
+        holdout_metrics: artifact.as_ref().map(|a| metrics(&a.metrics)),
+        created_at: Some(convert::timestamp(model.created_at)),
+        trained_from: artifact
+            .as_ref()
+            .map(|a| convert::timestamp(a.trained_from)),
+        trained_to: artifact.as_ref().map(|a| convert::timestamp(a.trained_to)),
+        training_rows: artifact.as_ref().map_or(0, |a| a.training_rows),
+        holdout_rows: artifact.as_ref().map_or(0, |a| a.holdout_rows),
+        horizon_days: artifact.as_ref().map_or(0, |a| a.horizon_days),
+        activated_at: model.activated_at.map(convert::timestamp),
+        source: model.source.clone(),
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::UnknownVersion(version) => {
+                ApiError::NotFound(format!("no model version {version:?}"))
+            }
+            RegistryError::NothingToRollBackTo(_) | RegistryError::Unloadable { .. } => {
+                ApiError::FailedPrecondition(crate::domain::FieldViolation::new(
+                    "version",
+                    error.to_string(),
+                ))
+            }
+            RegistryError::Store(error) => ApiError::Store(error),
+        }
+    }
+}
+
+fn training_status(error: TrainingError) -> Status {
+    match error {
+        TrainingError::Invalid(reason) => Status::invalid_argument(reason),
+        TrainingError::NotEnoughData(reason) => {
+            Status::failed_precondition(format!("not enough data to train: {reason}"))
+        }
+        TrainingError::Store(error) => ApiError::Store(error).into(),
+        TrainingError::Registry(error) => ApiError::from(error).into(),
+        TrainingError::Model(error) => {
+            tracing::error!(error = %super::error_chain(&error), "training failed");
+            Status::internal(format!("training failed: {error}"))
+        }
+        TrainingError::Task(reason) => {
+            tracing::error!(%reason, "training task failed");
+            Status::internal("training failed; the server log has details")
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Models for ModelsService {
+    type TrainStream = ReceiverStream<Result<proto::TrainProgress, Status>>;
+
+    async fn train(
+        &self,
+        request: Request<proto::TrainRequest>,
+    ) -> Result<Response<Self::TrainStream>, Status> {
+        let proto::TrainRequest {
+            kind: raw_kind,
+            horizon_days,
+            auto_promote,
+            as_of,
+        } = request.into_inner();
+        kind(raw_kind)?;
+        let parser = RecordParser::received_at(Timestamp::now());
+        let as_of = as_of
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| parser.as_of_time(&format!("as_of[{i}]"), t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::InvalidArgument)?;
+        let plan = TrainingPlan {
+            horizon_days: horizon_days.unwrap_or(training::DEFAULT_HORIZON_DAYS),
+            as_of,
+            auto_promote: auto_promote.unwrap_or(true),
+            promotion_margin: self.promotion_margin,
+            ..TrainingPlan::default()
+        };
+        let (progress, receiver) = mpsc::channel(PROGRESS_BUFFER);
+        let (store, slot) = (Arc::clone(&self.store), Arc::clone(&self.slot));
+        // Training goes on even if the caller disconnects: its result is registered either way.
+        tokio::spawn(async move {
+            let stage = |message: String| {
+                tracing::info!(%message, "training");
+                let _ = progress.try_send(Ok(proto::TrainProgress {
+                    event: Some(proto::train_progress::Event::Stage(message)),
+                }));
+            };
+            let outcome = training::train_health_model(&store, &slot, plan, &stage).await;
+            let message = match outcome {
+                Ok(report) => Ok(proto::TrainProgress {
+                    event: Some(proto::train_progress::Event::Result(proto::TrainResult {
+                        model: Some(model_info(&report.model)),
+                        active_on_same_holdout: report
+                            .active_on_same_holdout
+                            .as_ref()
+                            .map(|(_, m)| metrics(m)),
+                        active_version: report
+                            .active_on_same_holdout
+                            .map(|(v, _)| v)
+                            .unwrap_or_default(),
+                        promoted: report.promoted,
+                        decision: report.decision,
+                    })),
+                }),
+                Err(error) => Err(training_status(error)),
+            };
+            let _ = progress.send(message).await;
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<proto::ListModelsRequest>,
+    ) -> Result<Response<proto::ListModelsResponse>, Status> {
+        let kind = kind(request.into_inner().kind)?;
+        let models = self.store.models(kind).await.map_err(ApiError::from)?;
+        Ok(Response::new(proto::ListModelsResponse {
+            models: models.iter().map(model_info).collect(),
+        }))
+    }
+
+    async fn get_model(
+        &self,
+        request: Request<proto::GetModelRequest>,
+    ) -> Result<Response<proto::ModelInfo>, Status> {
+        let version = request.into_inner().version;
+        let model = self
+            .store
+            .model(&version)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound(format!("no model version {version:?}")))?;
+        Ok(Response::new(model_info(&model)))
+    }
+
+    async fn promote_model(
+        &self,
+        request: Request<proto::PromoteModelRequest>,
+    ) -> Result<Response<proto::ModelInfo>, Status> {
+        let version = request.into_inner().version;
+        if version.is_empty() {
+            return Err(ApiError::InvalidArgument(convert::missing("version")).into());
+        }
+        let model = registry::activate(self.store.as_ref(), &self.slot, &version)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(model_info(&model)))
+    }
+
+    async fn rollback_model(
+        &self,
+        request: Request<proto::RollbackModelRequest>,
+    ) -> Result<Response<proto::ModelInfo>, Status> {
+        let kind = kind(request.into_inner().kind)?;
+        let model = registry::roll_back(self.store.as_ref(), &self.slot, kind)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(model_info(&model)))
+    }
+}

@@ -1,0 +1,25 @@
+//! The churn model: training a logistic regression (linfa-logistic) on standardized features,
+//! scoring with it, measuring it on a hold-out, and the checksummed artifact it is stored as.
+//!
+//! Everything here is synchronous, CPU-bound and free of I/O: callers run training on a blocking
+//! thread and decide where artifacts live.
+//!
+//! - [`Dataset`]: a feature matrix with churn labels, shape-checked once.
+//! - [`TrainParams`] → [`ValidTrainParams`]: solver settings, checked apart from fitting.
+//! - [`train_logistic`] → [`LogisticModel`]: the fit, and P(churn) with per-feature contributions.
+//! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
+//! - [`artifact`]: the JSON artifact, with the refusals that keep a wrong model from loading.
+
+pub mod artifact;
+mod dataset;
+mod error;
+mod logistic;
+pub mod metrics;
+mod params;
+
+pub use artifact::{ARTIFACT_SCHEMA_VERSION, ModelArtifact};
+pub use dataset::Dataset;
+pub use error::ModelError;
+pub use logistic::{LogisticModel, Scaler, train_logistic};
+pub use metrics::{CalibrationBin, Metrics};
+pub use params::{TrainParams, ValidTrainParams};

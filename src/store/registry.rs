@@ -1,0 +1,88 @@
+//! The model registry's records: which model versions exist, which one serves, and their
+//! artifacts. Kept in the store so every replica of the service sees the same registry.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::StoreError;
+use super::rows::ReadRow;
+use crate::domain::Timestamp;
+
+/// Where a version is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelStatus {
+    /// Trained, not serving.
+    Candidate,
+    /// Serving; at most one per kind.
+    Active,
+    /// Served once, replaced since.
+    Retired,
+}
+
+impl ModelStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Candidate => "candidate",
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+impl FromStr for ModelStatus {
+    type Err = StoreError;
+
+    fn from_str(name: &str) -> Result<Self, StoreError> {
+        match name {
+            "candidate" => Ok(Self::Candidate),
+            "active" => Ok(Self::Active),
+            "retired" => Ok(Self::Retired),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown model status {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One registered model version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    pub version: String,
+    /// What the model predicts, e.g. "health".
+    pub kind: String,
+    pub status: ModelStatus,
+    /// "trained" for models trained here, "baseline" for the shipped one.
+    pub source: String,
+    /// The artifact JSON, checked against its checksum when loaded.
+    pub artifact: String,
+    pub created_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+}
+
+/// The registry's columns, in the order [`stored_model`] reads them.
+pub(super) const COLUMNS: &str =
+    "version, kind, status, source, artifact, created_at, activated_at";
+
+pub(super) fn stored_model(row: &dyn ReadRow) -> Result<StoredModel, StoreError> {
+    let text = |i: usize, name: &str| -> Result<String, StoreError> {
+        row.text(i)?
+            .ok_or_else(|| StoreError::Corrupt(format!("models.{name} is NULL")))
+    };
+    Ok(StoredModel {
+        version: text(0, "version")?,
+        kind: text(1, "kind")?,
+        status: text(2, "status")?.parse()?,
+        source: text(3, "source")?,
+        artifact: text(4, "artifact")?,
+        created_at: row
+            .time(5)?
+            .ok_or_else(|| StoreError::Corrupt("models.created_at is NULL".into()))?,
+        activated_at: row.time(6)?,
+    })
+}

@@ -1,0 +1,273 @@
+//! The Models service: registry operations, and model swaps under load.
+
+use rescue::proto::v1::{
+    GetModelRequest, ListModelsRequest, ModelKind, ModelStatus, PromoteModelRequest,
+    RollbackModelRequest, ScoreCustomerRequest, score_customer_request::Subject,
+};
+use tonic::Code;
+
+use crate::fixtures;
+use crate::helpers::{TestApp, TestDatabase, on_every_backend, spawn_app};
+
+on_every_backend!(
+    promotion_under_load_fails_no_request_and_never_mixes_versions,
+    promote_and_roll_back_move_the_active_version,
+);
+
+async fn register_candidate(app: &TestApp, version: &str, intercept: f64) {
+    let mut artifact = fixtures::artifact(version, intercept);
+    let json = artifact.to_json().expect("artifact JSON");
+    app.store
+        .insert_model(&rescue::store::StoredModel {
+            version: version.into(),
+            kind: "health".into(),
+            status: rescue::store::ModelStatus::Candidate,
+            source: "trained".into(),
+            artifact: json,
+            created_at: artifact.created_at,
+            activated_at: None,
+        })
+        .await
+        .expect("register");
+}
+
+fn health() -> i32 {
+    ModelKind::Health.into()
+}
+
+async fn promotion_under_load_fails_no_request_and_never_mixes_versions(database: TestDatabase) {
+    let app = spawn_app(&database).await;
+    app.install_model("health-v1", -2.0).await;
+    register_candidate(&app, "health-v2", -1.0).await;
+    app.ingest(
+        vec![
+            fixtures::customer("c-1"),
+            fixtures::interaction("c-1-i", "c-1"),
+        ],
+        10,
+    )
+    .await;
+
+    let request = || ScoreCustomerRequest {
+        subject: Some(Subject::CustomerId("c-1".into())),
+        as_of: fixtures::at(86_400),
+    };
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut scoring = app.scoring_client().await;
+        clients.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..150 {
+                let response = scoring
+                    .score_customer(request())
+                    .await
+                    .map(|r| r.into_inner());
+                answers.push(response.map(|r| (r.model_version, r.churn_probability)));
+            }
+            answers
+        }));
+    }
+    let mut models = app.models_client().await;
+    for version in ["health-v2", "health-v1", "health-v2"] {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        models
+            .promote_model(PromoteModelRequest {
+                version: version.into(),
+            })
+            .await
+            .expect("promote");
+    }
+    let mut probability_of = std::collections::HashMap::new();
+    let mut total = 0;
+    for client in clients {
+        for answer in client.await.expect("client task") {
+            let (version, probability) = answer.expect("no request fails during promotions");
+            assert!(
+                version == "health-v1" || version == "health-v2",
+                "{version}"
+            );
+            // Each version always gives the same answer: no response mixes two models.
+            let first = *probability_of.entry(version.clone()).or_insert(probability);
+            assert_eq!(first, probability, "{version}");
+            total += 1;
+        }
+    }
+    assert_eq!(total, 600);
+    let final_answer = app
+        .scoring_client()
+        .await
+        .score_customer(request())
+        .await
+        .expect("score")
+        .into_inner();
+    assert_eq!(final_answer.model_version, "health-v2");
+    app.stop().await;
+}
+
+async fn promote_and_roll_back_move_the_active_version(database: TestDatabase) {
+    let app = spawn_app(&database).await;
+    app.install_model("health-v1", -2.0).await;
+    register_candidate(&app, "health-v2", -1.0).await;
+    let mut models = app.models_client().await;
+
+    let promoted = models
+        .promote_model(PromoteModelRequest {
+            version: "health-v2".into(),
+        })
+        .await
+        .expect("promote")
+        .into_inner();
+    assert_eq!(promoted.status(), ModelStatus::Active);
+    let listed = models
+        .list_models(ListModelsRequest { kind: health() })
+        .await
+        .expect("list")
+        .into_inner()
+        .models;
+    let status_of = |version: &str| {
+        listed
+            .iter()
+            .find(|m| m.version == version)
+            .map(|m| m.status())
+    };
+    assert_eq!(status_of("health-v1"), Some(ModelStatus::Retired));
+    assert_eq!(status_of("health-v2"), Some(ModelStatus::Active));
+
+    let rolled_back = models
+        .rollback_model(RollbackModelRequest { kind: health() })
+        .await
+        .expect("rollback")
+        .into_inner();
+    assert_eq!(rolled_back.version, "health-v1");
+    assert_eq!(app.models.current().expect("serving").version, "health-v1");
+    let info = models
+        .get_model(GetModelRequest {
+            version: "health-v1".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(info.status(), ModelStatus::Active);
+    assert_eq!(
+        info.feature_names.len(),
+        rescue::features::FEATURE_NAMES.len()
+    );
+    assert!(info.holdout_metrics.is_some());
+
+    let unknown = models
+        .promote_model(PromoteModelRequest {
+            version: "health-v9".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), Code::NotFound);
+    let unknown = models
+        .get_model(GetModelRequest {
+            version: "health-v9".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), Code::NotFound);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_artifact_is_refused_and_the_serving_model_stays() {
+    let database = TestDatabase::sqlite();
+    let app = spawn_app(&database).await;
+    app.install_model("health-v1", -2.0).await;
+    let mut artifact = fixtures::artifact("health-bad", -1.0);
+    let json = artifact
+        .to_json()
+        .expect("json")
+        .replacen("-1.0", "-1.5", 1);
+    app.store
+        .insert_model(&rescue::store::StoredModel {
+            version: "health-bad".into(),
+            kind: "health".into(),
+            status: rescue::store::ModelStatus::Candidate,
+            source: "trained".into(),
+            artifact: json,
+            created_at: artifact.created_at,
+            activated_at: None,
+        })
+        .await
+        .expect("register");
+    let status = app
+        .models_client()
+        .await
+        .promote_model(PromoteModelRequest {
+            version: "health-bad".into(),
+        })
+        .await
+        .expect_err("corrupt");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("checksum"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(app.models.current().expect("serving").version, "health-v1");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rolling_back_with_no_earlier_model_is_refused() {
+    let database = TestDatabase::sqlite();
+    let app = spawn_app(&database).await;
+    let mut models = app.models_client().await;
+    // Whatever served first (the shipped baseline, if any) has nothing before it.
+    let status = models
+        .rollback_model(RollbackModelRequest { kind: health() })
+        .await
+        .expect_err("nothing earlier");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let status = models
+        .list_models(ListModelsRequest { kind: 0 })
+        .await
+        .expect_err("no kind");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    app.stop().await;
+}
+
+mod postgres_replicas {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_promotion_on_one_replica_reaches_the_others() {
+        let Some(database) = TestDatabase::postgres().await else {
+            return;
+        };
+        let first = spawn_app(&database).await;
+        first.install_model("health-v1", -2.0).await;
+        register_candidate(&first, "health-v2", -1.0).await;
+        let second = spawn_app(&database).await;
+        assert_eq!(
+            second.models.current().expect("serving").version,
+            "health-v1"
+        );
+        // Give the second replica's listener a moment to subscribe.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+        first
+            .models_client()
+            .await
+            .promote_model(PromoteModelRequest {
+                version: "health-v2".into(),
+            })
+            .await
+            .expect("promote");
+        // A deadline generous enough for a loaded machine: this checks that the change
+        // propagates, not how fast (it takes milliseconds).
+        let promoted_at = std::time::Instant::now();
+        while second.models.current().expect("serving").version != "health-v2" {
+            assert!(
+                promoted_at.elapsed() < std::time::Duration::from_secs(10),
+                "the second replica still serves the old model"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        second.stop().await;
+        first.stop().await;
+    }
+}

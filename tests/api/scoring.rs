@@ -1,0 +1,228 @@
+//! The Scoring service end to end.
+
+use std::collections::BTreeSet;
+
+use rescue::proto::v1::{
+    self as proto, CustomerSnapshot, ScoreCustomerRequest, ScoreCustomersRequest,
+    score_customer_request::Subject, score_customers_response,
+};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::fixtures;
+use crate::helpers::{TestApp, TestDatabase, on_every_backend, spawn_app};
+
+on_every_backend!(
+    scores_by_id_and_by_snapshot_agree,
+    events_after_as_of_never_change_a_score,
+);
+
+/// A customer with two recent failures, a repeat contact and a poor survey.
+fn troubled_customer(id: &str) -> Vec<proto::Record> {
+    vec![
+        fixtures::customer(id),
+        fixtures::usage_event(&format!("{id}-u1"), id),
+        fixtures::interaction(&format!("{id}-i1"), id),
+        fixtures::survey(&format!("{id}-s1"), id),
+        fixtures::recovery_case(&format!("{id}-r1"), id, 0),
+    ]
+}
+
+fn snapshot_of(records: &[proto::Record]) -> CustomerSnapshot {
+    let mut snapshot = CustomerSnapshot::default();
+    for record in records {
+        match record.kind.clone() {
+            Some(proto::record::Kind::Customer(c)) => snapshot.customer = Some(c),
+            Some(proto::record::Kind::UsageEvent(e)) => snapshot.usage_events.push(e),
+            Some(proto::record::Kind::Interaction(i)) => snapshot.interactions.push(i),
+            Some(proto::record::Kind::Survey(s)) => snapshot.surveys.push(s),
+            Some(proto::record::Kind::RecoveryCase(r)) => snapshot.recovery_cases.push(r),
+            _ => {}
+        }
+    }
+    snapshot
+}
+
+fn by_id(id: &str, as_of_offset: i64) -> ScoreCustomerRequest {
+    ScoreCustomerRequest {
+        subject: Some(Subject::CustomerId(id.into())),
+        as_of: fixtures::at(as_of_offset),
+    }
+}
+
+async fn app_with_model(database: &TestDatabase) -> TestApp {
+    let app = spawn_app(database).await;
+    app.install_model("health-test-1", -2.0).await;
+    app
+}
+
+async fn scores_by_id_and_by_snapshot_agree(database: TestDatabase) {
+    let app = app_with_model(&database).await;
+    let records = troubled_customer("c-1");
+    assert_eq!(app.ingest(records.clone(), 10).await.accepted, 5);
+    let mut scoring = app.scoring_client().await;
+
+    let stored = scoring
+        .score_customer(by_id("c-1", 86_400))
+        .await
+        .expect("score by id")
+        .into_inner();
+    let inline = scoring
+        .score_customer(ScoreCustomerRequest {
+            subject: Some(Subject::Snapshot(snapshot_of(&records))),
+            as_of: fixtures::at(86_400),
+        })
+        .await
+        .expect("score by snapshot")
+        .into_inner();
+    assert_eq!(stored, inline);
+    assert_eq!(stored.model_version, "health-test-1");
+    assert!((stored.health_score - 100.0 * (1.0 - stored.churn_probability)).abs() < 1e-9);
+    assert!(stored.churn_probability > 0.0 && stored.churn_probability < 1.0);
+    assert_eq!(stored.horizon_days, 90);
+    let first = &stored.drivers[0];
+    assert_eq!(first.feature, "failures_30d", "{:?}", stored.drivers);
+    assert_eq!(first.description, "1 service failure in the last 30 days");
+    assert!(first.contribution > 0.0);
+    app.stop().await;
+}
+
+async fn events_after_as_of_never_change_a_score(database: TestDatabase) {
+    let app = app_with_model(&database).await;
+    app.ingest(troubled_customer("c-1"), 10).await;
+    let mut scoring = app.scoring_client().await;
+    // Every fixture event happens within 5 hours of the base time.
+    let as_of = 5 * 3_600;
+    let before = scoring
+        .score_customer(by_id("c-1", as_of))
+        .await
+        .expect("score")
+        .into_inner();
+
+    let later = vec![
+        fixtures::interaction("c-1-late-i", "c-1"),
+        fixtures::usage_event_of("c-1-late-u", "c-1", 40.0),
+    ];
+    let mut shifted = Vec::new();
+    for mut record in later {
+        match record.kind.as_mut() {
+            Some(proto::record::Kind::Interaction(i)) => i.occurred_at = fixtures::at(as_of),
+            Some(proto::record::Kind::UsageEvent(u)) => u.occurred_at = fixtures::at(as_of + 60),
+            _ => {}
+        }
+        shifted.push(record);
+    }
+    assert_eq!(app.ingest(shifted, 10).await.accepted, 2);
+    let after = scoring
+        .score_customer(by_id("c-1", as_of))
+        .await
+        .expect("score")
+        .into_inner();
+    assert_eq!(before, after);
+    let now = scoring
+        .score_customer(by_id("c-1", as_of + 3_600))
+        .await
+        .expect("score")
+        .into_inner();
+    assert_ne!(
+        before.churn_probability, now.churn_probability,
+        "later scores do see them"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_customer_is_not_found_and_a_bad_snapshot_names_its_fields() {
+    let database = TestDatabase::sqlite();
+    let app = app_with_model(&database).await;
+    let mut scoring = app.scoring_client().await;
+    let status = scoring
+        .score_customer(by_id("nobody", 0))
+        .await
+        .expect_err("unknown");
+    assert_eq!(status.code(), Code::NotFound);
+
+    let mut snapshot = snapshot_of(&troubled_customer("c-1"));
+    snapshot.usage_events[0].quantity = -3.0;
+    snapshot.interactions[0].customer_id = "c-2".into();
+    snapshot.surveys[0].csat = Some(9);
+    let status = scoring
+        .score_customer(ScoreCustomerRequest {
+            subject: Some(Subject::Snapshot(snapshot)),
+            as_of: None,
+        })
+        .await
+        .expect_err("invalid snapshot");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: BTreeSet<String> = status
+        .get_details_bad_request()
+        .expect("field violations")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    let expected: BTreeSet<String> = [
+        "snapshot.usage_events[0].quantity",
+        "snapshot.interactions[0].customer_id",
+        "snapshot.surveys[0].csat",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(fields, expected);
+
+    let status = scoring
+        .score_customer(ScoreCustomerRequest::default())
+        .await
+        .expect_err("no subject");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scoring_stream_answers_every_request_in_order_and_survives_bad_ones() {
+    let database = TestDatabase::sqlite();
+    let app = app_with_model(&database).await;
+    app.ingest(troubled_customer("c-1"), 10).await;
+    app.ingest(troubled_customer("c-2"), 10).await;
+    let requests = vec![
+        ScoreCustomersRequest {
+            request_id: "a".into(),
+            request: Some(by_id("c-1", 86_400)),
+        },
+        ScoreCustomersRequest {
+            request_id: "b".into(),
+            request: Some(by_id("ghost", 86_400)),
+        },
+        ScoreCustomersRequest {
+            request_id: "c".into(),
+            request: None,
+        },
+        ScoreCustomersRequest {
+            request_id: "d".into(),
+            request: Some(by_id("c-2", 86_400)),
+        },
+    ];
+    let mut responses = app
+        .scoring_client()
+        .await
+        .score_customers(tokio_stream::iter(requests))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(response) = responses.message().await.expect("a response") {
+        let outcome = match response.result.expect("a result") {
+            score_customers_response::Result::Score(score) => {
+                format!("score {}", score.customer_id)
+            }
+            score_customers_response::Result::Error(error) => format!("error {}", error.code),
+        };
+        seen.push(format!("{}: {outcome}", response.request_id));
+    }
+    assert_eq!(
+        seen,
+        ["a: score c-1", "b: error 5", "c: error 3", "d: score c-2"]
+    );
+    app.stop().await;
+}
