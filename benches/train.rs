@@ -1,4 +1,5 @@
-//! Training speed: `train_logistic` on 1,000,000 rows × 40 features against scikit-learn's
+//! Training speed: `train_logistic` on 1,000,000 simulated rows (the 33 features of schema 1,
+//! from `rescue simulate`'s customers, split by time) against scikit-learn's
 //! `LogisticRegression(solver="lbfgs")` on the same rows, split and objective, same machine,
 //! same run. The bar (DESIGN.md, Quality bars): within 2× of scikit-learn's time at the same
 //! hold-out ROC-AUC (±0.002).
@@ -13,126 +14,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use ndarray::Array2;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Exp, LogNormal, Normal, Poisson};
 use rescue::model::{Dataset, TrainParams, metrics, train_logistic};
+use rescue::simulate;
+use rescue::store::CustomerRecords;
+use rescue::training::RowBuilder;
 
+/// At least this many rows (training and hold-out); the last customer's rows may add a few.
 const ROWS: usize = 1_000_000;
 const SEED: u64 = 20_260_105;
-/// Time order is row order, so the first 80% train and the latest 20% are the hold-out.
-const TRAIN_FRACTION: f64 = 0.8;
 /// Each contender's time is the best of this many fits: the least disturbed by other work.
 const RUNS: usize = 3;
-/// The churn rate the synthetic label is tuned to: DOMAIN.md's order of magnitude for a
-/// quarterly horizon.
-const CHURN_RATE: f64 = 0.07;
 
-/// The bench's rows. Synthetic for now (features of mixed scale — counts, rates, money, one-hots
-/// — and a label drawn from a known logistic model); to be replaced by the data simulator's rows.
-fn training_rows(rows: usize, seed: u64) -> Dataset {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let poisson = |rate: f64| Poisson::new(rate).expect("positive rate");
-    let logins = poisson(22.0);
-    let tickets = poisson(1.4);
-    let failures = poisson(0.4);
-    let escalations = poisson(0.15);
-    let seats = poisson(25.0);
-    let exports = poisson(6.0);
-    let api_calls = poisson(300.0);
-    let wait = Exp::new(1.0 / 240.0).expect("positive rate");
-    let value = LogNormal::new(8.0, 1.0).expect("valid spread");
-    let normal = Normal::<f64>::new(0.0, 1.0).expect("valid spread");
-    const SEGMENTS: usize = 4;
-    const PLANS: usize = 3;
-    const REGIONS: usize = 4;
-    const CHANNELS: usize = 3;
-    const NOISE: usize = 8;
-    // Raw features, then one-hots, then pure noise the model should learn to ignore.
-    const RAW: usize = 18;
-    const FEATURES: usize = RAW + SEGMENTS + PLANS + REGIONS + CHANNELS + NOISE;
-
-    // True weights per raw unit: small for big-scale columns, as a real churn model's are.
-    const RAW_WEIGHTS: [f64; RAW] = [
-        -0.04, 0.35, 0.6, 0.9, -0.01, -0.03, -0.0015, 0.002, -0.00002, -0.45, -0.12, 0.8, -0.0004,
-        0.5, -0.7, 0.0, 0.25, -0.2,
-    ];
-    const ONE_HOT_WEIGHTS: [f64; SEGMENTS + PLANS + REGIONS + CHANNELS] = [
-        0.3, 0.0, -0.2, -0.4, 0.25, 0.0, -0.35, 0.0, 0.1, -0.1, 0.05, 0.15, 0.0, -0.1,
-    ];
-
-    let mut features = Array2::zeros((rows, FEATURES));
-    let mut logits = Vec::with_capacity(rows);
-    for mut row in features.rows_mut() {
-        let tenure_days: f64 = rng.gen_range(30.0..3_000.0);
-        let csat: f64 = (3.8 + 0.8 * normal.sample(&mut rng)).clamp(1.0, 5.0);
-        let raw: [f64; RAW] = [
-            logins.sample(&mut rng),
-            tickets.sample(&mut rng),
-            failures.sample(&mut rng),
-            escalations.sample(&mut rng),
-            seats.sample(&mut rng),
-            exports.sample(&mut rng),
-            api_calls.sample(&mut rng),
-            wait.sample(&mut rng),
-            value.sample(&mut rng),
-            csat,
-            (7.5 + 2.0 * normal.sample(&mut rng)).clamp(0.0, 10.0), // NPS
-            rng.gen_range(0.0..0.6),                                // share of failed contacts
-            tenure_days,
-            (normal.sample(&mut rng) * 0.3).tanh(), // usage trend
-            rng.gen_range(0.0..1.0),                // feature adoption
-            rng.gen_range(0.0..1.0),                // unused by the true model
-            f64::from(u8::from(rng.gen_bool(0.12))), // open complaint
-            f64::from(u8::from(rng.gen_bool(0.35))), // annual contract
-        ];
-        let mut logit = 0.0;
-        for (j, (value, weight)) in raw.iter().zip(RAW_WEIGHTS).enumerate() {
-            row[j] = *value;
-            logit += value * weight;
-        }
-        let hots = [
-            rng.gen_range(0..SEGMENTS),
-            SEGMENTS + rng.gen_range(0..PLANS),
-            SEGMENTS + PLANS + rng.gen_range(0..REGIONS),
-            SEGMENTS + PLANS + REGIONS + rng.gen_range(0..CHANNELS),
-        ];
-        for hot in hots {
-            row[RAW + hot] = 1.0;
-            logit += ONE_HOT_WEIGHTS[hot];
-        }
-        for j in RAW + ONE_HOT_WEIGHTS.len()..FEATURES {
-            row[j] = normal.sample(&mut rng);
-        }
-        logits.push(logit);
+/// The bench's rows: point-in-time rows of simulated customers at the simulator's snapshot
+/// dates, built by the same code `Train` uses; rows at the last snapshot are the hold-out, so
+/// the split is by time. Returns the training rows and the hold-out rows.
+fn training_rows(rows: usize, seed: u64) -> (Dataset, Dataset) {
+    let mut builder = RowBuilder::new(simulate::snapshot_dates(), simulate::HORIZON_DAYS as u32)
+        .expect("the simulator's snapshots are a valid grid");
+    let mut index = 0;
+    while builder.rows() < rows {
+        let customer = simulate::simulate_customer(seed, index);
+        index += 1;
+        builder.add(&CustomerRecords::from_records(customer.records).expect("every simulated customer has a profile"));
     }
-
-    // The intercept that gives CHURN_RATE, by bisection on the mean probability.
-    let (mut low, mut high) = (-30.0, 30.0);
-    for _ in 0..60 {
-        let mid = (low + high) / 2.0;
-        let rate = logits
-            .iter()
-            .step_by(10)
-            .map(|z| sigmoid(z + mid))
-            .sum::<f64>()
-            / logits.iter().step_by(10).count() as f64;
-        if rate < CHURN_RATE {
-            low = mid
-        } else {
-            high = mid
-        }
-    }
-    let labels = logits
-        .iter()
-        .map(|z| rng.gen_bool(sigmoid(z + low)))
-        .collect();
-    Dataset::new(features, labels).expect("generated rows are finite and shaped")
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
+    let split = builder.finish().expect("simulated rows have both classes");
+    (split.train, split.holdout)
 }
 
 fn target_dir() -> PathBuf {
@@ -172,13 +78,14 @@ fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
-/// Rows as the reference reads them: features (little-endian f64, row order), then labels.
-fn write_rows(data: &Dataset, path: &Path) -> std::io::Result<()> {
+/// Rows as the reference reads them: every row's features (little-endian f64, training rows
+/// first, row order), then every label in the same order.
+fn write_rows(train: &Dataset, holdout: &Dataset, path: &Path) -> std::io::Result<()> {
     let mut out = BufWriter::new(std::fs::File::create(path)?);
-    for value in data.features.iter() {
+    for value in train.features.iter().chain(holdout.features.iter()) {
         out.write_all(&value.to_le_bytes())?;
     }
-    for label in &data.labels {
+    for label in train.labels.iter().chain(&holdout.labels) {
         out.write_all(&[u8::from(*label)])?;
     }
     out.flush()
@@ -212,13 +119,13 @@ fn bench() -> Result<(), String> {
     let python = reference_python()?;
 
     let started = Instant::now();
-    let data = training_rows(rows, SEED);
-    let train_rows = (rows as f64 * TRAIN_FRACTION) as usize;
-    let (train, holdout) = data.split_at(train_rows);
+    let (train, holdout) = training_rows(rows, SEED);
+    let train_rows = train.rows();
+    let rows = train_rows + holdout.rows();
     eprintln!(
-        "generated {rows} rows × {} features ({} churned) in {:.1} s",
-        data.feature_count(),
-        data.positives(),
+        "simulated {rows} rows × {} features ({} churned) in {:.1} s",
+        train.feature_count(),
+        train.positives() + holdout.positives(),
         started.elapsed().as_secs_f64()
     );
 
@@ -237,8 +144,8 @@ fn bench() -> Result<(), String> {
     let auc = metrics::roc_auc(&scores, &holdout.labels).map_err(|err| err.to_string())?;
 
     let file = target_dir().join("bench-train-rows.bin");
-    write_rows(&data, &file).map_err(|err| format!("writing {}: {err}", file.display()))?;
-    drop((data, train));
+    write_rows(&train, &holdout, &file).map_err(|err| format!("writing {}: {err}", file.display()))?;
+    drop(train);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_reference.py");
     let output = Command::new(&python)
         .arg(&script)

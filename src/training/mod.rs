@@ -158,6 +158,11 @@ impl RowBuilder {
         self.customers
     }
 
+    /// Rows so far, training and hold-out.
+    pub fn rows(&self) -> usize {
+        self.train_labels.len() + self.holdout_labels.len()
+    }
+
     /// The training and hold-out sets, and the customer of each hold-out row.
     pub fn finish(self) -> Result<SplitRows, TrainingError> {
         for (name, labels) in [

@@ -12,6 +12,7 @@ use crate::helpers::{TestApp, TestDatabase, on_every_backend, spawn_app};
 on_every_backend!(
     promotion_under_load_fails_no_request_and_never_mixes_versions,
     promote_and_roll_back_move_the_active_version,
+    training_streams_progress_then_a_registered_model_and_its_decision,
 );
 
 async fn register_candidate(app: &TestApp, version: &str, intercept: f64) {
@@ -270,4 +271,107 @@ mod postgres_replicas {
         second.stop().await;
         first.stop().await;
     }
+}
+
+/// Stores `customers` simulated customers and returns the simulator's snapshot dates.
+async fn simulated_world(app: &TestApp, customers: usize) -> Vec<prost_types::Timestamp> {
+    for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams { customers, seed: 3 }) {
+        app.store.write_batch(&customer.records).await.expect("store simulated records");
+    }
+    rescue::simulate::snapshot_dates()
+        .into_iter()
+        .map(|at| {
+            let (seconds, nanos) = at.to_seconds_nanos();
+            prost_types::Timestamp { seconds, nanos: nanos as i32 }
+        })
+        .collect()
+}
+
+async fn training_streams_progress_then_a_registered_model_and_its_decision(database: TestDatabase) {
+    let app = spawn_app(&database).await;
+    app.install_model("health-v1", -2.0).await;
+    let as_of = simulated_world(&app, 1_500).await;
+    let mut models = app.models_client().await;
+    let mut events = models
+        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: None, auto_promote: None, as_of })
+        .await
+        .expect("training starts")
+        .into_inner();
+    let mut stages = Vec::new();
+    let mut result = None;
+    while let Some(event) = events.message().await.expect("training progresses") {
+        match event.event.expect("an event") {
+            rescue::proto::v1::train_progress::Event::Stage(stage) => stages.push(stage),
+            rescue::proto::v1::train_progress::Event::Result(r) => result = Some(r),
+        }
+    }
+    let result = result.expect("a result at the end");
+    assert!(stages.iter().any(|s| s.contains("hold-out rows")), "{stages:?}");
+    let model = result.model.expect("the new model");
+    let metrics = model.holdout_metrics.expect("hold-out metrics");
+    assert!(metrics.roc_auc > 0.75, "{metrics:?}");
+    assert_eq!(metrics.calibration.len(), 10);
+    assert_eq!(model.horizon_days, 90);
+    assert_eq!(result.active_version, "health-v1");
+    let active = result.active_on_same_holdout.expect("the active model on the same hold-out");
+    assert_eq!(active.rows, metrics.rows, "both judged on the same rows");
+    // The hand-made v1 ignores most features: the trained model beats it and is promoted.
+    assert!(result.promoted, "{}", result.decision);
+    assert!(metrics.roc_auc >= active.roc_auc - 0.005);
+    assert_eq!(app.models.current().expect("serving").version, model.version);
+
+    // Not asked to promote: it stays a candidate and v-new keeps serving.
+    let mut events = models
+        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: None, auto_promote: Some(false), as_of: Vec::new() })
+        .await
+        .expect("training starts")
+        .into_inner();
+    let mut last = None;
+    while let Some(event) = events.message().await.expect("training progresses") {
+        last = event.event;
+    }
+    let Some(rescue::proto::v1::train_progress::Event::Result(second)) = last else { panic!("no result") };
+    assert!(!second.promoted);
+    assert_eq!(second.model.expect("model").status(), ModelStatus::Candidate);
+    assert_eq!(app.models.current().expect("serving").version, model.version);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn training_without_outcomes_is_refused_with_the_reason() {
+    let database = TestDatabase::sqlite();
+    let app = spawn_app(&database).await;
+    app.ingest(vec![fixtures::customer("c-1")], 1).await;
+    let mut events = app
+        .models_client()
+        .await
+        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: Some(0), auto_promote: None, as_of: Vec::new() })
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    let status = loop {
+        match events.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("training with horizon 0 must fail"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let mut events = app
+        .models_client()
+        .await
+        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: None, auto_promote: None, as_of: Vec::new() })
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    let status = loop {
+        match events.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("training without churn outcomes must fail"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("no churn outcomes"), "{}", status.message());
+    app.stop().await;
 }
