@@ -30,8 +30,11 @@ const CONNECTIONS: usize = 4;
 /// Requests per measurement.
 const REQUESTS: usize = 20_000;
 /// The features look back at most a year, so a year of history scores exactly like the
-/// stored customer; that is what a CRM would send.
-const SNAPSHOT_DAYS: i64 = 365;
+/// stored customer.
+const FULL_SNAPSHOT_DAYS: i64 = 365;
+/// The last quarter: every 7/30/90-day window complete, the lighter message a CRM would send
+/// from its recent-activity view.
+const RECENT_SNAPSHOT_DAYS: i64 = 90;
 
 struct Measured {
     per_second: f64,
@@ -39,24 +42,29 @@ struct Measured {
     p99: Duration,
 }
 
-/// Sends `REQUESTS` calls, `CONCURRENCY` at a time, and measures them.
-async fn measure<F, Fut>(call: F) -> anyhow::Result<Measured>
+/// Sends `REQUESTS` calls, `CONCURRENCY` at a time, and measures them. Each worker's
+/// requests are built before the clock starts, so the load generator spends its share of the
+/// cores on sending, not on building messages.
+async fn measure<R, F, Fut>(requests: impl Fn(usize) -> R, call: F) -> anyhow::Result<Measured>
 where
-    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    R: Send + 'static,
+    F: Fn(usize, R) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
+    let mut prepared: Vec<Vec<(usize, R)>> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
+    for i in 0..REQUESTS {
+        prepared[i % CONCURRENCY].push((i, requests(i)));
+    }
     let started = Instant::now();
     let mut workers = Vec::with_capacity(CONCURRENCY);
-    for worker in 0..CONCURRENCY {
+    for batch in prepared {
         let call = call.clone();
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(REQUESTS / CONCURRENCY);
-            let mut i = worker;
-            while i < REQUESTS {
+            let mut latencies = Vec::with_capacity(batch.len());
+            for (i, request) in batch {
                 let sent = Instant::now();
-                call(i).await?;
+                call(i, request).await?;
                 latencies.push(sent.elapsed());
-                i += CONCURRENCY;
             }
             Ok::<_, anyhow::Error>(latencies)
         }));
@@ -75,8 +83,12 @@ where
     })
 }
 
-fn snapshot_request(records: &[Record], as_of: Timestamp) -> proto::ScoreCustomerRequest {
-    let since = simulate::add_days(as_of, -SNAPSHOT_DAYS);
+fn snapshot_request(
+    records: &[Record],
+    as_of: Timestamp,
+    days: i64,
+) -> proto::ScoreCustomerRequest {
+    let since = simulate::add_days(as_of, -days);
     let recent = |at: Timestamp| at >= since && at < as_of;
     let mut snapshot = proto::CustomerSnapshot::default();
     for record in records {
@@ -198,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
         .last()
         .ok_or_else(|| anyhow::anyhow!("no snapshots"))?;
     let mut snapshots = Vec::with_capacity(CUSTOMERS);
+    let mut recent_snapshots = Vec::with_capacity(CUSTOMERS);
     let mut ids = Vec::with_capacity(CUSTOMERS);
     for customer in simulate::simulate(SimulationParams {
         customers: CUSTOMERS,
@@ -205,21 +218,56 @@ async fn main() -> anyhow::Result<()> {
     }) {
         store.write_batch(&customer.records).await?;
         ids.push(simulate::customer_id(ids.len()));
-        snapshots.push(snapshot_request(&customer.records, as_of));
+        snapshots.push(snapshot_request(
+            &customer.records,
+            as_of,
+            FULL_SNAPSHOT_DAYS,
+        ));
+        recent_snapshots.push(snapshot_request(
+            &customer.records,
+            as_of,
+            RECENT_SNAPSHOT_DAYS,
+        ));
     }
-    let records_per_snapshot = snapshots
+    let records_per_snapshot = |requests: &[proto::ScoreCustomerRequest]| {
+        let records: usize = requests
+            .iter()
+            .map(|r| match &r.subject {
+                Some(Subject::Snapshot(s)) => {
+                    1 + s.usage_events.len()
+                        + s.interactions.len()
+                        + s.surveys.len()
+                        + s.recovery_cases.len()
+                }
+                _ => 0,
+            })
+            .sum();
+        records as f64 / requests.len() as f64
+    };
+    let (full_records, recent_records) = (
+        records_per_snapshot(&snapshots),
+        records_per_snapshot(&recent_snapshots),
+    );
+
+    // The service's own work per inline request, without the network: decode, check, score.
+    let encoded: Vec<Vec<u8>> = snapshots
         .iter()
-        .map(|r| match &r.subject {
-            Some(Subject::Snapshot(s)) => {
-                1 + s.usage_events.len()
-                    + s.interactions.len()
-                    + s.surveys.len()
-                    + s.recovery_cases.len()
-            }
-            _ => 0,
-        })
-        .sum::<usize>() as f64
-        / snapshots.len() as f64;
+        .map(prost::Message::encode_to_vec)
+        .collect();
+    let bands = rescue::scoring::Bands::default();
+    let started = Instant::now();
+    for bytes in encoded.iter().cycle().take(REQUESTS) {
+        let request: proto::ScoreCustomerRequest = prost::Message::decode(bytes.as_slice())?;
+        let parser = rescue::api::RecordParser::received_at(Timestamp::now());
+        let (subject, at) = parser
+            .score_request(request)
+            .map_err(|v| anyhow::anyhow!("{v}"))?;
+        let rescue::api::ScoreSubject::Snapshot(history) = subject else {
+            anyhow::bail!("a snapshot")
+        };
+        std::hint::black_box(model.score(&history, at, &bands));
+    }
+    let service_work = started.elapsed() / REQUESTS as u32;
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(application.run_until_stopped(async {
@@ -228,50 +276,56 @@ async fn main() -> anyhow::Result<()> {
     let channels = channels(address).await?;
 
     let health_channels = channels.clone();
-    let health = measure(move |i| {
-        let mut client = HealthClient::new(health_channels[i % CONNECTIONS].clone());
-        async move {
-            client
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await?;
-            Ok(())
-        }
-    })
+    let health = measure(
+        |_| HealthCheckRequest {
+            service: String::new(),
+        },
+        move |i, request| {
+            let mut client = HealthClient::new(health_channels[i % CONNECTIONS].clone());
+            async move {
+                client.check(request).await?;
+                Ok(())
+            }
+        },
+    )
     .await?;
 
-    let snapshots = std::sync::Arc::new(snapshots);
-    let inline_channels = channels.clone();
-    let inline = measure(move |i| {
-        let mut client = ScoringClient::new(inline_channels[i % CONNECTIONS].clone());
-        let request = snapshots[i % snapshots.len()].clone();
-        async move {
-            client.score_customer(request).await?;
-            Ok(())
+    let score = |channels: Vec<Channel>| {
+        move |i: usize, request: proto::ScoreCustomerRequest| {
+            let mut client = ScoringClient::new(channels[i % CONNECTIONS].clone());
+            async move {
+                client.score_customer(request).await?;
+                Ok(())
+            }
         }
-    })
+    };
+    let inline = measure(
+        |i| snapshots[i % snapshots.len()].clone(),
+        score(channels.clone()),
+    )
+    .await?;
+    let recent = measure(
+        |i| recent_snapshots[i % recent_snapshots.len()].clone(),
+        score(channels.clone()),
+    )
     .await?;
 
-    let ids = std::sync::Arc::new(ids);
-    let stored_channels = channels.clone();
-    let stored = measure(move |i| {
-        let mut client = ScoringClient::new(stored_channels[i % CONNECTIONS].clone());
-        let request = proto::ScoreCustomerRequest {
+    let stored = measure(
+        |i| proto::ScoreCustomerRequest {
             subject: Some(Subject::CustomerId(ids[i % ids.len()].clone())),
             as_of: Some(time(as_of)),
-        };
-        async move {
-            client.score_customer(request).await?;
-            Ok(())
-        }
-    })
+        },
+        score(channels.clone()),
+    )
     .await?;
 
     println!(
         "scoring benchmark: model {}, {REQUESTS} requests per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
-         inline snapshots average {records_per_snapshot:.0} records",
+         inline snapshots of a year average {full_records:.0} records, of 90 days {recent_records:.0}",
         model.version
+    );
+    println!(
+        "service work per year-long inline request (decode, check, score; one core, no network): {service_work:?}"
     );
     println!(
         "{:<34} {:>10} {:>14} {:>9} {:>9}",
@@ -282,7 +336,8 @@ async fn main() -> anyhow::Result<()> {
         &health,
         health.per_second,
     );
-    report("ScoreCustomer, inline snapshot", &inline, health.per_second);
+    report("ScoreCustomer, inline, 1 year", &inline, health.per_second);
+    report("ScoreCustomer, inline, 90 days", &recent, health.per_second);
     report("ScoreCustomer, stored customer", &stored, health.per_second);
 
     drop(channels);

@@ -35,7 +35,10 @@ fn training_rows(rows: usize, seed: u64) -> (Dataset, Dataset) {
     while builder.rows() < rows {
         let customer = simulate::simulate_customer(seed, index);
         index += 1;
-        builder.add(&CustomerRecords::from_records(customer.records).expect("every simulated customer has a profile"));
+        builder.add(
+            &CustomerRecords::from_records(customer.records)
+                .expect("every simulated customer has a profile"),
+        );
     }
     let split = builder.finish().expect("simulated rows have both classes");
     (split.train, split.holdout)
@@ -144,7 +147,8 @@ fn bench() -> Result<(), String> {
     let auc = metrics::roc_auc(&scores, &holdout.labels).map_err(|err| err.to_string())?;
 
     let file = target_dir().join("bench-train-rows.bin");
-    write_rows(&train, &holdout, &file).map_err(|err| format!("writing {}: {err}", file.display()))?;
+    write_rows(&train, &holdout, &file)
+        .map_err(|err| format!("writing {}: {err}", file.display()))?;
     drop(train);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_reference.py");
     let output = Command::new(&python)

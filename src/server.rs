@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::api::{IngestService, ModelsService, ScoringService};
 use crate::config::Settings;
@@ -19,6 +19,9 @@ use crate::proto::{
 use crate::scoring::ModelSlot;
 use crate::store::{self, Store};
 use crate::telemetry;
+
+const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
 
 /// A bound, ready-to-run server. Building it opens (and migrates) the database and binds the
 /// port, so a caller that asked for port 0 can learn the real one before serving.
@@ -87,6 +90,10 @@ impl Application {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = Server::builder()
+            // Larger HTTP/2 windows than the 64 KiB default let a big ingest message or score
+            // request arrive without waiting for window updates.
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .layer(telemetry::RpcLogLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -104,12 +111,12 @@ impl Application {
                 Arc::clone(&self.slot),
                 self.settings.promotion_margin,
             )));
-        let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(
-            TcpListenerStream::new(self.listener),
-            async {
-                stopped.await.ok();
-            },
-        ));
+        // Without TCP_NODELAY a response's last small frames wait for the client's delayed
+        // ACK: tens of milliseconds per request.
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+            stopped.await.ok();
+        }));
         tracing::info!(%address, backend = ?self.store.backend(), "rescue is serving gRPC");
         let following = (self.store.backend() == store::Backend::Postgres).then(|| {
             tokio::spawn(follow_promotions(

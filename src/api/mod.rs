@@ -7,7 +7,7 @@ mod ingest;
 mod models;
 mod scoring;
 
-pub use convert::RecordParser;
+pub use convert::{RecordParser, ScoreSubject};
 pub use error::{ApiError, error_chain};
 pub use ingest::{BATCH_RECORDS, IngestService, MAX_LISTED_REJECTIONS};
 pub use models::ModelsService;

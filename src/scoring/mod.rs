@@ -63,33 +63,29 @@ impl HealthModel {
     }
 }
 
-/// The strongest risk-raising reasons first, then the strongest protective ones.
+/// The strongest risk-raising reasons first, then the strongest protective ones. Only the
+/// chosen features are put into words: scoring is a hot path.
 fn drivers(values: &[f64], contributions: &[f64]) -> Vec<Driver> {
-    let mut described: Vec<Driver> = contributions
-        .iter()
-        .zip(values)
-        .enumerate()
-        .filter_map(|(index, (&contribution, &value))| {
-            let description = features::describe(index, value)?;
-            Some(Driver {
-                feature: FEATURE_NAMES[index],
-                description,
-                contribution,
-            })
+    let mut order: Vec<usize> = (0..contributions.len().min(values.len())).collect();
+    order.sort_unstable_by(|&a, &b| contributions[b].abs().total_cmp(&contributions[a].abs()));
+    let describe = |index: usize| {
+        features::describe(index, values[index]).map(|description| Driver {
+            feature: FEATURE_NAMES[index],
+            description,
+            contribution: contributions[index],
         })
-        .collect();
-    described.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-    let lowering: Vec<Driver> = described
+    };
+    let lowering: Vec<Driver> = order
         .iter()
-        .filter(|d| d.contribution < 0.0)
+        .filter(|&&i| contributions[i] < 0.0)
+        .filter_map(|&i| describe(i))
         .take(MAX_PROTECTIVE_DRIVERS)
-        .cloned()
         .collect();
-    let mut chosen: Vec<Driver> = described
+    let mut chosen: Vec<Driver> = order
         .iter()
-        .filter(|d| d.contribution > 0.0)
+        .filter(|&&i| contributions[i] > 0.0)
+        .filter_map(|&i| describe(i))
         .take(MAX_DRIVERS - lowering.len())
-        .cloned()
         .collect();
     chosen.extend(lowering);
     chosen

@@ -122,3 +122,61 @@ fn rescue_migrate_prepares_a_database_and_refuses_an_unknown_scheme() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
 }
+
+#[test]
+fn rescue_simulate_then_rescue_train_registers_and_promotes_a_model() {
+    let database = TestDatabase::sqlite();
+    let simulate = Command::new(env!("CARGO_BIN_EXE_rescue"))
+        .args([
+            "simulate",
+            "--customers",
+            "400",
+            "--seed",
+            "9",
+            "--database",
+            database.url.expose(),
+        ])
+        .output()
+        .expect("run rescue simulate");
+    assert!(
+        simulate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&simulate.stderr)
+    );
+
+    let artifact = std::env::temp_dir().join(format!("rescue-train-{}.json", std::process::id()));
+    let train = Command::new(env!("CARGO_BIN_EXE_rescue"))
+        .args(["train", "--database", database.url.expose(), "--export"])
+        .arg(&artifact)
+        .output()
+        .expect("run rescue train");
+    let stdout = String::from_utf8_lossy(&train.stdout);
+    assert!(
+        train.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    assert!(stdout.contains("status       active"), "{stdout}");
+    assert!(stdout.contains("ROC-AUC"), "{stdout}");
+    let exported = std::fs::read_to_string(&artifact).expect("the exported artifact");
+    rescue::model::ModelArtifact::from_json(
+        &exported,
+        rescue::features::FEATURE_NAMES,
+        rescue::features::FEATURE_SCHEMA_VERSION,
+    )
+    .expect("the exported artifact loads");
+    std::fs::remove_file(&artifact).ok();
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_rescue"))
+        .args([
+            "train",
+            "--database",
+            database.url.expose(),
+            "--as-of",
+            "yesterday",
+        ])
+        .output()
+        .expect("run rescue train");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}

@@ -275,25 +275,40 @@ mod postgres_replicas {
 
 /// Stores `customers` simulated customers and returns the simulator's snapshot dates.
 async fn simulated_world(app: &TestApp, customers: usize) -> Vec<prost_types::Timestamp> {
-    for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams { customers, seed: 3 }) {
-        app.store.write_batch(&customer.records).await.expect("store simulated records");
+    for customer in
+        rescue::simulate::simulate(rescue::simulate::SimulationParams { customers, seed: 3 })
+    {
+        app.store
+            .write_batch(&customer.records)
+            .await
+            .expect("store simulated records");
     }
     rescue::simulate::snapshot_dates()
         .into_iter()
         .map(|at| {
             let (seconds, nanos) = at.to_seconds_nanos();
-            prost_types::Timestamp { seconds, nanos: nanos as i32 }
+            prost_types::Timestamp {
+                seconds,
+                nanos: nanos as i32,
+            }
         })
         .collect()
 }
 
-async fn training_streams_progress_then_a_registered_model_and_its_decision(database: TestDatabase) {
+async fn training_streams_progress_then_a_registered_model_and_its_decision(
+    database: TestDatabase,
+) {
     let app = spawn_app(&database).await;
     app.install_model("health-v1", -2.0).await;
     let as_of = simulated_world(&app, 1_500).await;
     let mut models = app.models_client().await;
     let mut events = models
-        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: None, auto_promote: None, as_of })
+        .train(rescue::proto::v1::TrainRequest {
+            kind: health(),
+            horizon_days: None,
+            auto_promote: None,
+            as_of,
+        })
         .await
         .expect("training starts")
         .into_inner();
@@ -306,23 +321,36 @@ async fn training_streams_progress_then_a_registered_model_and_its_decision(data
         }
     }
     let result = result.expect("a result at the end");
-    assert!(stages.iter().any(|s| s.contains("hold-out rows")), "{stages:?}");
+    assert!(
+        stages.iter().any(|s| s.contains("hold-out rows")),
+        "{stages:?}"
+    );
     let model = result.model.expect("the new model");
     let metrics = model.holdout_metrics.expect("hold-out metrics");
     assert!(metrics.roc_auc > 0.75, "{metrics:?}");
     assert_eq!(metrics.calibration.len(), 10);
     assert_eq!(model.horizon_days, 90);
     assert_eq!(result.active_version, "health-v1");
-    let active = result.active_on_same_holdout.expect("the active model on the same hold-out");
+    let active = result
+        .active_on_same_holdout
+        .expect("the active model on the same hold-out");
     assert_eq!(active.rows, metrics.rows, "both judged on the same rows");
     // The hand-made v1 ignores most features: the trained model beats it and is promoted.
     assert!(result.promoted, "{}", result.decision);
     assert!(metrics.roc_auc >= active.roc_auc - 0.005);
-    assert_eq!(app.models.current().expect("serving").version, model.version);
+    assert_eq!(
+        app.models.current().expect("serving").version,
+        model.version
+    );
 
     // Not asked to promote: it stays a candidate and v-new keeps serving.
     let mut events = models
-        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: None, auto_promote: Some(false), as_of: Vec::new() })
+        .train(rescue::proto::v1::TrainRequest {
+            kind: health(),
+            horizon_days: None,
+            auto_promote: Some(false),
+            as_of: Vec::new(),
+        })
         .await
         .expect("training starts")
         .into_inner();
@@ -330,10 +358,18 @@ async fn training_streams_progress_then_a_registered_model_and_its_decision(data
     while let Some(event) = events.message().await.expect("training progresses") {
         last = event.event;
     }
-    let Some(rescue::proto::v1::train_progress::Event::Result(second)) = last else { panic!("no result") };
+    let Some(rescue::proto::v1::train_progress::Event::Result(second)) = last else {
+        panic!("no result")
+    };
     assert!(!second.promoted);
-    assert_eq!(second.model.expect("model").status(), ModelStatus::Candidate);
-    assert_eq!(app.models.current().expect("serving").version, model.version);
+    assert_eq!(
+        second.model.expect("model").status(),
+        ModelStatus::Candidate
+    );
+    assert_eq!(
+        app.models.current().expect("serving").version,
+        model.version
+    );
     app.stop().await;
 }
 
@@ -345,7 +381,12 @@ async fn training_without_outcomes_is_refused_with_the_reason() {
     let mut events = app
         .models_client()
         .await
-        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: Some(0), auto_promote: None, as_of: Vec::new() })
+        .train(rescue::proto::v1::TrainRequest {
+            kind: health(),
+            horizon_days: Some(0),
+            auto_promote: None,
+            as_of: Vec::new(),
+        })
         .await
         .expect("the stream opens")
         .into_inner();
@@ -360,7 +401,12 @@ async fn training_without_outcomes_is_refused_with_the_reason() {
     let mut events = app
         .models_client()
         .await
-        .train(rescue::proto::v1::TrainRequest { kind: health(), horizon_days: None, auto_promote: None, as_of: Vec::new() })
+        .train(rescue::proto::v1::TrainRequest {
+            kind: health(),
+            horizon_days: None,
+            auto_promote: None,
+            as_of: Vec::new(),
+        })
         .await
         .expect("the stream opens")
         .into_inner();
@@ -372,6 +418,10 @@ async fn training_without_outcomes_is_refused_with_the_reason() {
         }
     };
     assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(status.message().contains("no churn outcomes"), "{}", status.message());
+    assert!(
+        status.message().contains("no churn outcomes"),
+        "{}",
+        status.message()
+    );
     app.stop().await;
 }
