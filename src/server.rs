@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -161,8 +162,12 @@ impl Application {
     }
 }
 
+/// How often a replica re-reads the active model even without a notification, so one missed
+/// while its listener was reconnecting still takes effect.
+const REGISTRY_POLL: Duration = Duration::from_secs(5);
+
 /// Keeps this replica serving whatever model any replica activates: PostgreSQL notifies every
-/// listener when the registry's active model changes.
+/// listener when the registry's active model changes, and a slow poll catches missed notices.
 async fn follow_promotions(
     database: store::DatabaseUrl,
     store: Arc<dyn Store>,
@@ -170,12 +175,22 @@ async fn follow_promotions(
 ) {
     let (notices, mut received) = tokio::sync::mpsc::channel::<String>(16);
     tokio::spawn(async move { store::follow_activations(&database, notices).await });
-    while received.recv().await.is_some() {
-        match crate::registry::load_active(store.as_ref(), &slot).await {
-            Ok(Some(version)) => {
-                tracing::info!(%version, "serving the model activated in the registry")
+    let mut poll = tokio::time::interval(REGISTRY_POLL);
+    loop {
+        tokio::select! {
+            notice = received.recv() => {
+                if notice.is_none() {
+                    break;
+                }
             }
-            Ok(None) => {}
+            _ = poll.tick() => {}
+        }
+        let before = slot.current().map(|model| model.version.clone());
+        match crate::registry::load_active(store.as_ref(), &slot).await {
+            Ok(Some(version)) if before.as_deref() != Some(version.as_str()) => {
+                tracing::info!(%version, "serving the model activated in the registry");
+            }
+            Ok(_) => {}
             Err(error) => {
                 tracing::error!(error = %crate::api::error_chain(&error), "cannot load the newly active model")
             }
