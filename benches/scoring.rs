@@ -299,6 +299,22 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
+    // Profiling aid: RESCUE_BENCH_SCORING_PROFILE=N repeats the 90-day inline line N times
+    // and stops, so a profiler sees little else.
+    let repeats = std::env::var("RESCUE_BENCH_SCORING_PROFILE")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok());
+    if let Some(repeats) = repeats {
+        for _ in 0..repeats {
+            let recent = measure(
+                |i| recent_snapshots[i % recent_snapshots.len()].clone(),
+                score(channels.clone()),
+            )
+            .await?;
+            report("ScoreCustomer, inline, 90 days", &recent, health.per_second);
+        }
+        return Ok(());
+    }
     let inline = measure(
         |i| snapshots[i % snapshots.len()].clone(),
         score(channels.clone()),
