@@ -2,15 +2,18 @@
 //! destructured field by field, so a field added to the contract does not compile until it is
 //! handled here.
 
+mod outcome;
+mod scoring;
+
+pub use scoring::{ScoreSubject, health_score, missing, score_error};
+
 use crate::domain::{
     Amount, CaresRatings, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId,
     EventId, Interaction, InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction,
-    RecoveryCase, RecoveryOutcome, RecoveryTrigger, Resolution, Segment, SpendChange, Survey,
-    SurveyId, Timestamp, TimestampBounds, UsageEvent, Violations, WaitSeconds,
+    RecoveryCase, RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
+    TimestampBounds, UsageEvent, Violations, WaitSeconds,
 };
-use crate::features::{FEATURE_SCHEMA_VERSION, History};
 use crate::proto::v1 as proto;
-use crate::scoring::{Band, HealthScore};
 
 /// Labels (persona, region, activity) are names, not prose.
 const MAX_LABEL_BYTES: usize = 128;
@@ -57,7 +60,7 @@ enum_from_proto!(recovery_action, proto::RecoveryAction => RecoveryAction {
 });
 
 /// Optional free text: empty means absent.
-fn optional_text(
+pub(super) fn optional_text(
     raw: String,
     max_bytes: usize,
     allow_newlines: bool,
@@ -79,7 +82,7 @@ fn optional_text(
     Ok(Some(raw))
 }
 
-fn label(raw: String) -> Result<Option<String>, String> {
+pub(super) fn label(raw: String) -> Result<Option<String>, String> {
     optional_text(raw, MAX_LABEL_BYTES, false)
 }
 
@@ -88,7 +91,7 @@ fn required_label(raw: String) -> Result<String, String> {
 }
 
 /// An optional reference to another record's id: empty means absent.
-fn optional_id<T>(
+pub(super) fn optional_id<T>(
     raw: String,
     parse: fn(String) -> Result<T, String>,
 ) -> Result<Option<T>, String> {
@@ -99,7 +102,7 @@ fn optional_id<T>(
     }
 }
 
-fn optional<T, U>(
+pub(super) fn optional<T, U>(
     raw: Option<T>,
     parse: impl FnOnce(T) -> Result<U, String>,
 ) -> Result<Option<U>, String> {
@@ -119,17 +122,20 @@ impl RecordParser {
         }
     }
 
-    fn time(&self, raw: prost_types::Timestamp) -> Result<Timestamp, String> {
+    pub(super) fn time(&self, raw: prost_types::Timestamp) -> Result<Timestamp, String> {
         let at = Timestamp::from_seconds_nanos(raw.seconds, raw.nanos)
             .ok_or_else(|| format!("is not a valid time ({}s, {}ns)", raw.seconds, raw.nanos))?;
         self.bounds.check(at)
     }
 
-    fn required_time(&self, raw: Option<prost_types::Timestamp>) -> Result<Timestamp, String> {
+    pub(super) fn required_time(
+        &self,
+        raw: Option<prost_types::Timestamp>,
+    ) -> Result<Timestamp, String> {
         self.time(raw.ok_or_else(|| "is required".to_owned())?)
     }
 
-    fn optional_time(
+    pub(super) fn optional_time(
         &self,
         raw: Option<prost_types::Timestamp>,
     ) -> Result<Option<Timestamp>, String> {
@@ -441,261 +447,24 @@ impl RecordParser {
     }
 }
 
-impl RecordParser {
-    pub fn recovery_outcome(
-        &self,
-        request: proto::RecordRecoveryOutcomeRequest,
-    ) -> Result<RecoveryOutcome, Violations> {
-        let proto::RecordRecoveryOutcomeRequest {
-            case_id,
-            recorded_at,
-            resurvey_score,
-            retained,
-            spend_change_pct,
-            resolved_at,
-        } = request;
-        let mut v = Violations::default();
-        if resurvey_score.is_none()
-            && retained.is_none()
-            && spend_change_pct.is_none()
-            && resolved_at.is_none()
-        {
-            v.push("resurvey_score", "at least one of resurvey_score, retained, spend_change_pct and resolved_at is required");
-        }
-        let case_id = v.check("case_id", CaseId::parse(case_id));
-        let recorded_at = v.check("recorded_at", self.required_time(recorded_at));
-        let resurvey_score = v.check("resurvey_score", optional(resurvey_score, Rating::parse));
-        let spend_change_pct = v.check(
-            "spend_change_pct",
-            optional(spend_change_pct, SpendChange::parse),
-        );
-        let resolved_at = v.check("resolved_at", self.optional_time(resolved_at));
-        v.finish(|| {
-            Some(RecoveryOutcome {
-                case_id: case_id?,
-                recorded_at: recorded_at?,
-                resurvey_score: resurvey_score?,
-                retained,
-                spend_change_pct: spend_change_pct?,
-                resolved_at: resolved_at?,
-            })
-        })
-    }
-}
-
-/// Whom a score request is about.
-#[derive(Debug)]
-pub enum ScoreSubject {
-    Stored(CustomerId),
-    Snapshot(Box<History>),
-}
-
-/// A violation list with one "is required" entry.
-pub fn missing(field: &str) -> Violations {
-    let mut violations = Violations::default();
-    violations.push(field, "is required");
-    violations
-}
-
-impl RecordParser {
-    /// A caller-given as-of time, checked like any recorded time.
-    pub fn as_of_time(
-        &self,
-        field: &str,
-        raw: prost_types::Timestamp,
-    ) -> Result<Timestamp, Violations> {
-        self.time(raw).map_err(|reason| {
-            let mut violations = Violations::default();
-            violations.push(field, reason);
-            violations
-        })
-    }
-
-    /// A score request: its subject and the as-of time (default: now).
-    pub fn score_request(
-        &self,
-        request: proto::ScoreCustomerRequest,
-    ) -> Result<(ScoreSubject, Timestamp), Violations> {
-        let proto::ScoreCustomerRequest { subject, as_of } = request;
-        let mut v = Violations::default();
-        let as_of = match as_of {
-            None => Some(Timestamp::now()),
-            Some(raw) => v.check("as_of", self.time(raw)),
-        };
-        let subject = match subject {
-            None => {
-                v.push("subject", "is required: set customer_id or snapshot");
-                None
-            }
-            Some(proto::score_customer_request::Subject::CustomerId(id)) => v
-                .check("customer_id", CustomerId::parse(id))
-                .map(ScoreSubject::Stored),
-            Some(proto::score_customer_request::Subject::Snapshot(snapshot)) => {
-                match self.snapshot(snapshot) {
-                    Ok(history) => Some(ScoreSubject::Snapshot(Box::new(history))),
-                    Err(nested) => {
-                        v.extend_nested("snapshot", nested);
-                        None
-                    }
-                }
-            }
-        };
-        v.finish(|| Some((subject?, as_of?)))
-    }
-
-    /// A customer's data sent inline: every record checked like an ingested one, and every
-    /// record naming the snapshot's customer.
-    fn snapshot(&self, snapshot: proto::CustomerSnapshot) -> Result<History, Violations> {
-        let proto::CustomerSnapshot {
-            customer,
-            usage_events,
-            interactions,
-            surveys,
-            recovery_cases,
-        } = snapshot;
-        let mut v = Violations::default();
-        let customer = match customer {
-            None => {
-                v.push("customer", "is required");
-                None
-            }
-            Some(customer) => match self.customer(customer) {
-                Ok(customer) => Some(customer),
-                Err(nested) => {
-                    v.extend_nested("customer", nested);
-                    None
-                }
-            },
-        };
-        let owner = customer.as_ref().map(|c| c.customer_id.clone());
-        fn each<P, D>(
-            v: &mut Violations,
-            owner: Option<&CustomerId>,
-            field: &str,
-            items: Vec<P>,
-            parse: impl Fn(P) -> Result<D, Violations>,
-            customer_of: impl Fn(&D) -> &CustomerId,
-        ) -> Vec<D> {
-            let mut parsed = Vec::with_capacity(items.len());
-            for (index, item) in items.into_iter().enumerate() {
-                let path = format!("{field}[{index}]");
-                match parse(item) {
-                    Ok(record) => {
-                        if let Some(owner) = owner
-                            && customer_of(&record) != owner
-                        {
-                            v.push(
-                                format!("{path}.customer_id"),
-                                format!("must be the snapshot's customer {:?}", owner.as_str()),
-                            );
-                        }
-                        parsed.push(record);
-                    }
-                    Err(nested) => v.extend_nested(&path, nested),
-                }
-            }
-            parsed
-        }
-        let owner = owner.as_ref();
-        let usage = each(
-            &mut v,
-            owner,
-            "usage_events",
-            usage_events,
-            |r| self.usage_event(r),
-            |r: &UsageEvent| &r.customer_id,
-        );
-        let interactions = each(
-            &mut v,
-            owner,
-            "interactions",
-            interactions,
-            |r| self.interaction(r),
-            |r: &Interaction| &r.customer_id,
-        );
-        let surveys = each(
-            &mut v,
-            owner,
-            "surveys",
-            surveys,
-            |r| self.survey(r),
-            |r: &Survey| &r.customer_id,
-        );
-        let recovery_cases = each(
-            &mut v,
-            owner,
-            "recovery_cases",
-            recovery_cases,
-            |r| self.recovery_case(r),
-            |r: &RecoveryCase| &r.customer_id,
-        );
-        v.finish(|| {
-            let mut history = History::new(customer?);
-            history.usage = usage;
-            history.interactions = interactions;
-            history.surveys = surveys;
-            history.recovery_cases = recovery_cases;
-            Some(history)
-        })
-    }
-}
-
-pub fn health_score(score: HealthScore) -> proto::ScoreCustomerResponse {
-    let HealthScore {
-        customer_id,
-        probability,
-        health,
-        band,
-        drivers,
-        model_version,
-        horizon_days,
-        as_of,
-    } = score;
-    proto::ScoreCustomerResponse {
-        customer_id: customer_id.into_string(),
-        health_score: health,
-        churn_probability: probability,
-        band: match band {
-            Band::Healthy => proto::HealthBand::Healthy,
-            Band::Watch => proto::HealthBand::Watch,
-            Band::AtRisk => proto::HealthBand::AtRisk,
-            Band::Critical => proto::HealthBand::Critical,
-        }
-        .into(),
-        drivers: drivers
-            .into_iter()
-            .map(|d| proto::Driver {
-                feature: d.feature.to_owned(),
-                description: d.description,
-                contribution: d.contribution,
-            })
-            .collect(),
-        model_version,
-        feature_schema_version: FEATURE_SCHEMA_VERSION,
-        horizon_days,
-        as_of: Some(timestamp(as_of)),
-    }
-}
-
-/// A failed request of a stream, as the unary call's status would have said it.
-pub fn score_error(status: tonic::Status) -> proto::ScoreError {
-    use tonic_types::StatusExt;
-    let field_errors = status
-        .get_details_bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .into_iter()
-                .map(|v| proto::FieldError {
-                    field: v.field,
-                    description: v.description,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    proto::ScoreError {
-        code: status.code() as i32,
-        message: status.message().to_owned(),
-        field_errors,
+fn cares_ratings(cares: proto::CaresRatings, v: &mut Violations) -> CaresRatings {
+    let proto::CaresRatings {
+        communication,
+        accountability,
+        responsiveness,
+        empathy,
+        solution,
+    } = cares;
+    let mut rating = |field: &str, raw: Option<u32>| {
+        v.check(&format!("cares.{field}"), optional(raw, Rating::parse))
+            .flatten()
+    };
+    CaresRatings {
+        communication: rating("communication", communication),
+        accountability: rating("accountability", accountability),
+        responsiveness: rating("responsiveness", responsiveness),
+        empathy: rating("empathy", empathy),
+        solution: rating("solution", solution),
     }
 }
 
@@ -707,7 +476,7 @@ pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
     }
 }
 
-fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Option<u32> {
+pub(super) fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Option<u32> {
     value.map(|v| u32::from(v.get()))
 }
 
@@ -766,26 +535,5 @@ impl From<RecoveryCase> for proto::RecoveryCase {
             spend_change_pct: spend_change_pct.map(SpendChange::get),
             updated_at: Some(timestamp(updated_at)),
         }
-    }
-}
-
-fn cares_ratings(cares: proto::CaresRatings, v: &mut Violations) -> CaresRatings {
-    let proto::CaresRatings {
-        communication,
-        accountability,
-        responsiveness,
-        empathy,
-        solution,
-    } = cares;
-    let mut rating = |field: &str, raw: Option<u32>| {
-        v.check(&format!("cares.{field}"), optional(raw, Rating::parse))
-            .flatten()
-    };
-    CaresRatings {
-        communication: rating("communication", communication),
-        accountability: rating("accountability", accountability),
-        responsiveness: rating("responsiveness", responsiveness),
-        empathy: rating("empathy", empathy),
-        solution: rating("solution", solution),
     }
 }
