@@ -172,10 +172,21 @@ impl TestApp {
         rescue::proto::v1::models_client::ModelsClient::new(self.channel().await)
     }
 
-    /// Registers a hand-made health model (see [`crate::fixtures::artifact`]) and makes it active.
-    pub async fn install_model(&self, version: &str, intercept: f64) {
+    /// Registers a hand-made health model (see [`crate::fixtures::artifact`]) as a candidate.
+    pub async fn register_model(&self, version: &str, intercept: f64) {
         let mut artifact = crate::fixtures::artifact(version, intercept);
         let json = artifact.to_json().expect("artifact JSON");
+        self.register_artifact(version, json, artifact.created_at)
+            .await;
+    }
+
+    /// Registers an artifact's JSON, as given, as a candidate.
+    pub async fn register_artifact(
+        &self,
+        version: &str,
+        json: String,
+        created_at: rescue::domain::Timestamp,
+    ) {
         self.store
             .insert_model(&rescue::store::StoredModel {
                 version: version.into(),
@@ -183,11 +194,16 @@ impl TestApp {
                 status: rescue::store::ModelStatus::Candidate,
                 source: "trained".into(),
                 artifact: json,
-                created_at: artifact.created_at,
+                created_at,
                 activated_at: None,
             })
             .await
             .expect("register the model");
+    }
+
+    /// Registers a hand-made health model and makes it active.
+    pub async fn install_model(&self, version: &str, intercept: f64) {
+        self.register_model(version, intercept).await;
         rescue::registry::activate(self.store.as_ref(), &self.models, version)
             .await
             .expect("activate the model");

@@ -15,21 +15,25 @@ on_every_backend!(
     training_streams_progress_then_a_registered_model_and_its_decision,
 );
 
-async fn register_candidate(app: &TestApp, version: &str, intercept: f64) {
-    let mut artifact = fixtures::artifact(version, intercept);
-    let json = artifact.to_json().expect("artifact JSON");
-    app.store
-        .insert_model(&rescue::store::StoredModel {
-            version: version.into(),
-            kind: "health".into(),
-            status: rescue::store::ModelStatus::Candidate,
-            source: "trained".into(),
-            artifact: json,
-            created_at: artifact.created_at,
-            activated_at: None,
-        })
+/// The status a training stream ends with, for a request that must fail.
+async fn training_failure(
+    app: &TestApp,
+    request: rescue::proto::v1::TrainRequest,
+) -> tonic::Status {
+    let mut events = app
+        .models_client()
         .await
-        .expect("register");
+        .train(request)
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    loop {
+        match events.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("training was expected to fail"),
+            Err(status) => break status,
+        }
+    }
 }
 
 fn health() -> i32 {
@@ -39,7 +43,7 @@ fn health() -> i32 {
 async fn promotion_under_load_fails_no_request_and_never_mixes_versions(database: TestDatabase) {
     let app = spawn_app(&database).await;
     app.install_model("health-v1", -2.0).await;
-    register_candidate(&app, "health-v2", -1.0).await;
+    app.register_model("health-v2", -1.0).await;
     app.ingest(
         vec![
             fixtures::customer("c-1"),
@@ -108,7 +112,7 @@ async fn promotion_under_load_fails_no_request_and_never_mixes_versions(database
 async fn promote_and_roll_back_move_the_active_version(database: TestDatabase) {
     let app = spawn_app(&database).await;
     app.install_model("health-v1", -2.0).await;
-    register_candidate(&app, "health-v2", -1.0).await;
+    app.register_model("health-v2", -1.0).await;
     let mut models = app.models_client().await;
 
     let promoted = models
@@ -182,18 +186,8 @@ async fn a_corrupt_artifact_is_refused_and_the_serving_model_stays() {
         .to_json()
         .expect("json")
         .replacen("-1.0", "-1.5", 1);
-    app.store
-        .insert_model(&rescue::store::StoredModel {
-            version: "health-bad".into(),
-            kind: "health".into(),
-            status: rescue::store::ModelStatus::Candidate,
-            source: "trained".into(),
-            artifact: json,
-            created_at: artifact.created_at,
-            activated_at: None,
-        })
-        .await
-        .expect("register");
+    app.register_artifact("health-bad", json, artifact.created_at)
+        .await;
     let status = app
         .models_client()
         .await
@@ -241,7 +235,7 @@ mod postgres_replicas {
         };
         let first = spawn_app(&database).await;
         first.install_model("health-v1", -2.0).await;
-        register_candidate(&first, "health-v2", -1.0).await;
+        first.register_model("health-v2", -1.0).await;
         let second = spawn_app(&database).await;
         assert_eq!(
             second.models.current().expect("serving").version,
@@ -378,45 +372,27 @@ async fn training_without_outcomes_is_refused_with_the_reason() {
     let database = TestDatabase::sqlite();
     let app = spawn_app(&database).await;
     app.ingest(vec![fixtures::customer("c-1")], 1).await;
-    let mut events = app
-        .models_client()
-        .await
-        .train(rescue::proto::v1::TrainRequest {
+    let status = training_failure(
+        &app,
+        rescue::proto::v1::TrainRequest {
             kind: health(),
             horizon_days: Some(0),
             auto_promote: None,
             as_of: Vec::new(),
-        })
-        .await
-        .expect("the stream opens")
-        .into_inner();
-    let status = loop {
-        match events.message().await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("training with horizon 0 must fail"),
-            Err(status) => break status,
-        }
-    };
+        },
+    )
+    .await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let mut events = app
-        .models_client()
-        .await
-        .train(rescue::proto::v1::TrainRequest {
+    let status = training_failure(
+        &app,
+        rescue::proto::v1::TrainRequest {
             kind: health(),
             horizon_days: None,
             auto_promote: None,
             as_of: Vec::new(),
-        })
-        .await
-        .expect("the stream opens")
-        .into_inner();
-    let status = loop {
-        match events.message().await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("training without churn outcomes must fail"),
-            Err(status) => break status,
-        }
-    };
+        },
+    )
+    .await;
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(
         status.message().contains("no churn outcomes"),
