@@ -29,6 +29,21 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// The first registry row matching `condition`, whose one parameter is `key`.
+    async fn first_model(
+        &self,
+        condition: &str,
+        key: &str,
+    ) -> Result<Option<StoredModel>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(registry::select_first(condition)))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|row| registry::stored_model(row))
+            .transpose()
+    }
+
     pub async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(url.expose())
             .map_err(|e| StoreError::Config(format!("{url}: {e}")))?;
@@ -113,31 +128,11 @@ impl Store for PostgresStore {
     }
 
     async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM models WHERE version = $1",
-            registry::COLUMNS
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(version)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(|row| registry::stored_model(row))
-            .transpose()
+        self.first_model(registry::BY_VERSION, version).await
     }
 
     async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM models WHERE kind = $1 AND status = 'active'",
-            registry::COLUMNS
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(|row| registry::stored_model(row))
-            .transpose()
+        self.first_model(registry::ACTIVE_OF_KIND, kind).await
     }
 
     async fn activate_model(
@@ -163,10 +158,7 @@ impl Store for PostgresStore {
             .bind(version)
             .execute(&mut *tx)
             .await?;
-        let sql = format!(
-            "SELECT {} FROM models WHERE version = $1",
-            registry::COLUMNS
-        );
+        let sql = registry::select_first(registry::BY_VERSION);
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(version)
             .fetch_one(&mut *tx)
@@ -177,18 +169,8 @@ impl Store for PostgresStore {
     }
 
     async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM models WHERE kind = $1 AND status <> 'active' AND activated_at IS NOT NULL \
-             ORDER BY activated_at DESC LIMIT 1",
-            registry::COLUMNS
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(|row| registry::stored_model(row))
-            .transpose()
+        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind)
+            .await
     }
 
     async fn customer_records(

@@ -65,6 +65,18 @@ pub struct StoredModel {
     pub activated_at: Option<Timestamp>,
 }
 
+/// The registry lookups both backends run, each with one parameter (`$1`, which SQLite
+/// accepts too): a version, the active version of a kind, and the version of a kind that was
+/// active most recently before the current one.
+pub(super) const BY_VERSION: &str = "version = $1";
+pub(super) const ACTIVE_OF_KIND: &str = "kind = $1 AND status = 'active'";
+pub(super) const PREVIOUSLY_ACTIVE_OF_KIND: &str = "kind = $1 AND status <> 'active' AND activated_at IS NOT NULL ORDER BY activated_at DESC LIMIT 1";
+
+/// The first registry row matching `condition` (from the constants above).
+pub(super) fn select_first(condition: &str) -> String {
+    format!("SELECT {COLUMNS} FROM models WHERE {condition}")
+}
+
 /// The registry's columns, in the order [`stored_model`] reads them.
 pub(super) const COLUMNS: &str =
     "version, kind, status, source, artifact, created_at, activated_at";
