@@ -9,6 +9,7 @@ const PROTO_FILES: &[&str] = &[
     "rescue/v1/ingest.proto",
     "rescue/v1/scoring.proto",
     "rescue/v1/models.proto",
+    "rescue/v1/program.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -18,6 +18,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://rescue.db";
 /// Long enough for an in-flight batch to commit and a short stream to finish; a load
 /// balancer has stopped sending new requests by then.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How often the program file is checked for changes.
+pub const DEFAULT_PROGRAM_RELOAD: Duration = Duration::from_secs(5);
 
 /// The resolved settings the server runs with.
 #[derive(Debug, Clone)]
@@ -33,6 +35,10 @@ pub struct Settings {
     /// How much worse (in hold-out ROC-AUC) a new model may be than the active one and still
     /// be promoted automatically.
     pub promotion_margin: f64,
+    /// The recovery program's TOML file; `None` serves the built-in program.
+    pub program: Option<PathBuf>,
+    /// How often the program file is checked for changes.
+    pub program_reload: Duration,
 }
 
 impl Settings {
@@ -48,6 +54,8 @@ impl Settings {
             pool: PoolOptions::default(),
             bands: Bands::default(),
             promotion_margin: DEFAULT_PROMOTION_MARGIN,
+            program: None,
+            program_reload: DEFAULT_PROGRAM_RELOAD,
         }
     }
 }
@@ -56,8 +64,8 @@ impl Settings {
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
-    /// shutdown_grace_seconds, max_db_connections, promotion_margin, and a [bands] table
-    /// with healthy, watch and at_risk).
+    /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
+    /// program_reload_seconds, and a [bands] table with healthy, watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to serve gRPC on [default: 127.0.0.1:50051].
@@ -83,6 +91,14 @@ pub struct ServeArgs {
     /// automatically [default: 0.005].
     #[arg(long, env = "RESCUE_PROMOTION_MARGIN")]
     pub promotion_margin: Option<f64>,
+    /// The recovery program's TOML file (eligibility, protocol and costs, authority,
+    /// response targets, holdout); read again whenever it changes [default: the built-in
+    /// program].
+    #[arg(long, env = "RESCUE_PROGRAM")]
+    pub program: Option<PathBuf>,
+    /// Seconds between checks of the program file for changes [default: 5].
+    #[arg(long, env = "RESCUE_PROGRAM_RELOAD_SECONDS")]
+    pub program_reload_seconds: Option<u64>,
 }
 
 fn parse_bands(text: &str) -> Result<Bands, String> {
@@ -118,6 +134,8 @@ struct FileSettings {
     max_db_connections: Option<u32>,
     bands: Option<Bands>,
     promotion_margin: Option<f64>,
+    program: Option<PathBuf>,
+    program_reload_seconds: Option<u64>,
 }
 
 impl ServeArgs {
@@ -154,6 +172,12 @@ impl ServeArgs {
                 "promotion_margin must be between 0 and 1, got {margin}"
             );
             settings.promotion_margin = margin;
+        }
+        settings.program = self.program.or(file.program);
+        match self.program_reload_seconds.or(file.program_reload_seconds) {
+            Some(0) => anyhow::bail!("program_reload_seconds must be at least 1"),
+            Some(seconds) => settings.program_reload = Duration::from_secs(seconds),
+            None => {}
         }
         settings.database.backend()?;
         Ok(settings)

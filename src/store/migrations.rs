@@ -21,6 +21,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "models",
         include_str!("../../migrations/sqlite/0002_models.sql"),
     ),
+    (
+        3,
+        "decisions",
+        include_str!("../../migrations/sqlite/0003_decisions.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -32,6 +37,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "models",
         include_str!("../../migrations/postgres/0002_models.sql"),
+    ),
+    (
+        3,
+        "decisions",
+        include_str!("../../migrations/postgres/0003_decisions.sql"),
     ),
 ];
 

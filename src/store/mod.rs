@@ -6,6 +6,7 @@
 //! version wins); a backend only supplies the SQL, behind [`batch::BatchTransaction`].
 
 mod batch;
+mod decisions;
 mod history;
 mod migrations;
 mod postgres;
@@ -20,7 +21,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase};
+use crate::decision::Decision;
+use crate::decision::funnel::FunnelInput;
+use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
 pub use batch::Outcome;
 pub use history::CustomerRecords;
@@ -147,6 +150,21 @@ pub trait Store: Send + Sync + fmt::Debug {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<CustomerRecords>, StoreError>;
+
+    /// Stores a recovery decision.
+    async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError>;
+
+    /// The decisions made for `[from, to)` (by `as_of`), with the recovery cases and churn
+    /// outcomes of their customers.
+    async fn funnel_input(&self, from: Timestamp, to: Timestamp)
+    -> Result<FunnelInput, StoreError>;
+
+    /// Which customer the record of `kind` with the id `id` belongs to, if it exists.
+    async fn record_owner(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<CustomerId>, StoreError>;
 }
 
 /// Database connection settings.

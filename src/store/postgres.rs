@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::decisions::{self, DecisionRows};
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
@@ -21,6 +22,8 @@ use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
     StoredModel,
 };
+use crate::decision::Decision;
+use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
 #[derive(Debug, Clone)]
@@ -186,6 +189,62 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<CustomerRecords>, StoreError> {
         history::page(self, after, limit).await
+    }
+
+    async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
+        decisions::insert(self, decision).await
+    }
+
+    async fn funnel_input(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<FunnelInput, StoreError> {
+        decisions::funnel_input(self, from, to).await
+    }
+
+    async fn record_owner(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        decisions::record_owner(self, kind, id).await
+    }
+}
+
+#[async_trait]
+impl DecisionRows for PostgresStore {
+    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for value in values {
+            query = match *value {
+                Value::Text(v) => query.bind(v.map(str::to_owned)),
+                Value::Real(v) => query.bind(v),
+                Value::SmallInt(v) => query.bind(v),
+                Value::Bool(v) => query.bind(v),
+                Value::Time(v) => query.bind(v.map(to_datetime)),
+                Value::BigInt(v) => query.bind(v),
+            };
+        }
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn rows_between(
+        &self,
+        sql: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(to_datetime(from))
+            .bind(to_datetime(to))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as BoxedRow)
+            .collect())
     }
 }
 

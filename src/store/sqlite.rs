@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::decisions::{self, DecisionRows};
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
@@ -24,6 +25,8 @@ use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
     StoredModel,
 };
+use crate::decision::Decision;
+use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
 /// SQLite refuses statements with more bound parameters than this (its default limit).
@@ -204,6 +207,62 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<CustomerRecords>, StoreError> {
         history::page(self, after, limit).await
+    }
+
+    async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
+        decisions::insert(self, decision).await
+    }
+
+    async fn funnel_input(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<FunnelInput, StoreError> {
+        decisions::funnel_input(self, from, to).await
+    }
+
+    async fn record_owner(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        decisions::record_owner(self, kind, id).await
+    }
+}
+
+#[async_trait]
+impl DecisionRows for SqliteStore {
+    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for value in values {
+            query = match *value {
+                Value::Text(v) => query.bind(v.map(str::to_owned)),
+                Value::Real(v) => query.bind(v),
+                Value::SmallInt(v) => query.bind(v),
+                Value::Bool(v) => query.bind(v),
+                Value::Time(v) => query.bind(v.map(Timestamp::unix_micros)),
+                Value::BigInt(v) => query.bind(v),
+            };
+        }
+        query.execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn rows_between(
+        &self,
+        sql: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(from.unix_micros())
+            .bind(to.unix_micros())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as BoxedRow)
+            .collect())
     }
 }
 
