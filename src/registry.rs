@@ -1,11 +1,15 @@
 //! Which model serves: activating a version (on promotion, rollback or start-up) both in the
-//! store, where every replica sees it, and in this process's [`ModelSlot`].
+//! store, where every replica sees it, and in this process's serving slot of its kind — the
+//! health model's [`ModelSlot`] or the recovery uplift model's [`UpliftSlot`].
+
+use std::sync::Arc;
 
 use crate::domain::Timestamp;
 use crate::model::ModelError;
 use crate::model::artifact::HEALTH_MODEL_KIND;
 use crate::scoring::{HealthModel, ModelSlot};
 use crate::store::{Store, StoreError, StoredModel};
+use crate::uplift::{UPLIFT_MODEL_KIND, UpliftModel, UpliftSlot};
 
 /// `source` of models trained by this service.
 pub const SOURCE_TRAINED: &str = "trained";
@@ -24,8 +28,67 @@ pub enum RegistryError {
         #[source]
         source: ModelError,
     },
+    #[error("model {version} is a {found} model, not a {expected} model")]
+    WrongKind {
+        version: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("unknown model kind {0:?}")]
+    UnknownKind(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The serving slot of every model kind, shared by the services of one process.
+#[derive(Debug, Clone, Default)]
+pub struct ServingModels {
+    pub health: Arc<ModelSlot>,
+    /// Empty until an uplift model is promoted: recommendations then use the prior.
+    pub uplift: Arc<UpliftSlot>,
+}
+
+/// A serving slot of one model kind: how its artifacts load and how a loaded model goes in.
+trait KindSlot: Sync {
+    const KIND: &'static str;
+    type Model: Send + Sync;
+    fn load(artifact: &str) -> Result<Self::Model, ModelError>;
+    fn serving_version(&self) -> Option<String>;
+    fn install(&self, model: Self::Model);
+}
+
+impl KindSlot for ModelSlot {
+    const KIND: &'static str = HEALTH_MODEL_KIND;
+    type Model = HealthModel;
+
+    fn load(artifact: &str) -> Result<HealthModel, ModelError> {
+        HealthModel::from_artifact_json(artifact)
+    }
+
+    fn serving_version(&self) -> Option<String> {
+        self.current().map(|model| model.version.clone())
+    }
+
+    fn install(&self, model: HealthModel) {
+        self.replace(Arc::new(model));
+    }
+}
+
+impl KindSlot for UpliftSlot {
+    const KIND: &'static str = UPLIFT_MODEL_KIND;
+    type Model = UpliftModel;
+
+    fn load(artifact: &str) -> Result<UpliftModel, ModelError> {
+        UpliftModel::from_artifact_json(artifact)
+    }
+
+    fn serving_version(&self) -> Option<String> {
+        self.current().map(|model| model.version().to_owned())
+    }
+
+    fn install(&self, model: UpliftModel) {
+        self.replace(Arc::new(model));
+    }
 }
 
 /// A new version name: the kind and the creation time to the millisecond, so versions sort
@@ -36,43 +99,82 @@ pub fn new_version(kind: &str, created_at: Timestamp) -> String {
     format!("{kind}-{}", at.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
-/// Makes `version` the active model: checks that its artifact loads, records it in the
-/// store, then swaps it into `slot`.
+/// Makes health model `version` the active one: checks that its artifact loads, records it
+/// in the store, then swaps it into `slot`.
 pub async fn activate(
     store: &dyn Store,
     slot: &ModelSlot,
+    version: &str,
+) -> Result<StoredModel, RegistryError> {
+    activate_in(store, slot, version).await
+}
+
+/// [`activate`] for an uplift model.
+pub async fn activate_uplift(
+    store: &dyn Store,
+    slot: &UpliftSlot,
+    version: &str,
+) -> Result<StoredModel, RegistryError> {
+    activate_in(store, slot, version).await
+}
+
+/// Makes `version`, of whatever kind, the active model of its kind.
+pub async fn promote(
+    store: &dyn Store,
+    serving: &ServingModels,
     version: &str,
 ) -> Result<StoredModel, RegistryError> {
     let stored = store
         .model(version)
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
-    let loaded = HealthModel::from_artifact_json(&stored.artifact).map_err(|source| {
-        RegistryError::Unloadable {
+    match stored.kind.as_str() {
+        HEALTH_MODEL_KIND => activate_in(store, serving.health.as_ref(), version).await,
+        UPLIFT_MODEL_KIND => activate_in(store, serving.uplift.as_ref(), version).await,
+        other => Err(RegistryError::UnknownKind(other.to_owned())),
+    }
+}
+
+async fn activate_in<S: KindSlot>(
+    store: &dyn Store,
+    slot: &S,
+    version: &str,
+) -> Result<StoredModel, RegistryError> {
+    let stored = store
+        .model(version)
+        .await?
+        .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
+    if stored.kind != S::KIND {
+        return Err(RegistryError::WrongKind {
             version: version.to_owned(),
-            source,
-        }
+            expected: S::KIND,
+            found: stored.kind,
+        });
+    }
+    let loaded = S::load(&stored.artifact).map_err(|source| RegistryError::Unloadable {
+        version: version.to_owned(),
+        source,
     })?;
     let activated = store
         .activate_model(version, Timestamp::now())
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
-    slot.replace(std::sync::Arc::new(loaded));
-    tracing::info!(%version, "model activated");
+    slot.install(loaded);
+    tracing::info!(%version, kind = S::KIND, "model activated");
     Ok(activated)
 }
 
 /// Makes the previously active model of `kind` active again.
 pub async fn roll_back(
     store: &dyn Store,
-    slot: &ModelSlot,
+    serving: &ServingModels,
     kind: &str,
 ) -> Result<StoredModel, RegistryError> {
     let previous = store
         .previously_active_model(kind)
         .await?
         .ok_or_else(|| RegistryError::NothingToRollBackTo(kind.to_owned()))?;
-    activate(store, slot, &previous.version).await
+    promote(store, serving, &previous.version).await
 }
 
 /// Loads the store's active health model into `slot` (what replicas do on start-up and on a
@@ -81,22 +183,33 @@ pub async fn load_active(
     store: &dyn Store,
     slot: &ModelSlot,
 ) -> Result<Option<String>, RegistryError> {
-    let Some(active) = store.active_model(HEALTH_MODEL_KIND).await? else {
+    load_active_in(store, slot).await
+}
+
+/// [`load_active`] for the uplift model. `None` (no uplift model yet) is normal: decisions
+/// then use the documented prior.
+pub async fn load_active_uplift(
+    store: &dyn Store,
+    slot: &UpliftSlot,
+) -> Result<Option<String>, RegistryError> {
+    load_active_in(store, slot).await
+}
+
+async fn load_active_in<S: KindSlot>(
+    store: &dyn Store,
+    slot: &S,
+) -> Result<Option<String>, RegistryError> {
+    let Some(active) = store.active_model(S::KIND).await? else {
         return Ok(None);
     };
-    if slot
-        .current()
-        .is_some_and(|current| current.version == active.version)
-    {
+    if slot.serving_version().as_deref() == Some(active.version.as_str()) {
         return Ok(Some(active.version));
     }
-    let loaded = HealthModel::from_artifact_json(&active.artifact).map_err(|source| {
-        RegistryError::Unloadable {
-            version: active.version.clone(),
-            source,
-        }
+    let loaded = S::load(&active.artifact).map_err(|source| RegistryError::Unloadable {
+        version: active.version.clone(),
+        source,
     })?;
-    slot.replace(std::sync::Arc::new(loaded));
+    slot.install(loaded);
     Ok(Some(active.version))
 }
 

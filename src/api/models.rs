@@ -12,10 +12,10 @@ use crate::domain::Timestamp;
 use crate::model::artifact::HEALTH_MODEL_KIND;
 use crate::model::{Metrics, ModelArtifact};
 use crate::proto::v1::{self as proto, models_server::Models};
-use crate::registry::{self, RegistryError};
-use crate::scoring::ModelSlot;
+use crate::registry::{self, RegistryError, ServingModels};
 use crate::store::{ModelStatus, Store, StoredModel};
 use crate::training::{self, TrainingError, TrainingPlan};
+use crate::uplift::{UPLIFT_MODEL_KIND, UpliftArtifact, UpliftMetrics};
 
 /// Progress lines buffered for a slow client; training never waits on them.
 const PROGRESS_BUFFER: usize = 32;
@@ -23,15 +23,17 @@ const PROGRESS_BUFFER: usize = 32;
 #[derive(Debug, Clone)]
 pub struct ModelsService {
     store: Arc<dyn Store>,
-    slot: Arc<ModelSlot>,
+    serving: ServingModels,
+    /// The health model's promotion margin (ROC-AUC); the uplift model's is
+    /// [`training::DEFAULT_UPLIFT_PROMOTION_MARGIN`].
     promotion_margin: f64,
 }
 
 impl ModelsService {
-    pub fn new(store: Arc<dyn Store>, slot: Arc<ModelSlot>, promotion_margin: f64) -> Self {
+    pub fn new(store: Arc<dyn Store>, serving: ServingModels, promotion_margin: f64) -> Self {
         Self {
             store,
-            slot,
+            serving,
             promotion_margin,
         }
     }
@@ -40,6 +42,7 @@ impl ModelsService {
 fn kind(raw: i32) -> Result<&'static str, ApiError> {
     match proto::ModelKind::try_from(raw) {
         Ok(proto::ModelKind::Health) => Ok(HEALTH_MODEL_KIND),
+        Ok(proto::ModelKind::Uplift) => Ok(UPLIFT_MODEL_KIND),
         Ok(proto::ModelKind::Unspecified) => {
             Err(ApiError::InvalidArgument(convert::missing("kind")))
         }
@@ -74,19 +77,55 @@ fn metrics(metrics: &Metrics) -> proto::Metrics {
     }
 }
 
+fn uplift_metrics(metrics: &UpliftMetrics) -> proto::UpliftMetrics {
+    proto::UpliftMetrics {
+        qini_coefficient: metrics.qini_coefficient,
+        qini_curve: metrics
+            .qini_curve
+            .iter()
+            .map(|point| proto::QiniPoint {
+                units: point.units,
+                qini: point.qini,
+            })
+            .collect(),
+        uplift_at: metrics
+            .uplift_at
+            .iter()
+            .map(|at| proto::UpliftAtK {
+                fraction: at.fraction,
+                uplift: at.uplift,
+                treated: at.treated,
+                control: at.control,
+            })
+            .collect(),
+        rows: metrics.rows,
+        treated: metrics.treated,
+        treated_retained: metrics.treated_retained,
+        control: metrics.control,
+        control_retained: metrics.control_retained,
+        unweighted_qini_coefficient: metrics.unweighted_qini_coefficient,
+    }
+}
+
+fn status(status: ModelStatus) -> proto::ModelStatus {
+    match status {
+        ModelStatus::Candidate => proto::ModelStatus::Candidate,
+        ModelStatus::Active => proto::ModelStatus::Active,
+        ModelStatus::Retired => proto::ModelStatus::Retired,
+    }
+}
+
 fn model_info(model: &StoredModel) -> proto::ModelInfo {
+    if model.kind == UPLIFT_MODEL_KIND {
+        return uplift_model_info(model);
+    }
     // Listing shows every version, even one this build could not serve, so the artifact is
     // read without the serving checks.
     let artifact: Option<ModelArtifact> = serde_json::from_str(&model.artifact).ok();
     proto::ModelInfo {
         version: model.version.clone(),
         kind: proto::ModelKind::Health.into(),
-        status: match model.status {
-            ModelStatus::Candidate => proto::ModelStatus::Candidate,
-            ModelStatus::Active => proto::ModelStatus::Active,
-            ModelStatus::Retired => proto::ModelStatus::Retired,
-        }
-        .into(),
+        status: status(model.status).into(),
         feature_schema_version: artifact.as_ref().map_or(0, |a| a.feature_schema),
         feature_names: artifact
             .as_ref()
@@ -103,6 +142,34 @@ fn model_info(model: &StoredModel) -> proto::ModelInfo {
         horizon_days: artifact.as_ref().map_or(0, |a| a.horizon_days),
         activated_at: model.activated_at.map(convert::timestamp),
         source: model.source.clone(),
+        uplift_metrics: None,
+        learner: String::new(),
+        holdout_from: None,
+    }
+}
+
+fn uplift_model_info(model: &StoredModel) -> proto::ModelInfo {
+    // As for health: read without the serving checks, so every version is listed.
+    let artifact: Option<UpliftArtifact> = serde_json::from_str(&model.artifact).ok();
+    let a = artifact.as_ref();
+    proto::ModelInfo {
+        version: model.version.clone(),
+        kind: proto::ModelKind::Uplift.into(),
+        status: status(model.status).into(),
+        feature_schema_version: a.map_or(0, |a| a.feature_schema),
+        feature_names: a.map(|a| a.feature_names.clone()).unwrap_or_default(),
+        holdout_metrics: None,
+        created_at: Some(convert::timestamp(model.created_at)),
+        trained_from: a.map(|a| convert::timestamp(a.trained_from)),
+        trained_to: a.map(|a| convert::timestamp(a.trained_to)),
+        training_rows: a.map_or(0, |a| a.training_rows),
+        holdout_rows: a.map_or(0, |a| a.holdout_rows),
+        horizon_days: a.map_or(0, |a| a.horizon_days),
+        activated_at: model.activated_at.map(convert::timestamp),
+        source: model.source.clone(),
+        uplift_metrics: a.map(|a| uplift_metrics(&a.metrics)),
+        learner: a.map(|a| a.learner.as_str().to_owned()).unwrap_or_default(),
+        holdout_from: a.map(|a| convert::timestamp(a.holdout_from)),
     }
 }
 
@@ -112,12 +179,12 @@ impl From<RegistryError> for ApiError {
             RegistryError::UnknownVersion(version) => {
                 ApiError::NotFound(format!("no model version {version:?}"))
             }
-            RegistryError::NothingToRollBackTo(_) | RegistryError::Unloadable { .. } => {
-                ApiError::FailedPrecondition(crate::domain::FieldViolation::new(
-                    "version",
-                    error.to_string(),
-                ))
-            }
+            RegistryError::NothingToRollBackTo(_)
+            | RegistryError::Unloadable { .. }
+            | RegistryError::WrongKind { .. }
+            | RegistryError::UnknownKind(_) => ApiError::FailedPrecondition(
+                crate::domain::FieldViolation::new("version", error.to_string()),
+            ),
             RegistryError::Store(error) => ApiError::Store(error),
         }
     }
@@ -155,8 +222,14 @@ impl Models for ModelsService {
             horizon_days,
             auto_promote,
             as_of,
+            min_outcomes,
         } = request.into_inner();
-        kind(raw_kind)?;
+        let kind = kind(raw_kind)?;
+        if min_outcomes.is_some() && kind != UPLIFT_MODEL_KIND {
+            let mut violations = crate::domain::Violations::default();
+            violations.push("min_outcomes", "applies to MODEL_KIND_UPLIFT only");
+            return Err(ApiError::InvalidArgument(violations).into());
+        }
         let parser = RecordParser::received_at(Timestamp::now());
         let as_of = as_of
             .into_iter()
@@ -168,11 +241,16 @@ impl Models for ModelsService {
             horizon_days: horizon_days.unwrap_or(training::DEFAULT_HORIZON_DAYS),
             as_of,
             auto_promote: auto_promote.unwrap_or(true),
-            promotion_margin: self.promotion_margin,
+            promotion_margin: if kind == UPLIFT_MODEL_KIND {
+                training::DEFAULT_UPLIFT_PROMOTION_MARGIN
+            } else {
+                self.promotion_margin
+            },
+            min_outcomes: min_outcomes.map_or(training::DEFAULT_MIN_OUTCOMES, |n| n as usize),
             ..TrainingPlan::default()
         };
         let (progress, receiver) = mpsc::channel(PROGRESS_BUFFER);
-        let (store, slot) = (Arc::clone(&self.store), Arc::clone(&self.slot));
+        let (store, serving) = (Arc::clone(&self.store), self.serving.clone());
         // Training goes on even if the caller disconnects: its result is registered either way.
         tokio::spawn(async move {
             let stage = |message: String| {
@@ -181,22 +259,44 @@ impl Models for ModelsService {
                     event: Some(proto::train_progress::Event::Stage(message)),
                 }));
             };
-            let outcome = training::train_health_model(&store, &slot, plan, &stage).await;
-            let message = match outcome {
-                Ok(report) => Ok(proto::TrainProgress {
-                    event: Some(proto::train_progress::Event::Result(proto::TrainResult {
+            let outcome = if kind == UPLIFT_MODEL_KIND {
+                training::train_uplift_model(&store, &serving.uplift, plan, &stage)
+                    .await
+                    .map(|report| proto::TrainResult {
                         model: Some(model_info(&report.model)),
-                        active_on_same_holdout: report
+                        active_on_same_holdout: None,
+                        active_uplift_on_same_holdout: report
                             .active_on_same_holdout
                             .as_ref()
-                            .map(|(_, m)| metrics(m)),
+                            .map(|(_, m)| uplift_metrics(m)),
                         active_version: report
                             .active_on_same_holdout
                             .map(|(v, _)| v)
                             .unwrap_or_default(),
                         promoted: report.promoted,
                         decision: report.decision,
-                    })),
+                    })
+            } else {
+                training::train_health_model(&store, &serving.health, plan, &stage)
+                    .await
+                    .map(|report| proto::TrainResult {
+                        model: Some(model_info(&report.model)),
+                        active_on_same_holdout: report
+                            .active_on_same_holdout
+                            .as_ref()
+                            .map(|(_, m)| metrics(m)),
+                        active_uplift_on_same_holdout: None,
+                        active_version: report
+                            .active_on_same_holdout
+                            .map(|(v, _)| v)
+                            .unwrap_or_default(),
+                        promoted: report.promoted,
+                        decision: report.decision,
+                    })
+            };
+            let message = match outcome {
+                Ok(result) => Ok(proto::TrainProgress {
+                    event: Some(proto::train_progress::Event::Result(result)),
                 }),
                 Err(error) => Err(training_status(error)),
             };
@@ -238,7 +338,7 @@ impl Models for ModelsService {
         if version.is_empty() {
             return Err(ApiError::InvalidArgument(convert::missing("version")).into());
         }
-        let model = registry::activate(self.store.as_ref(), &self.slot, &version)
+        let model = registry::promote(self.store.as_ref(), &self.serving, &version)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(model_info(&model)))
@@ -249,7 +349,7 @@ impl Models for ModelsService {
         request: Request<proto::RollbackModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
         let kind = kind(request.into_inner().kind)?;
-        let model = registry::roll_back(self.store.as_ref(), &self.slot, kind)
+        let model = registry::roll_back(self.store.as_ref(), &self.serving, kind)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(model_info(&model)))

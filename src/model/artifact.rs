@@ -74,12 +74,9 @@ impl ModelArtifact {
     /// non-finite numbers, which JSON cannot carry.
     pub fn to_json(&mut self) -> Result<String, ModelError> {
         self.check_finite()?;
-        let mut value = serde_json::to_value(&*self)?;
-        self.checksum = checksum_of(&mut value);
-        if let Value::Object(map) = &mut value {
-            map.insert("checksum".into(), Value::String(self.checksum.clone()));
-        }
-        Ok(serde_json::to_string_pretty(&value)?)
+        let (json, checksum) = to_checksummed_json(&*self)?;
+        self.checksum = checksum;
+        Ok(json)
     }
 
     /// Parses and checks an artifact: schema version, checksum, then that it fits this build's
@@ -89,27 +86,7 @@ impl ModelArtifact {
         expected_feature_names: &[&str],
         expected_feature_schema: u32,
     ) -> Result<Self, ModelError> {
-        let mut value: Value = serde_json::from_str(text)?;
-        let schema = value.get("artifact_schema").and_then(Value::as_u64).ok_or(
-            ModelError::ArtifactMissingField {
-                field: "artifact_schema",
-            },
-        )?;
-        if schema != u64::from(ARTIFACT_SCHEMA_VERSION) {
-            return Err(ModelError::UnknownArtifactSchema {
-                found: schema,
-                supported: ARTIFACT_SCHEMA_VERSION,
-            });
-        }
-        let recorded = value
-            .get("checksum")
-            .and_then(Value::as_str)
-            .ok_or(ModelError::ArtifactMissingField { field: "checksum" })?
-            .to_owned();
-        let computed = checksum_of(&mut value);
-        if recorded != computed {
-            return Err(ModelError::ChecksumMismatch { recorded, computed });
-        }
+        let (value, recorded) = checked_json(text, ARTIFACT_SCHEMA_VERSION)?;
         let mut artifact: Self = serde_json::from_value(value)?;
         artifact.checksum = recorded;
         artifact.check_features(expected_feature_names, expected_feature_schema)?;
@@ -117,54 +94,12 @@ impl ModelArtifact {
     }
 
     fn check_features(&self, names: &[&str], schema: u32) -> Result<(), ModelError> {
-        if self.feature_schema != schema {
-            return Err(ModelError::FeatureSchemaMismatch {
-                expected: schema,
-                found: self.feature_schema,
-            });
-        }
-        let longest = names.len().max(self.feature_names.len());
-        if let Some(position) = (0..longest)
-            .find(|&i| names.get(i).copied() != self.feature_names.get(i).map(String::as_str))
-        {
-            return Err(ModelError::FeatureNamesMismatch {
-                position,
-                expected: names.get(position).map(|name| (*name).to_owned()),
-                found: self.feature_names.get(position).cloned(),
-            });
-        }
-        let features = names.len();
-        for (part, found) in [
-            ("coefficients", self.coefficients.len()),
-            ("scaler means", self.scaler.mean.len()),
-            ("scaler scales", self.scaler.scale.len()),
-        ] {
-            if found != features {
-                return Err(ModelError::ArtifactLengthMismatch {
-                    part,
-                    features,
-                    found,
-                });
-            }
-        }
-        Ok(())
+        check_feature_names(self.feature_schema, &self.feature_names, names, schema)?;
+        check_model_lengths(&self.scaler, &self.coefficients, names.len())
     }
 
     fn check_finite(&self) -> Result<(), ModelError> {
-        let fields = [
-            ("coefficients", &self.coefficients[..]),
-            ("scaler mean", &self.scaler.mean[..]),
-            ("scaler scale", &self.scaler.scale[..]),
-            ("intercept", std::slice::from_ref(&self.intercept)),
-        ];
-        for (field, values) in fields {
-            if let Some(value) = values.iter().find(|value| !value.is_finite()) {
-                return Err(ModelError::ArtifactNonFinite {
-                    field,
-                    value: *value,
-                });
-            }
-        }
+        check_model_finite(&self.scaler, &self.coefficients, self.intercept)?;
         let m = &self.metrics;
         for (field, value) in [
             ("metrics", m.roc_auc),
@@ -179,6 +114,119 @@ impl ModelArtifact {
         }
         Ok(())
     }
+}
+
+/// `artifact` as pretty JSON with its `checksum` field filled in, and that checksum. Shared
+/// by every model kind, so all artifacts are sealed the same way.
+pub(crate) fn to_checksummed_json<T: Serialize>(
+    artifact: &T,
+) -> Result<(String, String), ModelError> {
+    let mut value = serde_json::to_value(artifact)?;
+    let checksum = checksum_of(&mut value);
+    if let Value::Object(map) = &mut value {
+        map.insert("checksum".into(), Value::String(checksum.clone()));
+    }
+    Ok((serde_json::to_string_pretty(&value)?, checksum))
+}
+
+/// Parses an artifact and checks, in this order, its `artifact_schema` against `supported`
+/// and its checksum. Returns the JSON without its `checksum` field, and the checksum, for the
+/// caller to deserialize and check its own fields.
+pub(crate) fn checked_json(text: &str, supported: u32) -> Result<(Value, String), ModelError> {
+    let mut value: Value = serde_json::from_str(text)?;
+    let schema = value.get("artifact_schema").and_then(Value::as_u64).ok_or(
+        ModelError::ArtifactMissingField {
+            field: "artifact_schema",
+        },
+    )?;
+    if schema != u64::from(supported) {
+        return Err(ModelError::UnknownArtifactSchema {
+            found: schema,
+            supported,
+        });
+    }
+    let recorded = value
+        .get("checksum")
+        .and_then(Value::as_str)
+        .ok_or(ModelError::ArtifactMissingField { field: "checksum" })?
+        .to_owned();
+    let computed = checksum_of(&mut value);
+    if recorded != computed {
+        return Err(ModelError::ChecksumMismatch { recorded, computed });
+    }
+    Ok((value, recorded))
+}
+
+/// Refuses an artifact fitted to another feature schema, or to features other than `names`
+/// in that order, naming the first position that differs.
+pub(crate) fn check_feature_names(
+    found_schema: u32,
+    found_names: &[String],
+    names: &[&str],
+    schema: u32,
+) -> Result<(), ModelError> {
+    if found_schema != schema {
+        return Err(ModelError::FeatureSchemaMismatch {
+            expected: schema,
+            found: found_schema,
+        });
+    }
+    let longest = names.len().max(found_names.len());
+    if let Some(position) =
+        (0..longest).find(|&i| names.get(i).copied() != found_names.get(i).map(String::as_str))
+    {
+        return Err(ModelError::FeatureNamesMismatch {
+            position,
+            expected: names.get(position).map(|name| (*name).to_owned()),
+            found: found_names.get(position).cloned(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a logistic model whose coefficients or scaler do not have one entry per feature.
+pub(crate) fn check_model_lengths(
+    scaler: &Scaler,
+    coefficients: &[f64],
+    features: usize,
+) -> Result<(), ModelError> {
+    for (part, found) in [
+        ("coefficients", coefficients.len()),
+        ("scaler means", scaler.mean.len()),
+        ("scaler scales", scaler.scale.len()),
+    ] {
+        if found != features {
+            return Err(ModelError::ArtifactLengthMismatch {
+                part,
+                features,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a logistic model with a non-finite number, which JSON cannot carry.
+pub(crate) fn check_model_finite(
+    scaler: &Scaler,
+    coefficients: &[f64],
+    intercept: f64,
+) -> Result<(), ModelError> {
+    let fields = [
+        ("coefficients", coefficients),
+        ("scaler mean", &scaler.mean[..]),
+        ("scaler scale", &scaler.scale[..]),
+        ("intercept", std::slice::from_ref(&intercept)),
+    ];
+    for (field, values) in fields {
+        if let Some(value) = values.iter().find(|value| !value.is_finite()) {
+            return Err(ModelError::ArtifactNonFinite {
+                field,
+                value: *value,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Removes `checksum` from `value` and hashes the canonical JSON of the rest.
@@ -228,7 +276,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 }
 
 /// Timestamps as RFC 3339 with microseconds, the precision [`Timestamp`] keeps.
-mod rfc3339 {
+pub(crate) mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
     use crate::domain::Timestamp;

@@ -52,8 +52,26 @@ pub enum ModelError {
     #[error("calibration needs at least one bin")]
     NoCalibrationBins,
 
+    #[error(
+        "{metric} needs at least one treated and one control unit ({treated} of {rows} are treated)"
+    )]
+    MetricNeedsBothGroups {
+        metric: &'static str,
+        rows: usize,
+        treated: usize,
+    },
+
+    #[error("uplift score {value} at index {index} is not a finite number")]
+    NonFiniteUpliftScore { index: usize, value: f64 },
+
     #[error("model artifact is not valid JSON for this schema: {0}")]
     ArtifactFormat(#[from] serde_json::Error),
+
+    #[error("model artifact is of kind {found:?}, expected {expected:?}")]
+    ArtifactKindMismatch {
+        expected: &'static str,
+        found: String,
+    },
 
     #[error("model artifact has no {field}")]
     ArtifactMissingField { field: &'static str },

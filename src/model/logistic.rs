@@ -109,6 +109,12 @@ impl LogisticModel {
         sigmoid(self.logit(x))
     }
 
+    /// [`Self::probability`] from the row's [`Self::contributions`], for a caller that needs
+    /// both: the same sum as [`Self::logit`], so the same value, without standardizing twice.
+    pub fn probability_from_contributions(&self, contributions: &[f64]) -> f64 {
+        sigmoid(self.intercept + contributions.iter().sum::<f64>())
+    }
+
     /// Each feature's share of the logit, `coefficient × standardized value`: positive pushes
     /// towards churn. With the intercept they sum to [`Self::logit`]. All NaN on a length mismatch.
     pub fn contributions(&self, x: &[f64]) -> Vec<f64> {
@@ -544,8 +550,15 @@ mod tests {
         let (data, _) = known_model_rows(1_000, 0.0, 23);
         let model = train_logistic(&data, &params()).expect("fits");
         let row = data.features.row(3).to_vec();
-        let sum = model.intercept + model.contributions(&row).iter().sum::<f64>();
+        let contributions = model.contributions(&row);
+        let sum = model.intercept + contributions.iter().sum::<f64>();
         assert!((sum - model.logit(&row)).abs() < 1e-12);
+        assert_eq!(
+            model
+                .probability_from_contributions(&contributions)
+                .to_bits(),
+            model.probability(&row).to_bits()
+        );
         let all = model.predict_all(data.features.view());
         assert!((all[3] - model.probability(&row)).abs() < 1e-12);
         assert!(

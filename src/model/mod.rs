@@ -8,6 +8,7 @@
 //! - [`TrainParams`] → [`ValidTrainParams`]: solver settings, checked apart from fitting.
 //! - [`train_logistic`] → [`LogisticModel`]: the fit, and P(churn) with per-feature contributions.
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
+//! - [`qini`]: the Qini curve, Qini coefficient and uplift@k of an uplift model on a hold-out.
 //! - [`artifact`]: the JSON artifact, with the refusals that keep a wrong model from loading.
 
 pub mod artifact;
@@ -16,6 +17,7 @@ mod error;
 mod logistic;
 pub mod metrics;
 mod params;
+pub mod qini;
 
 pub use artifact::{ARTIFACT_SCHEMA_VERSION, ModelArtifact};
 pub use dataset::Dataset;

@@ -567,6 +567,14 @@ impl Life {
         let p_not = churn_probability(&state);
         let p_recovered =
             churn_probability(&state.with_fresh_failure_recovered(plan.resurvey_score));
+        let p_recovered_expected: f64 = recovery::resurvey_score_shares(self.customer.segment)
+            .iter()
+            .enumerate()
+            .filter(|(_, share)| **share > 0.0)
+            .map(|(score, share)| {
+                share * churn_probability(&state.with_fresh_failure_recovered(score as u8))
+            })
+            .sum();
         let case = if attempted {
             self.open_case(rng, &plan, failure, survey)
         } else {
@@ -584,6 +592,7 @@ impl Life {
             quality: plan.resurvey_score,
             p_retain_if_recovered: 1.0 - p_recovered,
             p_retain_if_not: 1.0 - p_not,
+            p_retain_if_recovered_expected: 1.0 - p_recovered_expected,
             recovered: case.is_some(),
             retained: None,
         });

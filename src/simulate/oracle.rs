@@ -35,6 +35,10 @@ pub struct RecoveryOracle {
     pub quality: u8,
     pub p_retain_if_recovered: f64,
     pub p_retain_if_not: f64,
+    /// `p_retain_if_recovered` averaged over the re-survey scores a recovery of this
+    /// customer's segment gets (instead of the one this recovery got): the retention if
+    /// recovered as it could be known when deciding, before the recovery's quality is.
+    pub p_retain_if_recovered_expected: f64,
     /// Whether a recovery case was opened.
     pub recovered: bool,
     /// Whether the customer was still a customer 90 days after the failure; `None` when that

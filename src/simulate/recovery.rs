@@ -224,3 +224,115 @@ pub(super) fn spend_change(rng: &mut impl Rng, score: u8) -> Option<SpendChange>
 pub(super) fn spend_lost() -> Option<SpendChange> {
     SpendChange::parse(-100.0).ok()
 }
+
+/// Draws behind [`resurvey_score_shares`]: enough that each share is within about 0.2
+/// percentage points of its exact value.
+const QUALITY_DRAWS: usize = 100_000;
+
+/// The share of each 1–7 re-survey score (index 0 unused) a recovery of a customer in
+/// `segment` gets, over the team it is routed to and how that team does: what is known of a
+/// recovery's quality before it is made. Computed once per segment from [`RecoveryPlan::draw`]
+/// with its own fixed seed, so the simulated world's own draws are untouched.
+pub(super) fn resurvey_score_shares(segment: Segment) -> [f64; 8] {
+    use rand::SeedableRng;
+    static SHARES: std::sync::OnceLock<[[f64; 8]; 4]> = std::sync::OnceLock::new();
+    let segments = [
+        Segment::Consumer,
+        Segment::SmallBusiness,
+        Segment::MidMarket,
+        Segment::Enterprise,
+    ];
+    let all = SHARES.get_or_init(|| {
+        segments.map(|segment| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(0x9a11_7e5c);
+            let mut shares = [0.0; 8];
+            for _ in 0..QUALITY_DRAWS {
+                shares[usize::from(RecoveryPlan::draw(&mut rng, segment).resurvey_score)] +=
+                    1.0 / QUALITY_DRAWS as f64;
+            }
+            shares
+        })
+    });
+    let index = segments.iter().position(|s| *s == segment).unwrap_or(0);
+    all[index]
+}
+
+/// The mean of [`cost`] for `action` and a customer worth `annual_value` a year: what a
+/// policy deciding before the recovery should expect to pay, by the simulator's own cost model
+/// (each amount is uniform within its range, then held within its floor and [`MAX_COST`]).
+pub fn expected_cost(action: RecoveryAction, annual_value: f64) -> f64 {
+    let monthly = annual_value / 12.0;
+    let (low, high, floor) = match action {
+        RecoveryAction::Refund => (0.3 * monthly, monthly, 5.0),
+        RecoveryAction::Discount => (0.3 * monthly, 0.75 * monthly, 3.0),
+        RecoveryAction::StoreCredit => (0.2 * monthly, 0.6 * monthly, 5.0),
+        RecoveryAction::FeeWaiver => (10.0, 60.0, 0.0),
+        RecoveryAction::Replacement => (20.0, 200.0, 0.0),
+        RecoveryAction::Callback => (8.0, 25.0, 0.0),
+        RecoveryAction::ExpertSupport => (40.0, 150.0, 0.0),
+        RecoveryAction::Apology => (2.0, 8.0, 0.0),
+    };
+    mean_of_clamped_uniform(low, high, floor, MAX_COST)
+}
+
+/// E[min(max(X, floor), cap)] for X uniform on [low, high].
+fn mean_of_clamped_uniform(low: f64, high: f64, floor: f64, cap: f64) -> f64 {
+    if high <= low {
+        return low.clamp(floor, cap);
+    }
+    let width = high - low;
+    let below = (floor.min(high) - low).max(0.0);
+    let above = (high - cap.max(low)).max(0.0);
+    let (from, to) = (low.max(floor), high.min(cap));
+    let middle = if to > from {
+        (to * to - from * from) / 2.0
+    } else {
+        0.0
+    };
+    (floor * below + middle + cap * above) / width
+}
+
+#[cfg(test)]
+mod expected_quality_tests {
+    use super::*;
+
+    #[test]
+    fn valuable_segments_expect_better_recoveries_and_shares_sum_to_one() {
+        let mean = |segment| {
+            let shares = resurvey_score_shares(segment);
+            assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert_eq!(shares[0], 0.0);
+            (1..8).map(|s| s as f64 * shares[s]).sum::<f64>()
+        };
+        assert!(mean(Segment::Enterprise) > mean(Segment::Consumer) + 0.5);
+    }
+}
+
+#[cfg(test)]
+mod expected_cost_tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn the_expected_cost_is_the_mean_of_drawn_costs() {
+        let mut rng = StdRng::seed_from_u64(5);
+        // A small customer (floors bind), an ordinary one, and one past the cap.
+        for annual_value in [60.0, 2_400.0, 1_200_000.0] {
+            for action in RecoveryAction::ALL {
+                let draws = 20_000;
+                let mean = (0..draws)
+                    .filter_map(|_| cost(&mut rng, *action, annual_value))
+                    .map(|m| m.get())
+                    .sum::<f64>()
+                    / f64::from(draws);
+                let expected = expected_cost(*action, annual_value);
+                assert!(
+                    (mean - expected).abs() <= 0.01 * expected + 0.02,
+                    "{action} at {annual_value}: drawn {mean}, expected {expected}"
+                );
+            }
+        }
+    }
+}

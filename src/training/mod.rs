@@ -1,7 +1,9 @@
-//! Training the health model from stored data: point-in-time rows at a grid of as-of times,
-//! a split by time (train on older rows, hold out the newest), a fit off the async threads,
-//! hold-out metrics for the new model and for the active one on the same rows, and the
-//! promotion gate.
+//! Training models from stored data. The health model: point-in-time rows at a grid of as-of
+//! times, a split by time (train on older rows, hold out the newest), a fit off the async
+//! threads, hold-out metrics for the new model and for the active one on the same rows, and
+//! the promotion gate. The recovery uplift model goes the same way in [`uplift`].
+
+mod uplift;
 
 use std::sync::Arc;
 
@@ -27,6 +29,10 @@ pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 /// more than this; noise between two fits on the same data stays well under it.
 pub const DEFAULT_PROMOTION_MARGIN: f64 = 0.005;
 
+pub use uplift::{
+    DEFAULT_MIN_OUTCOMES, DEFAULT_UPLIFT_PROMOTION_MARGIN, UpliftTrainingReport, train_uplift_model,
+};
+
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,11 +55,18 @@ pub enum TrainingError {
 #[derive(Debug, Clone)]
 pub struct TrainingPlan {
     pub horizon_days: u32,
-    /// As-of times, ascending; rows at the last one are the hold-out. Empty: the default grid.
+    /// Health: as-of times, ascending; rows at the last one are the hold-out. Empty: the
+    /// default grid. Uplift: at most one time, where the hold-out starts; empty: where the
+    /// newest share of the failures starts.
     pub as_of: Vec<Timestamp>,
     pub auto_promote: bool,
+    /// How much worse than the active model's the new model's hold-out metric may be and still
+    /// be promoted: ROC-AUC for health, the Qini coefficient for uplift.
     pub promotion_margin: f64,
     pub params: TrainParams,
+    /// Uplift: the fewest recovered, and the fewest unrecovered, training failures with a
+    /// known outcome; fewer is [`TrainingError::NotEnoughData`].
+    pub min_outcomes: usize,
 }
 
 impl Default for TrainingPlan {
@@ -64,6 +77,7 @@ impl Default for TrainingPlan {
             auto_promote: true,
             promotion_margin: DEFAULT_PROMOTION_MARGIN,
             params: TrainParams::default(),
+            min_outcomes: DEFAULT_MIN_OUTCOMES,
         }
     }
 }
@@ -201,35 +215,31 @@ fn dataset(features: Vec<f64>, labels: Vec<bool>) -> Result<Dataset, TrainingErr
     Ok(Dataset::new(matrix, labels)?)
 }
 
-/// Reads every customer, page by page, into rows.
-async fn collect_rows(
+/// Reads every customer, page by page, into `add`; returns how many there were.
+async fn read_customers(
     store: &dyn Store,
-    mut rows: RowBuilder,
     progress: &(dyn Fn(String) + Send + Sync),
-) -> Result<RowBuilder, TrainingError> {
+    mut add: impl FnMut(&CustomerRecords) + Send,
+) -> Result<usize, TrainingError> {
     let mut after: Option<CustomerId> = None;
+    let mut customers = 0usize;
     loop {
         let page = store.customer_page(after.as_ref(), PAGE_CUSTOMERS).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.history.customer.customer_id.clone());
         for customer in &page {
-            rows.add(customer);
+            add(customer);
+            customers += 1;
         }
-        if rows.customers().is_multiple_of(PAGE_CUSTOMERS * 10) {
-            progress(format!("read {} customers", rows.customers()));
+        if customers.is_multiple_of(PAGE_CUSTOMERS * 10) {
+            progress(format!("read {customers} customers"));
         }
     }
-    Ok(rows)
+    Ok(customers)
 }
 
-/// Trains a health model on everything stored, registers it, and promotes it through the gate
-/// (or not). `slot` is the serving slot to swap on promotion.
-pub async fn train_health_model(
-    store: &Arc<dyn Store>,
-    slot: &ModelSlot,
-    plan: TrainingPlan,
-    progress: &(dyn Fn(String) + Send + Sync),
-) -> Result<TrainingReport, TrainingError> {
+/// Checks what every kind of training needs from a plan.
+fn check_plan(plan: &TrainingPlan) -> Result<(), TrainingError> {
     if plan.horizon_days == 0 || plan.horizon_days > 730 {
         return Err(TrainingError::Invalid(format!(
             "horizon_days must be 1–730, got {}",
@@ -242,6 +252,48 @@ pub async fn train_health_model(
             plan.promotion_margin
         )));
     }
+    Ok(())
+}
+
+/// The promotion gate: promote when asked to and the new model's hold-out `metric` is not
+/// worse than the active model's, on the same rows, by more than `margin`.
+fn gate(
+    auto_promote: bool,
+    metric: &str,
+    new: f64,
+    active: Option<(&str, f64)>,
+    margin: f64,
+) -> (bool, String) {
+    match (active, auto_promote) {
+        (_, false) => (
+            false,
+            "kept as a candidate: automatic promotion was not requested".to_owned(),
+        ),
+        (None, true) => (true, "promoted: no comparable model was active".to_owned()),
+        (Some((version, active)), true) if new >= active - margin => (
+            true,
+            format!(
+                "promoted: hold-out {metric} {new:.4} vs {active:.4} for the active {version} (margin {margin})"
+            ),
+        ),
+        (Some((version, active)), true) => (
+            false,
+            format!(
+                "kept as a candidate: hold-out {metric} {new:.4} is worse than {active:.4} for the active {version} by more than {margin}"
+            ),
+        ),
+    }
+}
+
+/// Trains a health model on everything stored, registers it, and promotes it through the gate
+/// (or not). `slot` is the serving slot to swap on promotion.
+pub async fn train_health_model(
+    store: &Arc<dyn Store>,
+    slot: &ModelSlot,
+    plan: TrainingPlan,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<TrainingReport, TrainingError> {
+    check_plan(&plan)?;
     let params = plan.params.clone().check()?;
     let as_of = if plan.as_of.is_empty() {
         let latest = store
@@ -252,15 +304,14 @@ pub async fn train_health_model(
     } else {
         plan.as_of.clone()
     };
-    let rows = RowBuilder::new(as_of.clone(), plan.horizon_days)?;
+    let mut rows = RowBuilder::new(as_of.clone(), plan.horizon_days)?;
     progress(format!(
         "building rows at {} as-of times from {} to {} (hold-out: the last)",
         as_of.len(),
         as_of[0],
         as_of[as_of.len() - 1]
     ));
-    let rows = collect_rows(store.as_ref(), rows, progress).await?;
-    let customers = rows.customers();
+    let customers = read_customers(store.as_ref(), progress, |c| rows.add(c)).await?;
     let SplitRows { train, holdout, .. } = rows.finish()?;
     progress(format!(
         "{customers} customers: {} training rows, {} hold-out rows",
@@ -334,33 +385,13 @@ pub async fn train_health_model(
         },
         None => None,
     };
-    let (promote, decision) = match (&active, plan.auto_promote) {
-        (_, false) => (
-            false,
-            "kept as a candidate: automatic promotion was not requested".to_owned(),
-        ),
-        (None, true) => (true, "promoted: no comparable model was active".to_owned()),
-        (Some((version, active_metrics)), true) => {
-            let floor = active_metrics.roc_auc - plan.promotion_margin;
-            if metrics.roc_auc >= floor {
-                (
-                    true,
-                    format!(
-                        "promoted: hold-out ROC-AUC {:.4} vs {:.4} for the active {version} (margin {})",
-                        metrics.roc_auc, active_metrics.roc_auc, plan.promotion_margin
-                    ),
-                )
-            } else {
-                (
-                    false,
-                    format!(
-                        "kept as a candidate: hold-out ROC-AUC {:.4} is worse than {:.4} for the active {version} by more than {}",
-                        metrics.roc_auc, active_metrics.roc_auc, plan.promotion_margin
-                    ),
-                )
-            }
-        }
-    };
+    let (promote, decision) = gate(
+        plan.auto_promote,
+        "ROC-AUC",
+        metrics.roc_auc,
+        active.as_ref().map(|(v, m)| (v.as_str(), m.roc_auc)),
+        plan.promotion_margin,
+    );
     let model = if promote {
         registry::activate(store.as_ref(), slot, &stored.version).await?
     } else {

@@ -302,6 +302,7 @@ async fn training_streams_progress_then_a_registered_model_and_its_decision(
             horizon_days: None,
             auto_promote: None,
             as_of,
+            min_outcomes: None,
         })
         .await
         .expect("training starts")
@@ -344,6 +345,7 @@ async fn training_streams_progress_then_a_registered_model_and_its_decision(
             horizon_days: None,
             auto_promote: Some(false),
             as_of: Vec::new(),
+            min_outcomes: None,
         })
         .await
         .expect("training starts")
@@ -379,6 +381,7 @@ async fn training_without_outcomes_is_refused_with_the_reason() {
             horizon_days: Some(0),
             auto_promote: None,
             as_of: Vec::new(),
+            min_outcomes: None,
         },
     )
     .await;
@@ -390,6 +393,7 @@ async fn training_without_outcomes_is_refused_with_the_reason() {
             horizon_days: None,
             auto_promote: None,
             as_of: Vec::new(),
+            min_outcomes: None,
         },
     )
     .await;

@@ -1,0 +1,270 @@
+//! A loaded uplift model: a customer's retention if a failure is recovered — with an action,
+//! at an expected quality — and if it is not; and the slot the serving model lives in.
+
+use std::sync::{Arc, RwLock};
+
+use super::artifact::UpliftArtifact;
+use super::mix::ProgramMix;
+use super::treatment::{self, Quality, TREATMENT_NAMES};
+use crate::domain::RecoveryAction;
+use crate::features::FEATURE_NAMES;
+use crate::model::{LogisticModel, ModelError};
+
+/// The quality a recovery decided now is expected to have: it is only known afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedQuality {
+    /// The program's own mix, learnt from its past recoveries: each re-survey score with its
+    /// share, averaged over.
+    ProgramMix,
+    /// A 1–7 rating (clamped to that range), e.g. the team's typical quality.
+    Rating(u8),
+}
+
+/// A customer's probability of still being a customer at the end of the horizon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub if_recovered: f64,
+    pub if_not: f64,
+}
+
+impl Retention {
+    /// What recovering buys: `if_recovered − if_not`.
+    pub fn uplift(&self) -> f64 {
+        self.if_recovered - self.if_not
+    }
+}
+
+/// A loaded, checked uplift model.
+#[derive(Debug, Clone)]
+pub struct UpliftModel {
+    version: String,
+    horizon_days: u32,
+    recovered: LogisticModel,
+    not_recovered: LogisticModel,
+    mix: ProgramMix,
+}
+
+impl UpliftModel {
+    /// Loads an artifact, refusing one that is corrupt or does not match this build.
+    pub fn from_artifact_json(json: &str) -> Result<Self, ModelError> {
+        Ok(Self::from_artifact(&UpliftArtifact::from_json(json)?))
+    }
+
+    pub fn from_artifact(artifact: &UpliftArtifact) -> Self {
+        Self {
+            version: artifact.version.clone(),
+            horizon_days: artifact.horizon_days,
+            recovered: artifact.recovered_model.clone(),
+            not_recovered: artifact.not_recovered_model.clone(),
+            mix: artifact.program_mix.clone(),
+        }
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Days after the failure the retention is measured at.
+    pub fn horizon_days(&self) -> u32 {
+        self.horizon_days
+    }
+
+    pub fn program_mix(&self) -> &ProgramMix {
+        &self.mix
+    }
+
+    /// Retention with and without recovering with `action` at `quality`, for `features` (the
+    /// customer's [`crate::features::compute`] right after the failure). Both are NaN when
+    /// `features` is not a vector of this build's features (a caller bug made visible).
+    pub fn retention(
+        &self,
+        features: &[f64],
+        action: RecoveryAction,
+        quality: ExpectedQuality,
+    ) -> Retention {
+        let if_recovered = match quality {
+            ExpectedQuality::Rating(score) => {
+                self.if_recovered(features, action, &self.mix.quality_at(score))
+            }
+            ExpectedQuality::ProgramMix => self
+                .mix
+                .qualities
+                .iter()
+                .map(|q| q.share * self.if_recovered(features, action, &q.quality()))
+                .sum(),
+        };
+        Retention {
+            if_recovered,
+            if_not: self.if_not(features),
+        }
+    }
+
+    /// Retention if recovered the way the program usually recovers — its action mix at its
+    /// quality mix — and if not. This is what ranks failures when no action is chosen yet,
+    /// e.g. on the hold-out.
+    pub fn program_retention(&self, features: &[f64]) -> Retention {
+        let if_recovered = self
+            .mix
+            .actions
+            .iter()
+            .map(|a| {
+                a.share
+                    * self
+                        .retention(features, a.action, ExpectedQuality::ProgramMix)
+                        .if_recovered
+            })
+            .sum();
+        Retention {
+            if_recovered,
+            if_not: self.if_not(features),
+        }
+    }
+
+    fn if_recovered(&self, features: &[f64], action: RecoveryAction, quality: &Quality) -> f64 {
+        if features.len() != FEATURE_NAMES.len() {
+            return f64::NAN;
+        }
+        let mut inputs = Vec::with_capacity(FEATURE_NAMES.len() + TREATMENT_NAMES.len());
+        inputs.extend_from_slice(features);
+        treatment::encode(action, quality, &mut inputs);
+        self.recovered.probability(&inputs)
+    }
+
+    fn if_not(&self, features: &[f64]) -> f64 {
+        self.not_recovered.probability(features)
+    }
+}
+
+/// The uplift model currently serving, swapped atomically on promotion; empty until one is
+/// promoted (decisions then use the documented prior). A request takes the current model once
+/// and uses it to the end, so no answer mixes two versions.
+#[derive(Debug, Default)]
+pub struct UpliftSlot(RwLock<Option<Arc<UpliftModel>>>);
+
+impl UpliftSlot {
+    pub fn current(&self) -> Option<Arc<UpliftModel>> {
+        // A poisoned lock only means a writer panicked between two plain assignments; the
+        // value inside is still a whole `Option<Arc<_>>`.
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, model: Arc<UpliftModel>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(model);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Scaler;
+    use crate::uplift::mix::{ActionShare, QualityShare};
+
+    fn sigmoid(z: f64) -> f64 {
+        1.0 / (1.0 + (-z).exp())
+    }
+
+    /// Retention logit 1 without a recovery; with one, 1 + 0.2 per re-survey point (the
+    /// input after the eight action columns) — nothing else matters.
+    fn model() -> UpliftModel {
+        let features = FEATURE_NAMES.len();
+        let width = features + TREATMENT_NAMES.len();
+        let plain = |n: usize| Scaler {
+            mean: vec![0.0; n],
+            scale: vec![1.0; n],
+        };
+        let mut coefficients = vec![0.0; width];
+        coefficients[features + 8] = 0.2;
+        UpliftModel {
+            version: "uplift-t".into(),
+            horizon_days: 90,
+            recovered: LogisticModel {
+                scaler: plain(width),
+                coefficients,
+                intercept: 1.0,
+            },
+            not_recovered: LogisticModel {
+                scaler: plain(features),
+                coefficients: vec![0.0; features],
+                intercept: 1.0,
+            },
+            mix: ProgramMix {
+                qualities: vec![
+                    QualityShare {
+                        resurvey_score: Some(2),
+                        share: 0.25,
+                        cares: None,
+                    },
+                    QualityShare {
+                        resurvey_score: Some(6),
+                        share: 0.75,
+                        cares: None,
+                    },
+                ],
+                actions: vec![ActionShare {
+                    action: RecoveryAction::Apology,
+                    share: 1.0,
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn retention_at_a_rating_and_at_the_program_mix() {
+        let model = model();
+        let features = vec![0.0; FEATURE_NAMES.len()];
+        let at_six = model.retention(
+            &features,
+            RecoveryAction::Refund,
+            ExpectedQuality::Rating(6),
+        );
+        assert!((at_six.if_recovered - sigmoid(1.0 + 1.2)).abs() < 1e-12);
+        assert!((at_six.if_not - sigmoid(1.0)).abs() < 1e-12);
+        assert!((at_six.uplift() - (sigmoid(2.2) - sigmoid(1.0))).abs() < 1e-12);
+        // A rating past the scale is the top of it.
+        let at_nine = model.retention(
+            &features,
+            RecoveryAction::Refund,
+            ExpectedQuality::Rating(9),
+        );
+        assert!((at_nine.if_recovered - sigmoid(1.0 + 1.4)).abs() < 1e-12);
+        let mixed = model.retention(
+            &features,
+            RecoveryAction::Refund,
+            ExpectedQuality::ProgramMix,
+        );
+        let expected = 0.25 * sigmoid(1.4) + 0.75 * sigmoid(2.2);
+        assert!((mixed.if_recovered - expected).abs() < 1e-12);
+        let program = model.program_retention(&features);
+        assert!((program.if_recovered - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_vector_of_other_features_gives_nan_not_a_plausible_answer() {
+        let retention = model().retention(
+            &[1.0, 2.0],
+            RecoveryAction::Refund,
+            ExpectedQuality::ProgramMix,
+        );
+        assert!(retention.if_recovered.is_nan() && retention.if_not.is_nan());
+    }
+
+    #[test]
+    fn the_slot_serves_the_model_last_put_in() {
+        let slot = UpliftSlot::default();
+        assert!(slot.current().is_none());
+        slot.replace(Arc::new(model()));
+        let held = slot.current().expect("a model");
+        let mut newer = model();
+        newer.version = "uplift-u".into();
+        slot.replace(Arc::new(newer));
+        // A request that took the old model keeps it to the end.
+        assert_eq!(held.version(), "uplift-t");
+        assert_eq!(slot.current().expect("a model").version(), "uplift-u");
+    }
+}

@@ -1,0 +1,339 @@
+//! Training rows of the uplift model: one per service failure of a stored customer, with the
+//! customer's features right after it, the recovery it got (if any) and whether the customer
+//! was still there when the horizon ended; and the split of those rows by time.
+
+use crate::domain::{ChurnOutcome, CustomerId, InteractionId, IssueTag, RecoveryAction, Timestamp};
+use crate::features::{self, History};
+
+use super::treatment::Quality;
+
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+
+/// By default the newest 30% of the labelled failures are the hold-out: the Qini coefficient
+/// compares treated and control customers among the best-ranked few, so it needs a large
+/// hold-out to be more than noise, while the rest (less the embargo) still trains the model.
+pub const DEFAULT_HOLDOUT_SHARE: f64 = 0.3;
+
+/// The recovery a failure got.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Treatment {
+    pub action: RecoveryAction,
+    pub quality: Quality,
+}
+
+/// One eligible failure: a customer's interaction flagged as a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpliftRow {
+    pub customer_id: CustomerId,
+    pub failure_id: InteractionId,
+    pub failed_at: Timestamp,
+    /// What the failure was about: the protocol's actions depend on it.
+    pub tag: IssueTag,
+    /// The customer's annual value: what keeping them is worth.
+    pub annual_value: f64,
+    /// [`features::compute`] one microsecond after the failure: the failure itself counts,
+    /// nothing later does — in particular not the recovery.
+    pub features: Vec<f64>,
+    /// The recovery case opened for this failure (its `trigger_interaction_id`), if any.
+    pub treatment: Option<Treatment>,
+    /// The customer did not churn within the horizon after the failure.
+    pub retained: bool,
+}
+
+impl UpliftRow {
+    pub fn treated(&self) -> bool {
+        self.treatment.is_some()
+    }
+}
+
+/// Rows of every failure whose outcome is known, fed one customer at a time so any source
+/// (the store's pages, the simulator) builds exactly the rows training uses.
+#[derive(Debug)]
+pub struct UpliftRows {
+    horizon_days: u32,
+    rows: Vec<UpliftRow>,
+    customers: usize,
+    unlabelled: usize,
+}
+
+impl UpliftRows {
+    pub fn new(horizon_days: u32) -> Self {
+        Self {
+            horizon_days,
+            rows: Vec::new(),
+            customers: 0,
+            unlabelled: 0,
+        }
+    }
+
+    /// Adds a row per failure in `history` whose horizon has been observed (by `churn`, the
+    /// customer's churn outcome).
+    pub fn add(&mut self, history: &History, churn: Option<&ChurnOutcome>) {
+        self.customers += 1;
+        for failure in history.interactions.iter().filter(|i| i.failure) {
+            let just_after = Timestamp::from_unix_micros(failure.occurred_at.unix_micros() + 1);
+            let Some(churned) =
+                features::churn_label(churn, just_after, i64::from(self.horizon_days))
+            else {
+                self.unlabelled += 1;
+                continue;
+            };
+            let treatment = history
+                .recovery_cases
+                .iter()
+                .filter(|case| {
+                    case.trigger_interaction_id.as_ref() == Some(&failure.interaction_id)
+                })
+                .min_by_key(|case| case.opened_at)
+                .map(|case| Treatment {
+                    action: case.action,
+                    quality: Quality::of_case(case),
+                });
+            self.rows.push(UpliftRow {
+                customer_id: history.customer.customer_id.clone(),
+                failure_id: failure.interaction_id.clone(),
+                failed_at: failure.occurred_at,
+                tag: failure.tag,
+                annual_value: history.customer.annual_value.get(),
+                features: features::compute(history, just_after).0,
+                treatment,
+                retained: !churned,
+            });
+        }
+    }
+
+    pub fn customers(&self) -> usize {
+        self.customers
+    }
+
+    /// Labelled rows so far.
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Failures left out because their horizon has not been observed yet.
+    pub fn unlabelled(&self) -> usize {
+        self.unlabelled
+    }
+
+    /// Splits the rows by time (see [`UpliftSplit`]).
+    pub fn split(mut self, holdout: HoldoutStart) -> UpliftSplit {
+        self.rows.sort_by(|a, b| {
+            (a.failed_at, &a.customer_id, &a.failure_id).cmp(&(
+                b.failed_at,
+                &b.customer_id,
+                &b.failure_id,
+            ))
+        });
+        let holdout_from = match holdout {
+            HoldoutStart::At(at) => Some(at),
+            HoldoutStart::NewestShare(share) => {
+                let first = ((self.rows.len() as f64) * (1.0 - share.clamp(0.0, 1.0))) as usize;
+                self.rows.get(first).map(|row| row.failed_at)
+            }
+        };
+        let Some(holdout_from) = holdout_from else {
+            return UpliftSplit {
+                train: Vec::new(),
+                holdout: Vec::new(),
+                holdout_from: None,
+                embargoed: 0,
+            };
+        };
+        let horizon = i64::from(self.horizon_days) * MICROS_PER_DAY;
+        let mut split = UpliftSplit {
+            train: Vec::new(),
+            holdout: Vec::new(),
+            holdout_from: Some(holdout_from),
+            embargoed: 0,
+        };
+        for row in self.rows {
+            if row.failed_at >= holdout_from {
+                split.holdout.push(row);
+            } else if row.failed_at.unix_micros() + horizon <= holdout_from.unix_micros() {
+                split.train.push(row);
+            } else {
+                split.embargoed += 1;
+            }
+        }
+        split
+    }
+}
+
+/// Where the hold-out starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HoldoutStart {
+    /// At the failure time that leaves this share of the labelled failures at or after it.
+    NewestShare(f64),
+    /// At this time.
+    At(Timestamp),
+}
+
+/// Rows split by time. The hold-out is every failure at or after `holdout_from`; training
+/// rows are the failures whose whole horizon ended by then, so no training label was still
+/// unknown when the hold-out began — as for a model deployed at that moment. Failures in
+/// between (the embargo) are used by neither.
+#[derive(Debug, Default)]
+pub struct UpliftSplit {
+    /// In failure-time order.
+    pub train: Vec<UpliftRow>,
+    /// In failure-time order.
+    pub holdout: Vec<UpliftRow>,
+    /// `None` when there were no rows.
+    pub holdout_from: Option<Timestamp>,
+    pub embargoed: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        CaresRatings, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, Interaction, Money,
+        PlanTier, Rating, RecoveryCase, RecoveryTrigger, Resolution, Segment, WaitSeconds,
+    };
+
+    fn day(d: i64) -> Timestamp {
+        Timestamp::from_unix_micros(1_700_000_000_000_000 + d * MICROS_PER_DAY)
+    }
+
+    fn customer(id: &str) -> Customer {
+        Customer {
+            customer_id: CustomerId::parse(id.into()).expect("id"),
+            segment: Segment::SmallBusiness,
+            plan: PlanTier::Standard,
+            persona: None,
+            region: None,
+            annual_value: Money::parse(1_200.0).expect("money"),
+            customer_since: day(-400),
+            updated_at: day(-400),
+        }
+    }
+
+    fn contact(id: &str, customer: &str, at: Timestamp, failure: bool) -> Interaction {
+        Interaction {
+            interaction_id: InteractionId::parse(id.into()).expect("id"),
+            customer_id: CustomerId::parse(customer.into()).expect("id"),
+            occurred_at: at,
+            channel: Channel::Phone,
+            tag: IssueTag::Billing,
+            failure,
+            resolution: Resolution::Unresolved,
+            wait_seconds: WaitSeconds::parse(600.0).expect("wait"),
+            first_contact_resolution: false,
+            repeat_contact: false,
+        }
+    }
+
+    fn case_for(failure: &Interaction, score: u32) -> RecoveryCase {
+        RecoveryCase {
+            case_id: CaseId::parse(format!("r-{}", failure.interaction_id.as_str())).expect("id"),
+            customer_id: failure.customer_id.clone(),
+            trigger: RecoveryTrigger::Complaint,
+            tag: failure.tag,
+            action: RecoveryAction::Refund,
+            cost: Money::parse(20.0).expect("money"),
+            trigger_interaction_id: Some(failure.interaction_id.clone()),
+            trigger_survey_id: None,
+            opened_at: failure.occurred_at,
+            first_response_at: None,
+            resolved_at: None,
+            cares: CaresRatings::default(),
+            resurvey_score: Rating::parse(score).ok(),
+            retained: None,
+            spend_change_pct: None,
+            updated_at: failure.occurred_at,
+        }
+    }
+
+    /// A customer failed at days 0 (recovered), 10 (not) and 100 (not), and an ordinary
+    /// contact at day 5; churned at day 50, or still active when observed at day 150.
+    fn records(id: &str, churned_on: Option<i64>) -> (History, ChurnOutcome) {
+        let mut history = History::new(customer(id));
+        let failures = [
+            contact(&format!("{id}-a"), id, day(0), true),
+            contact(&format!("{id}-b"), id, day(10), true),
+            contact(&format!("{id}-c"), id, day(100), true),
+        ];
+        history.recovery_cases.push(case_for(&failures[0], 6));
+        history.interactions.extend(failures);
+        history
+            .interactions
+            .push(contact(&format!("{id}-x"), id, day(5), false));
+        let churn = ChurnOutcome {
+            customer_id: CustomerId::parse(id.into()).expect("id"),
+            status: if churned_on.is_some() {
+                ChurnStatus::Churned
+            } else {
+                ChurnStatus::Active
+            },
+            churned_at: churned_on.map(day),
+            observed_at: day(150),
+        };
+        (history, churn)
+    }
+
+    fn add(rows: &mut UpliftRows, id: &str, churned_on: Option<i64>) {
+        let (history, churn) = records(id, churned_on);
+        rows.add(&history, Some(&churn));
+    }
+
+    #[test]
+    fn each_observed_failure_is_a_row_with_its_recovery_and_outcome() {
+        let mut rows = UpliftRows::new(90);
+        add(&mut rows, "c-1", None);
+        // Day 100's horizon ends at day 190, after the observation at day 150.
+        assert_eq!((rows.rows(), rows.unlabelled()), (2, 1));
+        add(&mut rows, "c-2", Some(50));
+        assert_eq!(rows.customers(), 2);
+        let split = rows.split(HoldoutStart::At(day(10)));
+        // Day 0's horizon ends at day 90, after the hold-out starts: embargoed.
+        assert_eq!(split.embargoed, 2);
+        assert!(split.train.is_empty());
+        assert_eq!(split.holdout.len(), 2);
+        let row = &split.holdout[0];
+        assert_eq!(row.failure_id.as_str(), "c-1-b");
+        assert!(row.retained && !row.treated());
+        assert!(!split.holdout[1].retained);
+        assert_eq!(
+            row.features,
+            features::compute(
+                &records("c-1", None).0,
+                Timestamp::from_unix_micros(day(10).unix_micros() + 1)
+            )
+            .0
+        );
+    }
+
+    #[test]
+    fn a_failure_is_treated_when_a_case_names_it_as_its_trigger() {
+        let mut rows = UpliftRows::new(90);
+        add(&mut rows, "c-1", None);
+        let split = rows.split(HoldoutStart::At(day(200)));
+        assert_eq!(split.train.len(), 2);
+        let treatment = split.train[0].treatment.expect("recovered");
+        assert_eq!(treatment.action, RecoveryAction::Refund);
+        assert_eq!(treatment.quality.resurvey, Some(6));
+        assert!(split.train[1].treatment.is_none());
+    }
+
+    #[test]
+    fn the_newest_share_starts_the_hold_out_and_the_embargo_keeps_labels_apart() {
+        let mut rows = UpliftRows::new(5);
+        for i in 0..10 {
+            add(&mut rows, &format!("c-{i}"), None);
+        }
+        // 30 rows at days 0, 10 and 100. The newest half starts among day 10's rows, so the
+        // hold-out starts at day 10 and holds all of them; day 0's 5-day horizon ended by then.
+        let split = rows.split(HoldoutStart::NewestShare(0.5));
+        assert_eq!(split.holdout_from, Some(day(10)));
+        assert_eq!((split.train.len(), split.holdout.len()), (10, 20));
+        assert_eq!(split.embargoed, 0);
+        assert!(split.train.iter().all(|r| r.failed_at == day(0)));
+        assert!(
+            UpliftRows::new(90)
+                .split(HoldoutStart::NewestShare(0.3))
+                .holdout_from
+                .is_none()
+        );
+    }
+}
