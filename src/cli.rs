@@ -36,8 +36,9 @@ pub enum Command {
         #[arg(long = "database", env = "RESCUE_DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL)]
         database_url: String,
     },
-    /// Generate a reproducible simulated customer base into the database (and, optionally,
-    /// the true churn and recovery probabilities behind it as CSV files).
+    /// Generate a reproducible simulated customer base into the database, or into backfill
+    /// files with --out-dir (and, optionally, the true churn and recovery probabilities
+    /// behind it as CSV files).
     Simulate {
         /// How many customers to generate.
         #[arg(long)]
@@ -49,12 +50,32 @@ pub enum Command {
         #[arg(long = "database", env = "RESCUE_DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL)]
         database_url: String,
         /// Directory for churn_oracle.csv and recovery_oracle.csv.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "out_dir")]
         oracle_out: Option<PathBuf>,
+        /// Write one backfill file per record kind into this directory (customers.csv,
+        /// usage_events.csv, …) instead of the database, for `rescue-client backfill`.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Format of the files written with --out-dir.
+        #[arg(long, value_enum, default_value = "csv", requires = "out_dir")]
+        format: crate::client::Format,
+        /// Compress the files written with --out-dir (adds .gz to their names).
+        #[arg(long, requires = "out_dir")]
+        gzip: bool,
     },
-    /// Train a health model on the stored data, register it, and promote it if it is not
-    /// worse than the active model on the same hold-out (by more than the margin).
+    /// Train a health or recovery uplift model on the stored data, register it, and promote
+    /// it if it is not worse than the active model of its kind on the same hold-out (by more
+    /// than the margin).
     Train(TrainArgs),
+}
+
+/// The model kinds `train` can train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainKind {
+    /// Churn probability within the horizon, behind the health score.
+    Health,
+    /// Recovery uplift: retention after a failure if recovered minus if not.
+    Uplift,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,20 +83,29 @@ pub struct TrainArgs {
     /// sqlite://FILE or postgres://…
     #[arg(long = "database", env = "RESCUE_DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL)]
     database_url: String,
-    /// Days after each as-of time within which churn counts.
+    /// Which model to train.
+    #[arg(long, value_enum, default_value = "health")]
+    kind: TrainKind,
+    /// Days after each as-of time (health) or failure (uplift) within which churn counts.
     #[arg(long, default_value_t = training::DEFAULT_HORIZON_DAYS)]
     horizon_days: u32,
-    /// As-of times of the training rows (RFC 3339, ascending; repeat the flag); rows at the
-    /// last one are the hold-out. Default: 4 times one horizon apart, ending one horizon
-    /// before the latest churn observation.
+    /// Health: as-of times of the training rows (RFC 3339, ascending; repeat the flag); rows
+    /// at the last one are the hold-out. Default: 4 times one horizon apart, ending one
+    /// horizon before the latest churn observation. Uplift: at most one, where the hold-out
+    /// starts; default: where the newest 30% of the failures with a known outcome start.
     #[arg(long = "as-of", value_parser = parse_time)]
     as_of: Vec<Timestamp>,
     /// Keep the new model a candidate whatever its metrics.
     #[arg(long)]
     no_promote: bool,
-    /// Hold-out ROC-AUC the new model may lose against the active one and still be promoted.
-    #[arg(long, default_value_t = training::DEFAULT_PROMOTION_MARGIN)]
-    promotion_margin: f64,
+    /// Hold-out ROC-AUC (health) or Qini coefficient (uplift) the new model may lose against
+    /// the active one and still be promoted. Default: 0.005 (health), 0.002 (uplift).
+    #[arg(long)]
+    promotion_margin: Option<f64>,
+    /// Uplift: the fewest recovered, and the fewest unrecovered, training failures with a
+    /// known outcome; below it training is refused.
+    #[arg(long, default_value_t = training::DEFAULT_MIN_OUTCOMES)]
+    min_outcomes: usize,
     /// Also write the new model's artifact (JSON) to this file.
     #[arg(long)]
     export: Option<PathBuf>,
@@ -90,14 +120,21 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
 async fn train(args: TrainArgs) -> anyhow::Result<()> {
     let url = DatabaseUrl::new(args.database_url);
     let store = store::open(&url, PoolOptions::default()).await?;
-    let slot = ModelSlot::default();
     let plan = TrainingPlan {
         horizon_days: args.horizon_days,
         as_of: args.as_of,
         auto_promote: !args.no_promote,
-        promotion_margin: args.promotion_margin,
+        promotion_margin: args.promotion_margin.unwrap_or(match args.kind {
+            TrainKind::Health => training::DEFAULT_PROMOTION_MARGIN,
+            TrainKind::Uplift => training::DEFAULT_UPLIFT_PROMOTION_MARGIN,
+        }),
+        min_outcomes: args.min_outcomes,
         ..TrainingPlan::default()
     };
+    if args.kind == TrainKind::Uplift {
+        return train_uplift(store, plan, args.export).await;
+    }
+    let slot = ModelSlot::default();
     let report =
         training::train_health_model(&store, &slot, plan, &|stage| tracing::info!("{stage}"))
             .await?;
@@ -128,6 +165,55 @@ async fn train(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn train_uplift(
+    store: std::sync::Arc<dyn store::Store>,
+    plan: TrainingPlan,
+    export: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let slot = crate::uplift::UpliftSlot::default();
+    let report =
+        training::train_uplift_model(&store, &slot, plan, &|stage| tracing::info!("{stage}"))
+            .await?;
+    if let Some(path) = &export {
+        std::fs::write(path, &report.model.artifact)
+            .with_context(|| format!("Failed to write the artifact to {}", path.display()))?;
+    }
+    let metrics = &report.artifact.metrics;
+    let uplift_at = |m: &crate::uplift::UpliftMetrics| {
+        m.uplift_at
+            .iter()
+            .map(|at| {
+                let uplift = at
+                    .uplift
+                    .map_or("undefined".to_owned(), |u| format!("{u:.4}"));
+                format!("uplift@{:.0}% {uplift}", at.fraction * 100.0)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("version      {}", report.model.version);
+    println!("status       {}", report.model.status);
+    println!(
+        "hold-out     {} failures, {} recovered ({} retained), {} not ({} retained): Qini coefficient {:.4}, {}",
+        metrics.rows,
+        metrics.treated,
+        metrics.treated_retained,
+        metrics.control,
+        metrics.control_retained,
+        metrics.qini_coefficient,
+        uplift_at(metrics)
+    );
+    if let Some((version, active)) = &report.active_on_same_holdout {
+        println!(
+            "was active   {version}: Qini coefficient {:.4}, {} on the same hold-out",
+            active.qini_coefficient,
+            uplift_at(active)
+        );
+    }
+    println!("decision     {}", report.decision);
+    Ok(())
+}
+
 /// Runs a parsed command line to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -152,8 +238,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate {
             customers,
             seed,
+            out_dir: Some(directory),
+            format,
+            gzip,
+            ..
+        } => {
+            telemetry::init(LogFormat::Human);
+            tracing::info!(directory = %directory.display(), customers, seed, "simulating customers into files");
+            let params = SimulationParams { customers, seed };
+            let summary = tokio::task::spawn_blocking(move || {
+                simulate::write_files(params, &directory, format, gzip)
+            })
+            .await
+            .context("The simulation thread panicked")??;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Simulate {
+            customers,
+            seed,
             database_url,
             oracle_out,
+            out_dir: None,
+            ..
         } => {
             telemetry::init(LogFormat::Human);
             let url = DatabaseUrl::new(database_url);

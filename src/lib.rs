@@ -8,21 +8,29 @@
 //! - [`domain`]: validated customer data; built once at the edge, never re-checked.
 //! - [`features`]: point-in-time feature vectors, shared by training and serving.
 //! - [`model`]: the churn model: linfa training, hold-out metrics, checksummed artifacts.
+//! - [`uplift`]: the recovery uplift model: retention if a failure is recovered vs if not.
 //! - [`scoring`]: health scores from a loaded model, with the drivers in words.
+//! - [`decision`]: the recovery policy (invest or not, how, by when, approved by whom) and
+//!   the program's funnel.
 //! - [`store`]: persistence behind one trait, on SQLite (embedded) or PostgreSQL.
 //! - [`simulate`]: a seeded generator of realistic customer data and the truth behind it.
 //! - [`registry`], [`training`]: which model serves; training and the promotion gate.
+//! - [`program_file`]: which recovery program serves, reloaded when its file changes.
 //! - [`proto`]: the generated gRPC contract, package `rescue.v1`.
 //! - [`api`]: the gRPC services: proto to domain, call, domain to proto, errors to `Status`.
 //! - [`config`], [`telemetry`], [`server`]: settings, logging and wiring.
 //! - [`cli`]: the `rescue` command line.
+//! - [`client`]: `rescue-client`: file backfills, batch scoring and model administration.
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod decision;
 pub mod domain;
 pub mod features;
 pub mod model;
+pub mod program_file;
 pub mod proto;
 pub mod registry;
 pub mod scoring;
@@ -31,3 +39,4 @@ pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod training;
+pub mod uplift;

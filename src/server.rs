@@ -11,15 +11,21 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::api::{IngestService, ModelsService, ScoringService};
+use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
 use crate::config::Settings;
+use crate::program_file::ProgramSource;
 use crate::proto::{
     self,
-    v1::{ingest_server::IngestServer, models_server::ModelsServer, scoring_server::ScoringServer},
+    v1::{
+        ingest_server::IngestServer, models_server::ModelsServer, program_server::ProgramServer,
+        scoring_server::ScoringServer,
+    },
 };
+use crate::registry::ServingModels;
 use crate::scoring::ModelSlot;
 use crate::store::{self, Store};
 use crate::telemetry;
+use crate::uplift::UpliftSlot;
 
 const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
 const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
@@ -31,6 +37,10 @@ pub struct Application {
     listener: TcpListener,
     store: Arc<dyn Store>,
     slot: Arc<ModelSlot>,
+    /// The serving recovery uplift model; empty until one is promoted (decisions then use the
+    /// documented prior).
+    uplift: Arc<UpliftSlot>,
+    programs: Arc<ProgramSource>,
     settings: Settings,
 }
 
@@ -39,6 +49,8 @@ impl Application {
         let store = store::open(&settings.database, settings.pool)
             .await
             .with_context(|| format!("Failed to open the database {}", settings.database))?;
+        let programs = Arc::new(ProgramSource::open(settings.program.as_deref())?);
+        tracing::info!(version = %programs.current().program.version, "recovery program loaded");
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
@@ -51,10 +63,23 @@ impl Application {
                 tracing::error!(error = %crate::api::error_chain(&error), "no health model could be loaded")
             }
         }
+        let uplift = Arc::new(UpliftSlot::default());
+        match crate::registry::load_active_uplift(store.as_ref(), &uplift).await {
+            Ok(Some(version)) => tracing::info!(%version, "uplift model loaded"),
+            Ok(None) => {
+                tracing::info!("no uplift model is active: recovery decisions use the prior")
+            }
+            // The prior still answers; a promotion replaces it.
+            Err(error) => {
+                tracing::error!(error = %crate::api::error_chain(&error), "the active uplift model could not be loaded: recovery decisions use the prior")
+            }
+        }
         Ok(Self {
             listener,
             store,
             slot,
+            uplift,
+            programs,
             settings: settings.clone(),
         })
     }
@@ -72,6 +97,19 @@ impl Application {
         Arc::clone(&self.slot)
     }
 
+    /// The serving uplift model slot, shared with the services.
+    pub fn uplift_slot(&self) -> Arc<UpliftSlot> {
+        Arc::clone(&self.uplift)
+    }
+
+    /// Every serving slot, as the registry swaps models into them.
+    fn serving_models(&self) -> ServingModels {
+        ServingModels {
+            health: Arc::clone(&self.slot),
+            uplift: Arc::clone(&self.uplift),
+        }
+    }
+
     /// Serves until `shutdown` completes, then stops accepting connections, reports
     /// NOT_SERVING, and gives in-flight requests the grace period to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -80,6 +118,7 @@ impl Application {
         health.set_serving::<IngestServer<IngestService>>().await;
         health.set_serving::<ScoringServer<ScoringService>>().await;
         health.set_serving::<ModelsServer<ModelsService>>().await;
+        health.set_serving::<ProgramServer<ProgramService>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -106,14 +145,26 @@ impl Application {
                 Arc::clone(&self.store),
                 Arc::clone(&self.slot),
                 self.settings.bands,
+                Recommender::new(
+                    Arc::clone(&self.store),
+                    Arc::clone(&self.slot),
+                    Arc::clone(&self.uplift),
+                    Arc::clone(&self.programs),
+                    self.settings.bands,
+                ),
+            )))
+            .add_service(ProgramServer::new(ProgramService::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.programs),
             )))
             .add_service(ModelsServer::new(ModelsService::new(
                 Arc::clone(&self.store),
-                Arc::clone(&self.slot),
+                self.serving_models(),
                 self.settings.promotion_margin,
             )));
         // Without TCP_NODELAY a response's last small frames wait for the client's delayed
         // ACK: tens of milliseconds per request.
+        let models = self.serving_models();
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             stopped.await.ok();
@@ -123,9 +174,11 @@ impl Application {
             tokio::spawn(follow_promotions(
                 self.settings.database.clone(),
                 Arc::clone(&self.store),
-                Arc::clone(&self.slot),
+                models,
             ))
         });
+
+        let watching = tokio::spawn(Arc::clone(&self.programs).watch(self.settings.program_reload));
 
         tokio::select! {
             finished = &mut serving => {
@@ -144,6 +197,9 @@ impl Application {
         health
             .set_not_serving::<ModelsServer<ModelsService>>()
             .await;
+        health
+            .set_not_serving::<ProgramServer<ProgramService>>()
+            .await;
         stop_accepting.send(()).ok();
         match tokio::time::timeout(self.settings.shutdown_grace, &mut serving).await {
             Ok(finished) => finished
@@ -157,6 +213,7 @@ impl Application {
         if let Some(following) = following {
             following.abort();
         }
+        watching.abort();
         tracing::info!("stopped");
         Ok(())
     }
@@ -167,33 +224,54 @@ impl Application {
 const REGISTRY_POLL: Duration = Duration::from_secs(5);
 
 /// Keeps this replica serving whatever model any replica activates: PostgreSQL notifies every
-/// listener when the registry's active model changes, and a slow poll catches missed notices.
+/// listener when the registry's active model of a kind changes (the payload is the kind), and
+/// a slow poll of every kind catches missed notices.
 async fn follow_promotions(
     database: store::DatabaseUrl,
     store: Arc<dyn Store>,
-    slot: Arc<ModelSlot>,
+    serving: ServingModels,
 ) {
     let (notices, mut received) = tokio::sync::mpsc::channel::<String>(16);
     tokio::spawn(async move { store::follow_activations(&database, notices).await });
     let mut poll = tokio::time::interval(REGISTRY_POLL);
     loop {
-        tokio::select! {
-            notice = received.recv() => {
-                if notice.is_none() {
-                    break;
-                }
-            }
-            _ = poll.tick() => {}
+        let kind = tokio::select! {
+            notice = received.recv() => match notice {
+                Some(kind) => kind,
+                None => break,
+            },
+            _ = poll.tick() => String::new(),
+        };
+        let every_kind = kind.is_empty();
+        if every_kind || kind == crate::model::artifact::HEALTH_MODEL_KIND {
+            let before = serving.health.current().map(|model| model.version.clone());
+            let loaded = crate::registry::load_active(store.as_ref(), &serving.health).await;
+            report_followed("health", before, loaded);
         }
-        let before = slot.current().map(|model| model.version.clone());
-        match crate::registry::load_active(store.as_ref(), &slot).await {
-            Ok(Some(version)) if before.as_deref() != Some(version.as_str()) => {
-                tracing::info!(%version, "serving the model activated in the registry");
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!(error = %crate::api::error_chain(&error), "cannot load the newly active model")
-            }
+        if every_kind || kind == crate::uplift::UPLIFT_MODEL_KIND {
+            let before = serving
+                .uplift
+                .current()
+                .map(|model| model.version().to_owned());
+            let loaded = crate::registry::load_active_uplift(store.as_ref(), &serving.uplift).await;
+            report_followed("uplift", before, loaded);
+        }
+    }
+}
+
+/// Logs what following a promotion of `kind` did.
+fn report_followed(
+    kind: &str,
+    before: Option<String>,
+    loaded: Result<Option<String>, crate::registry::RegistryError>,
+) {
+    match loaded {
+        Ok(Some(version)) if before.as_deref() != Some(version.as_str()) => {
+            tracing::info!(%version, kind, "serving the model activated in the registry");
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!(error = %crate::api::error_chain(&error), kind, "cannot load the newly active model")
         }
     }
 }

@@ -5,10 +5,14 @@ mod convert;
 mod error;
 mod ingest;
 mod models;
+mod program;
+mod recommend;
 mod scoring;
 
 pub use convert::{RecordParser, ScoreSubject};
 pub use error::{ApiError, error_chain};
 pub use ingest::{BATCH_RECORDS, IngestService, MAX_LISTED_REJECTIONS};
 pub use models::ModelsService;
+pub use program::ProgramService;
+pub use recommend::Recommender;
 pub use scoring::ScoringService;

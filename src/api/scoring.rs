@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, RecordParser, ScoreSubject};
 use super::error::ApiError;
+use super::recommend::Recommender;
 use crate::domain::Timestamp;
 use crate::proto::v1::{self as proto, scoring_server::Scoring};
 use crate::scoring::{Bands, ModelSlot};
@@ -22,11 +23,22 @@ pub struct ScoringService {
     store: Arc<dyn Store>,
     slot: Arc<ModelSlot>,
     bands: Bands,
+    recommender: Recommender,
 }
 
 impl ScoringService {
-    pub fn new(store: Arc<dyn Store>, slot: Arc<ModelSlot>, bands: Bands) -> Self {
-        Self { store, slot, bands }
+    pub fn new(
+        store: Arc<dyn Store>,
+        slot: Arc<ModelSlot>,
+        bands: Bands,
+        recommender: Recommender,
+    ) -> Self {
+        Self {
+            store,
+            slot,
+            bands,
+            recommender,
+        }
     }
 
     async fn score(
@@ -69,6 +81,14 @@ impl Scoring for ScoringService {
         request: Request<proto::ScoreCustomerRequest>,
     ) -> Result<Response<proto::ScoreCustomerResponse>, Status> {
         Ok(Response::new(self.score(request.into_inner()).await?))
+    }
+
+    async fn recommend_recovery(
+        &self,
+        request: Request<proto::RecommendRecoveryRequest>,
+    ) -> Result<Response<proto::RecoveryRecommendation>, Status> {
+        let answer = self.recommender.recommend(request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     type ScoreCustomersStream = ReceiverStream<Result<proto::ScoreCustomersResponse, Status>>;

@@ -106,31 +106,36 @@ fn flag(condition: bool) -> f64 {
     if condition { 1.0 } else { 0.0 }
 }
 
+/// The sum and the count of `values`, added in the order given.
+fn sum_count(values: impl Iterator<Item = f64>) -> (f64, usize) {
+    values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1))
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    let (sum, count) = sum_count(values);
     (count > 0).then(|| sum / count as f64)
 }
 
 /// The features of `history` as of `as_of`, reading only what happened before it.
+///
+/// Records are read where they lie, through iterators, in the order given: nothing is
+/// copied, collected or sorted (serving computes this for every request), and sums taken in
+/// record order give the same values whichever way the history was loaded.
 pub fn compute(history: &History, as_of: Timestamp) -> FeatureVector {
     let customer = &history.customer;
     let last = |days: i64| Window::before(as_of, days);
     let (last_7, last_30, last_90, last_180) = (last(7), last(30), last(90), last(180));
     let prior_60 = Window::between(as_of, 90, 30);
 
-    let usage: Vec<&UsageEvent> = history
-        .usage
-        .iter()
-        .filter(|e| e.occurred_at < as_of)
-        .collect();
+    let usage = || history.usage.iter().filter(|e| e.occurred_at < as_of);
     let usage_in = |window: Window| -> f64 {
-        usage
-            .iter()
+        usage()
             .filter(|e| window.contains(e.occurred_at))
             .map(|e| e.quantity.get())
             .sum()
     };
     let recent_usage = usage_in(last_30);
+    let usage_90 = usage_in(last_90);
     // The 60 days before the last 30, per 30 days.
     let prior_usage = usage_in(prior_60) / 2.0;
     let usage_trend = if prior_usage > 0.0 {
@@ -138,68 +143,58 @@ pub fn compute(history: &History, as_of: Timestamp) -> FeatureVector {
     } else {
         0.0
     };
-    let last_activity = usage
-        .iter()
+    let last_activity = usage()
         .filter(|e| e.quantity.get() > 0.0)
         .map(|e| e.occurred_at)
         .max();
 
-    let contacts: Vec<&Interaction> = history
-        .interactions
-        .iter()
-        .filter(|i| i.occurred_at < as_of)
-        .collect();
-    let contacts_90: Vec<&&Interaction> = contacts
-        .iter()
-        .filter(|i| last_90.contains(i.occurred_at))
-        .collect();
-    let failures_in = |window: Window| {
-        contacts
+    let contacts = || {
+        history
+            .interactions
             .iter()
+            .filter(|i| i.occurred_at < as_of)
+    };
+    let contacts_90 = || contacts().filter(|i| last_90.contains(i.occurred_at));
+    let failures_in = |window: Window| {
+        contacts()
             .filter(|i| i.failure && window.contains(i.occurred_at))
             .count() as f64
     };
     let failures_90 = failures_in(last_90);
-    let last_failure = contacts
-        .iter()
+    let last_failure = contacts()
         .filter(|i| i.failure)
         .map(|i| i.occurred_at)
         .max();
 
-    let surveys: Vec<&Survey> = {
-        let mut before: Vec<&Survey> = history
-            .surveys
-            .iter()
-            .filter(|s| s.answered_at < as_of)
-            .collect();
-        before.sort_by_key(|s| s.answered_at);
-        before
+    // The latest answer is the one answered last; of answers given at the same moment, the
+    // one listed last (`max_by_key` keeps the last of equal keys).
+    let surveys = || history.surveys.iter().filter(|s| s.answered_at < as_of);
+    let csat_180 = || {
+        surveys()
+            .filter(|s| last_180.contains(s.answered_at))
+            .filter_map(|s| s.csat.map(|c| (s.answered_at, f64::from(c.get()))))
     };
-    let csat_180: Vec<f64> = surveys
-        .iter()
-        .filter(|s| last_180.contains(s.answered_at))
-        .filter_map(|s| s.csat.map(|c| f64::from(c.get())))
-        .collect();
-    let latest_csat = csat_180.last().copied();
-    let csat_trend = match csat_180.split_last() {
-        Some((latest, earlier)) if !earlier.is_empty() => {
-            latest - earlier.iter().sum::<f64>() / earlier.len() as f64
-        }
+    let latest_csat = csat_180().max_by_key(|(at, _)| *at).map(|(_, csat)| csat);
+    // Ratings are small whole numbers, so their sums are exact in any order.
+    let (csat_sum, csat_count) = sum_count(csat_180().map(|(_, csat)| csat));
+    let mean_csat = (csat_count > 0).then(|| csat_sum / csat_count as f64);
+    let csat_trend = match latest_csat {
+        Some(latest) if csat_count > 1 => latest - (csat_sum - latest) / (csat_count - 1) as f64,
         _ => 0.0,
     };
-    let latest_nps = surveys.iter().rev().find_map(|s| s.nps.map(|n| n.get()));
-    let last_survey = surveys.last().map(|s| s.answered_at);
+    let latest_nps = surveys()
+        .filter_map(|s| s.nps.map(|n| (s.answered_at, n.get())))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, nps)| nps);
+    let last_survey = surveys().map(|s| s.answered_at).max();
 
-    let recoveries_90: Vec<&RecoveryCase> = history
-        .recovery_cases
-        .iter()
-        .filter(|c| c.opened_at < as_of && last_90.contains(c.opened_at))
-        .collect();
-    let recovery_rating = mean(
-        recoveries_90
+    let recoveries_90 = || {
+        history
+            .recovery_cases
             .iter()
-            .filter_map(|c| recovery_rating_before(c, as_of)),
-    );
+            .filter(|c| c.opened_at < as_of && last_90.contains(c.opened_at))
+    };
+    let recovery_rating = mean(recoveries_90().filter_map(|c| recovery_rating_before(c, as_of)));
 
     let days_since =
         |at: Option<Timestamp>| at.map_or(MAX_DAYS, |at| days_between(at, as_of).min(MAX_DAYS));
@@ -215,31 +210,30 @@ pub fn compute(history: &History, as_of: Timestamp) -> FeatureVector {
         tenure_days / 365.0,
         usage_in(last_7).ln_1p(),
         recent_usage.ln_1p(),
-        usage_in(last_90).ln_1p(),
+        usage_90.ln_1p(),
         days_since(last_activity),
-        flag(usage_in(last_90) <= 0.0),
+        flag(usage_90 <= 0.0),
         usage_trend,
         failures_in(last_30),
         failures_90,
         flag(failures_90 >= 2.0),
-        contacts_90
-            .iter()
+        contacts_90()
             .filter(|i| matches!(i.resolution, Resolution::Unresolved | Resolution::Escalated))
             .count() as f64,
-        contacts_90.iter().filter(|i| i.repeat_contact).count() as f64,
-        mean(contacts_90.iter().map(|i| i.wait_seconds.get() / 60.0)).unwrap_or(0.0),
-        mean(contacts_90.iter().map(|i| flag(i.first_contact_resolution))).unwrap_or(1.0),
-        flag(contacts_90.is_empty()),
+        contacts_90().filter(|i| i.repeat_contact).count() as f64,
+        mean(contacts_90().map(|i| i.wait_seconds.get() / 60.0)).unwrap_or(0.0),
+        mean(contacts_90().map(|i| flag(i.first_contact_resolution))).unwrap_or(1.0),
+        flag(contacts_90().next().is_none()),
         days_since(last_failure),
         latest_csat.unwrap_or(0.0),
-        mean(csat_180.iter().copied()).unwrap_or(0.0),
-        flag(csat_180.is_empty()),
+        mean_csat.unwrap_or(0.0),
+        flag(mean_csat.is_none()),
         csat_trend,
         flag(latest_nps.is_some_and(|n| n <= 6)),
         flag(latest_nps.is_some_and(|n| n >= 9)),
         flag(latest_nps.is_none()),
         days_since(last_survey),
-        recoveries_90.len() as f64,
+        recoveries_90().count() as f64,
         recovery_rating.unwrap_or(0.0),
         flag(recovery_rating.is_none()),
     ];

@@ -48,14 +48,15 @@ impl HealthModel {
     /// Scores `history` as of `as_of`.
     pub fn score(&self, history: &History, as_of: Timestamp, bands: &Bands) -> HealthScore {
         let features = features::compute(history, as_of);
-        let probability = self.model.probability(&features.0);
+        let contributions = self.model.contributions(&features.0);
+        let probability = self.model.probability_from_contributions(&contributions);
         let health = 100.0 * (1.0 - probability);
         HealthScore {
             customer_id: history.customer.customer_id.clone(),
             probability,
             health,
             band: bands.band(health),
-            drivers: drivers(&features.0, &self.model.contributions(&features.0)),
+            drivers: drivers(&features.0, &contributions),
             model_version: self.version.clone(),
             horizon_days: self.horizon_days,
             as_of,

@@ -15,6 +15,7 @@
 //! customers are generated or in what batches, and generation streams one customer at a time.
 
 pub mod calibration;
+mod files;
 mod life;
 mod observed;
 mod oracle;
@@ -28,10 +29,11 @@ use rand::rngs::StdRng;
 
 use crate::domain::{Record, Timestamp};
 
+pub use files::{FilesSummary, file_path, to_proto, write_files, write_kinds};
 pub use life::REPORTS_EXPORTED;
 pub use observed::{ACTIVE_DAYS, HistoryView, ObservedState, churn_probability};
 pub use oracle::{ChurnOracle, RecoveryOracle, write_churn_oracle, write_recovery_oracle};
-pub use recovery::Team;
+pub use recovery::{Team, expected_cost};
 pub use run::{RunSummary, run};
 
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;

@@ -123,19 +123,31 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub store: Arc<dyn Store>,
     pub models: Arc<rescue::scoring::ModelSlot>,
+    /// The serving recovery uplift model.
+    pub uplift: Arc<rescue::uplift::UpliftSlot>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 pub async fn spawn_app(database: &TestDatabase) -> TestApp {
+    spawn_app_with(database, |_| {}).await
+}
+
+/// A server whose settings `configure` has adjusted (e.g. to serve a program file).
+pub async fn spawn_app_with(
+    database: &TestDatabase,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = Settings::with_database(database.url.clone());
     settings.listen = "127.0.0.1:0".parse().expect("address");
+    configure(&mut settings);
     let application = Application::build(&settings)
         .await
         .expect("build the application");
     let address = application.local_addr().expect("bound address");
     let store = application.store();
     let models = application.model_slot();
+    let uplift = application.uplift_slot();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(application.run_until_stopped(async {
         stopped.await.ok();
@@ -144,6 +156,7 @@ pub async fn spawn_app(database: &TestDatabase) -> TestApp {
         address,
         store,
         models,
+        uplift,
         stop: Some(stop),
         serving: Some(serving),
     }
@@ -166,6 +179,12 @@ impl TestApp {
         &self,
     ) -> rescue::proto::v1::scoring_client::ScoringClient<Channel> {
         rescue::proto::v1::scoring_client::ScoringClient::new(self.channel().await)
+    }
+
+    pub async fn program_client(
+        &self,
+    ) -> rescue::proto::v1::program_client::ProgramClient<Channel> {
+        rescue::proto::v1::program_client::ProgramClient::new(self.channel().await)
     }
 
     pub async fn models_client(&self) -> rescue::proto::v1::models_client::ModelsClient<Channel> {
@@ -191,6 +210,28 @@ impl TestApp {
             .insert_model(&rescue::store::StoredModel {
                 version: version.into(),
                 kind: "health".into(),
+                status: rescue::store::ModelStatus::Candidate,
+                source: "trained".into(),
+                artifact: json,
+                created_at,
+                activated_at: None,
+            })
+            .await
+            .expect("register the model");
+    }
+
+    /// Registers an artifact's JSON of model `kind`, as given, as a candidate.
+    pub async fn register_artifact_of_kind(
+        &self,
+        kind: &str,
+        version: &str,
+        json: String,
+        created_at: rescue::domain::Timestamp,
+    ) {
+        self.store
+            .insert_model(&rescue::store::StoredModel {
+                version: version.into(),
+                kind: kind.into(),
                 status: rescue::store::ModelStatus::Candidate,
                 source: "trained".into(),
                 artifact: json,
@@ -272,3 +313,63 @@ macro_rules! on_every_backend {
     };
 }
 pub(crate) use on_every_backend;
+
+/// A `rescue serve` process, as an operator runs it; killed when dropped.
+#[derive(Debug)]
+pub struct ServeProcess {
+    child: std::process::Child,
+    /// The address it serves on, from its "serving" log line.
+    pub address: String,
+}
+
+impl ServeProcess {
+    /// Starts `rescue serve` on `database`, listening on `listen` (`127.0.0.1:0` for any free
+    /// port), and returns once it serves.
+    pub async fn start(database: &TestDatabase, listen: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rescue"))
+            .args(["serve", "--listen", listen, "--log-format", "json"])
+            .env("RESCUE_DATABASE_URL", database.url.expose())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start rescue serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel::<String>();
+        // Reads the log to its end, so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut address_tx = Some(address_tx);
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if event["message"] == "rescue is serving gRPC"
+                    && let (Some(tx), Some(address)) =
+                        (address_tx.take(), event["address"].as_str())
+                {
+                    tx.send(address.to_owned()).ok();
+                }
+            }
+        });
+        let address = tokio::time::timeout(std::time::Duration::from_secs(60), address_rx)
+            .await
+            .expect("rescue serve starts within a minute")
+            .expect("rescue serve exited before serving");
+        Self { child, address }
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, no flushing, as in a crash.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -5,11 +5,15 @@ mod fixtures;
 mod helpers;
 
 mod binary;
+mod client;
+mod funnel;
 mod health;
 mod ingest;
 mod model_quality;
 mod models;
+mod recommend;
 mod recovery_outcome;
 mod scoring;
 mod simulate;
 mod store_contract;
+mod uplift;

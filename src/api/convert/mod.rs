@@ -2,9 +2,11 @@
 //! destructured field by field, so a field added to the contract does not compile until it is
 //! handled here.
 
+mod decision;
 mod outcome;
 mod scoring;
 
+pub use decision::{RecommendRequest, funnel};
 pub use scoring::{ScoreSubject, health_score, missing, score_error};
 
 use crate::domain::{
@@ -455,16 +457,14 @@ fn cares_ratings(cares: proto::CaresRatings, v: &mut Violations) -> CaresRatings
         empathy,
         solution,
     } = cares;
-    let mut rating = |field: &str, raw: Option<u32>| {
-        v.check(&format!("cares.{field}"), optional(raw, Rating::parse))
-            .flatten()
-    };
+    let mut rating =
+        |field: &str, raw: Option<u32>| v.check(field, optional(raw, Rating::parse)).flatten();
     CaresRatings {
-        communication: rating("communication", communication),
-        accountability: rating("accountability", accountability),
-        responsiveness: rating("responsiveness", responsiveness),
-        empathy: rating("empathy", empathy),
-        solution: rating("solution", solution),
+        communication: rating("cares.communication", communication),
+        accountability: rating("cares.accountability", accountability),
+        responsiveness: rating("cares.responsiveness", responsiveness),
+        empathy: rating("cares.empathy", empathy),
+        solution: rating("cares.solution", solution),
     }
 }
 

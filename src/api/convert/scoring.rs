@@ -93,7 +93,7 @@ impl RecordParser {
                 }
             },
         };
-        let owner = customer.as_ref().map(|c| c.customer_id.clone());
+        let owner = customer.as_ref().map(|c| &c.customer_id);
         fn each<P, D>(
             v: &mut Violations,
             owner: Option<&CustomerId>,
@@ -104,25 +104,26 @@ impl RecordParser {
         ) -> Vec<D> {
             let mut parsed = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
-                let path = format!("{field}[{index}]");
+                // Formatted only for a violation: for every valid record it cost as much as
+                // checking the record.
+                let path = || format!("{field}[{index}]");
                 match parse(item) {
                     Ok(record) => {
                         if let Some(owner) = owner
                             && customer_of(&record) != owner
                         {
                             v.push(
-                                format!("{path}.customer_id"),
+                                format!("{}.customer_id", path()),
                                 format!("must be the snapshot's customer {:?}", owner.as_str()),
                             );
                         }
                         parsed.push(record);
                     }
-                    Err(nested) => v.extend_nested(&path, nested),
+                    Err(nested) => v.extend_nested(&path(), nested),
                 }
             }
             parsed
         }
-        let owner = owner.as_ref();
         let usage = each(
             &mut v,
             owner,
