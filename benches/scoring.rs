@@ -1,6 +1,7 @@
 //! Scoring throughput and latency over gRPC, against the standard health check RPC measured
 //! in the same run on the same server: `ScoreCustomer` with an inline snapshot, and by id
-//! from stored data.
+//! from stored data; and `RecommendRecovery` for stored customers (each answer is stored as a
+//! decision).
 //!
 //! Run: `cargo bench --bench scoring`. The server, its SQLite store and the load generator
 //! share this process and the machine's cores, as the reference does; absolute rates depend
@@ -15,7 +16,9 @@ use prost::Message;
 use prost::bytes::{BufMut, Bytes};
 use rescue::config::Settings;
 use rescue::domain::{Record, Timestamp};
-use rescue::proto::v1::{self as proto, score_customer_request::Subject};
+use rescue::proto::v1::{
+    self as proto, score_customer_request::Subject, scoring_client::ScoringClient,
+};
 use rescue::server::Application;
 use rescue::simulate::{self, SimulationParams};
 use rescue::store::DatabaseUrl;
@@ -405,8 +408,26 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let (mut health, mut inline, mut recent, mut stored) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // A decision per request: read the customer, score, value the protocol's actions with the
+    // prior (no uplift model is active here) and store the decision.
+    let recommend_call = |channels: Vec<Channel>| {
+        move |i: usize, request: proto::RecommendRecoveryRequest| {
+            let mut client = ScoringClient::new(channels[i % CONNECTIONS].clone());
+            async move {
+                client.recommend_recovery(request).await?;
+                Ok(())
+            }
+        }
+    };
+    let recommend_request = |i: usize| proto::RecommendRecoveryRequest {
+        customer_id: ids[i % ids.len()].clone(),
+        trigger: None,
+        tag: 0,
+        as_of: Some(time(as_of)),
+        expected_quality: None,
+    };
+    let (mut health, mut inline, mut recent, mut stored, mut recommend) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         health.push(measure(|_| health_check.clone(), check(channels.clone())).await?);
         inline.push(
@@ -430,6 +451,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?,
         );
+        recommend.push(measure(recommend_request, recommend_call(channels.clone())).await?);
     }
 
     println!(
@@ -448,6 +470,7 @@ async fn main() -> anyhow::Result<()> {
     report("ScoreCustomer, inline, 1 year", &inline, &health);
     report("ScoreCustomer, inline, 90 days", &recent, &health);
     report("ScoreCustomer, stored customer", &stored, &health);
+    report("RecommendRecovery, stored customer", &recommend, &health);
 
     drop(channels);
     stop.send(()).ok();
