@@ -138,13 +138,8 @@ async fn train(args: TrainArgs) -> anyhow::Result<()> {
     let report =
         training::train_health_model(&store, &slot, plan, &|stage| tracing::info!("{stage}"))
             .await?;
-    if let Some(path) = &args.export {
-        std::fs::write(path, &report.model.artifact)
-            .with_context(|| format!("Failed to write the artifact to {}", path.display()))?;
-    }
+    export_and_name(args.export.as_deref(), &report.model)?;
     let metrics = &report.artifact.metrics;
-    println!("version      {}", report.model.version);
-    println!("status       {}", report.model.status);
     println!(
         "hold-out     {} rows, {} churned: ROC-AUC {:.4}, PR-AUC {:.4}, Brier {:.4}, log-loss {:.4}, calibration error {:.4}",
         metrics.rows,
@@ -165,6 +160,20 @@ async fn train(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the new model's artifact to `export`, if asked, and prints its version and status.
+fn export_and_name(
+    export: Option<&std::path::Path>,
+    model: &store::StoredModel,
+) -> anyhow::Result<()> {
+    if let Some(path) = export {
+        std::fs::write(path, &model.artifact)
+            .with_context(|| format!("Failed to write the artifact to {}", path.display()))?;
+    }
+    println!("version      {}", model.version);
+    println!("status       {}", model.status);
+    Ok(())
+}
+
 async fn train_uplift(
     store: std::sync::Arc<dyn store::Store>,
     plan: TrainingPlan,
@@ -174,10 +183,7 @@ async fn train_uplift(
     let report =
         training::train_uplift_model(&store, &slot, plan, &|stage| tracing::info!("{stage}"))
             .await?;
-    if let Some(path) = &export {
-        std::fs::write(path, &report.model.artifact)
-            .with_context(|| format!("Failed to write the artifact to {}", path.display()))?;
-    }
+    export_and_name(export.as_deref(), &report.model)?;
     let metrics = &report.artifact.metrics;
     let uplift_at = |m: &crate::uplift::UpliftMetrics| {
         m.uplift_at
@@ -191,8 +197,6 @@ async fn train_uplift(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("version      {}", report.model.version);
-    println!("status       {}", report.model.status);
     println!(
         "hold-out     {} failures, {} recovered ({} retained), {} not ({} retained): Qini coefficient {:.4}, {}",
         metrics.rows,

@@ -173,6 +173,23 @@ fn uplift_model_info(model: &StoredModel) -> proto::ModelInfo {
     }
 }
 
+/// A training's result without the active model's metrics, which depend on the kind.
+fn train_result(
+    model: &StoredModel,
+    active_version: Option<String>,
+    promoted: bool,
+    decision: String,
+) -> proto::TrainResult {
+    proto::TrainResult {
+        model: Some(model_info(model)),
+        active_on_same_holdout: None,
+        active_version: active_version.unwrap_or_default(),
+        promoted,
+        decision,
+        active_uplift_on_same_holdout: None,
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         match error {
@@ -262,36 +279,22 @@ impl Models for ModelsService {
             let outcome = if kind == UPLIFT_MODEL_KIND {
                 training::train_uplift_model(&store, &serving.uplift, plan, &stage)
                     .await
-                    .map(|report| proto::TrainResult {
-                        model: Some(model_info(&report.model)),
-                        active_on_same_holdout: None,
-                        active_uplift_on_same_holdout: report
-                            .active_on_same_holdout
-                            .as_ref()
-                            .map(|(_, m)| uplift_metrics(m)),
-                        active_version: report
-                            .active_on_same_holdout
-                            .map(|(v, _)| v)
-                            .unwrap_or_default(),
-                        promoted: report.promoted,
-                        decision: report.decision,
+                    .map(|report| {
+                        let (version, active) = report.active_on_same_holdout.unzip();
+                        proto::TrainResult {
+                            active_uplift_on_same_holdout: active.as_ref().map(uplift_metrics),
+                            ..train_result(&report.model, version, report.promoted, report.decision)
+                        }
                     })
             } else {
                 training::train_health_model(&store, &serving.health, plan, &stage)
                     .await
-                    .map(|report| proto::TrainResult {
-                        model: Some(model_info(&report.model)),
-                        active_on_same_holdout: report
-                            .active_on_same_holdout
-                            .as_ref()
-                            .map(|(_, m)| metrics(m)),
-                        active_uplift_on_same_holdout: None,
-                        active_version: report
-                            .active_on_same_holdout
-                            .map(|(v, _)| v)
-                            .unwrap_or_default(),
-                        promoted: report.promoted,
-                        decision: report.decision,
+                    .map(|report| {
+                        let (version, active) = report.active_on_same_holdout.unzip();
+                        proto::TrainResult {
+                            active_on_same_holdout: active.as_ref().map(metrics),
+                            ..train_result(&report.model, version, report.promoted, report.decision)
+                        }
                     })
             };
             let message = match outcome {

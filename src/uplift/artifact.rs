@@ -172,6 +172,7 @@ mod tests {
                     share: 1.0,
                     cares: Some([5.5, 6.0, 6.5, 5.0, 6.0]),
                 }],
+                segments: Vec::new(),
                 actions: vec![ActionShare {
                     action: RecoveryAction::Refund,
                     share: 1.0,

@@ -1,12 +1,18 @@
 //! The program's recovery mix, learnt from the training cases: how well its recoveries
 //! usually go (the share of each re-survey score, with the mean C.A.R.E.S. ratings at that
-//! score) and which actions it takes. A decision is made before the recovery, so its quality
-//! is not known yet: the model predicts at this mix, or at a rating the caller names.
+//! score), overall and for each customer segment, and which actions it takes. A decision is
+//! made before the recovery, so its quality is not known yet: the model predicts at this mix,
+//! or at a rating the caller names.
 
 use serde::{Deserialize, Serialize};
 
 use super::treatment::Quality;
-use crate::domain::RecoveryAction;
+use crate::domain::{RecoveryAction, Segment};
+
+/// A segment gets a quality mix of its own once the program re-surveyed this many of its
+/// recoveries: programs route valuable customers to their best teams, so a segment's mix can
+/// differ from the program's, but a few dozen cases would make it noise.
+pub const MIN_SEGMENT_CASES: usize = 100;
 
 /// One re-survey score of the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,62 +37,119 @@ impl QualityShare {
 /// One action of the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ActionShare {
-    #[serde(with = "action_name")]
+    #[serde(with = "by_name")]
     pub action: RecoveryAction,
     pub share: f64,
+}
+
+/// A segment's own quality mix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentQualities {
+    #[serde(with = "by_name")]
+    pub segment: Segment,
+    /// By ascending score.
+    pub qualities: Vec<QualityShare>,
 }
 
 /// The program's quality and action mix.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProgramMix {
-    /// By ascending score.
+    /// Over every case, by ascending score.
     pub qualities: Vec<QualityShare>,
+    /// Segments with at least [`MIN_SEGMENT_CASES`] re-surveyed cases. Absent from artifacts
+    /// trained before segments had mixes of their own: those predict at the program's mix.
+    #[serde(default)]
+    pub segments: Vec<SegmentQualities>,
     /// In [`RecoveryAction::ALL`] order; actions never taken are left out.
     pub actions: Vec<ActionShare>,
 }
 
+/// Cases of one score: how many, the sums of their C.A.R.E.S. ratings, how many were rated.
+#[derive(Debug, Clone, Copy, Default)]
+struct ScoreTally {
+    cases: usize,
+    cares_sums: [f64; 5],
+    rated: usize,
+}
+
+/// Per score 1–7, at index 0 the cases without a re-survey.
+type Tallies = [ScoreTally; 8];
+
+fn tally(tallies: &mut Tallies, quality: &Quality) {
+    let entry = &mut tallies[usize::from(quality.resurvey.unwrap_or(0).min(7))];
+    entry.cases += 1;
+    if let Some(cares) = quality.cares {
+        entry.rated += 1;
+        for (sum, value) in entry.cares_sums.iter_mut().zip(cares) {
+            *sum += value;
+        }
+    }
+}
+
+fn re_surveyed(tallies: &Tallies) -> usize {
+    tallies[1..].iter().map(|t| t.cases).sum()
+}
+
+/// The shares of `tallies`: over the re-surveyed cases, or, without any, the one unknown
+/// quality.
+fn shares(tallies: &Tallies) -> Vec<QualityShare> {
+    let scores: Vec<usize> = if re_surveyed(tallies) > 0 {
+        (1..8).filter(|&s| tallies[s].cases > 0).collect()
+    } else if tallies[0].cases > 0 {
+        vec![0]
+    } else {
+        Vec::new()
+    };
+    let counted: usize = scores.iter().map(|&s| tallies[s].cases).sum();
+    scores
+        .into_iter()
+        .map(|s| {
+            let t = &tallies[s];
+            QualityShare {
+                resurvey_score: (s > 0).then_some(s as u8),
+                share: t.cases as f64 / counted as f64,
+                cares: (t.rated > 0).then(|| t.cares_sums.map(|sum| sum / t.rated as f64)),
+            }
+        })
+        .collect()
+}
+
+const SEGMENTS: [Segment; 4] = [
+    Segment::Consumer,
+    Segment::SmallBusiness,
+    Segment::MidMarket,
+    Segment::Enterprise,
+];
+
 impl ProgramMix {
-    /// The mix of `cases` (action and quality of each recovery). Only re-surveyed cases
-    /// count towards the quality mix: a case goes without a re-survey mostly when the
-    /// customer left before it was resolved, so counting those would predict every future
-    /// recovery as partly one that came too late. Without any re-surveyed case, the mix is
-    /// the one quality the cases had.
-    pub fn learn<'a>(cases: impl Iterator<Item = (RecoveryAction, &'a Quality)>) -> Self {
+    /// The mix of `cases` (the customer's segment, the action and the quality of each
+    /// recovery). Only re-surveyed cases count towards a quality mix: a case goes without a
+    /// re-survey mostly when the customer left before it was resolved, so counting those
+    /// would predict every future recovery as partly one that came too late. Without any
+    /// re-surveyed case, the mix is the one quality the cases had.
+    pub fn learn<'a>(cases: impl Iterator<Item = (Segment, RecoveryAction, &'a Quality)>) -> Self {
         let mut actions = vec![0usize; RecoveryAction::ALL.len()];
-        // Per score 1–7 (index 0: not re-surveyed): cases, C.A.R.E.S. sums, rated cases.
-        let mut counts = [0usize; 8];
-        let mut cares_sums = [[0.0f64; 5]; 8];
-        let mut rated = [0usize; 8];
-        for (action, quality) in cases {
+        let mut overall = Tallies::default();
+        let mut by_segment = [Tallies::default(); SEGMENTS.len()];
+        for (segment, action, quality) in cases {
             if let Some(i) = RecoveryAction::ALL.iter().position(|a| *a == action) {
                 actions[i] += 1;
             }
-            let slot = usize::from(quality.resurvey.unwrap_or(0).min(7));
-            counts[slot] += 1;
-            if let Some(cares) = quality.cares {
-                rated[slot] += 1;
-                for (sum, value) in cares_sums[slot].iter_mut().zip(cares) {
-                    *sum += value;
-                }
+            tally(&mut overall, quality);
+            if let Some(i) = SEGMENTS.iter().position(|s| *s == segment) {
+                tally(&mut by_segment[i], quality);
             }
         }
-        let surveyed: usize = counts[1..].iter().sum();
-        let slots: Vec<usize> = if surveyed > 0 {
-            (1..8).filter(|&s| counts[s] > 0).collect()
-        } else if counts[0] > 0 {
-            vec![0]
-        } else {
-            Vec::new()
-        };
-        let counted: usize = slots.iter().map(|&s| counts[s]).sum();
-        let qualities = slots
-            .into_iter()
-            .map(|s| QualityShare {
-                resurvey_score: (s > 0).then_some(s as u8),
-                share: counts[s] as f64 / counted as f64,
-                cares: (rated[s] > 0).then(|| cares_sums[s].map(|sum| sum / rated[s] as f64)),
+        let segments = SEGMENTS
+            .iter()
+            .zip(&by_segment)
+            .filter(|(_, tallies)| re_surveyed(tallies) >= MIN_SEGMENT_CASES)
+            .map(|(segment, tallies)| SegmentQualities {
+                segment: *segment,
+                qualities: shares(tallies),
             })
             .collect();
+        let qualities = shares(&overall);
         let taken: usize = actions.iter().sum();
         let actions = RecoveryAction::ALL
             .iter()
@@ -97,7 +160,19 @@ impl ProgramMix {
                 share: count as f64 / taken as f64,
             })
             .collect();
-        Self { qualities, actions }
+        Self {
+            qualities,
+            segments,
+            actions,
+        }
+    }
+
+    /// The quality mix of `segment` when it has its own, else the program's.
+    pub fn qualities_for(&self, segment: Option<Segment>) -> &[QualityShare] {
+        self.segments
+            .iter()
+            .find(|s| Some(s.segment) == segment)
+            .map_or(&self.qualities, |s| &s.qualities)
     }
 
     /// The quality of a recovery rated `score` (clamped to 1–7): the mix's mean C.A.R.E.S.
@@ -120,27 +195,32 @@ impl ProgramMix {
     pub(crate) fn values(&self) -> impl Iterator<Item = f64> + '_ {
         self.qualities
             .iter()
+            .chain(self.segments.iter().flat_map(|s| &s.qualities))
             .flat_map(|q| std::iter::once(q.share).chain(q.cares.into_iter().flatten()))
             .chain(self.actions.iter().map(|a| a.share))
     }
 }
 
-/// Actions by their stable name, as everywhere else they are stored.
-mod action_name {
+/// Domain values by their stable name, as everywhere else they are stored.
+mod by_name {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
-    use crate::domain::RecoveryAction;
-
-    pub fn serialize<S: Serializer>(
-        action: &RecoveryAction,
+    pub fn serialize<T: Display, S: Serializer>(
+        value: &T,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(action.as_str())
+        serializer.collect_str(value)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<RecoveryAction, D::Error> {
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
         let name = String::deserialize(deserializer)?;
         name.parse().map_err(D::Error::custom)
     }
@@ -171,7 +251,7 @@ mod tests {
                 },
             ),
         ];
-        let mix = ProgramMix::learn(cases.iter().map(|(a, q)| (*a, q)));
+        let mix = ProgramMix::learn(cases.iter().map(|(a, q)| (Segment::Consumer, *a, q)));
         assert_eq!(mix.qualities.len(), 2);
         assert_eq!(mix.qualities[0].resurvey_score, Some(2));
         assert!((mix.qualities[0].share - 1.0 / 3.0).abs() < 1e-12);
@@ -201,7 +281,9 @@ mod tests {
             resurvey: None,
             cares: Some([4.0; 5]),
         };
-        let mix = ProgramMix::learn([(RecoveryAction::Callback, &unknown)].into_iter());
+        let mix = ProgramMix::learn(
+            [(Segment::Consumer, RecoveryAction::Callback, &unknown)].into_iter(),
+        );
         assert_eq!(mix.qualities.len(), 1);
         assert_eq!(mix.qualities[0].quality(), unknown);
         assert_eq!(mix.qualities[0].share, 1.0);
@@ -220,5 +302,48 @@ mod tests {
             share
         );
         assert!(serde_json::from_str::<ActionShare>(r#"{"action":"gold","share":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_mix_written_before_segment_mixes_reads_as_the_program_mix_alone() {
+        let mix: ProgramMix = serde_json::from_str(
+            r#"{"qualities":[{"resurvey_score":5,"share":1.0,"cares":null}],"actions":[]}"#,
+        )
+        .expect("an older mix");
+        assert!(mix.segments.is_empty());
+        assert_eq!(
+            mix.qualities_for(Some(Segment::Enterprise)),
+            &mix.qualities[..]
+        );
+    }
+
+    #[test]
+    fn a_segment_with_enough_re_surveyed_cases_gets_its_own_mix() {
+        let good = rated(6, 6.0);
+        let poor = rated(3, 3.0);
+        let cases =
+            std::iter::repeat_n((Segment::Enterprise, RecoveryAction::Callback, &good), 100)
+                .chain(std::iter::repeat_n(
+                    (Segment::Consumer, RecoveryAction::Callback, &poor),
+                    98,
+                ))
+                .chain(std::iter::once((
+                    Segment::Consumer,
+                    RecoveryAction::Callback,
+                    &good,
+                )));
+        let mix = ProgramMix::learn(cases);
+        assert_eq!(mix.segments.len(), 1);
+        let enterprise = mix.qualities_for(Some(Segment::Enterprise));
+        assert_eq!(enterprise.len(), 1);
+        assert_eq!(enterprise[0].resurvey_score, Some(6));
+        // Consumers have 99 cases, too few of their own: the program's mix.
+        assert_eq!(
+            mix.qualities_for(Some(Segment::Consumer)),
+            &mix.qualities[..]
+        );
+        assert_eq!(mix.qualities.len(), 2);
+        assert!((mix.qualities[1].share - 101.0 / 199.0).abs() < 1e-12);
+        assert_eq!(mix.qualities_for(None), &mix.qualities[..]);
     }
 }

@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`treatment`]: the action and quality of a recovery as model inputs.
 //! - [`rows`]: one training row per failure, and the split by time.
-//! - [`learner`]: the two retention models (a T-learner; an S-learner for comparison).
+//! - [`learner`]: the two retention models: the S-learner training uses, and the T-learner
+//!   it was measured against.
 //! - [`mix`]: the program's quality and action mix, the expected quality of a decision.
 //! - [`train`]: rows to a trained, measured artifact.
 //! - [`propensity`]: how likely each failure was to be recovered, to weight the metrics.

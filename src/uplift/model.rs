@@ -6,15 +6,16 @@ use std::sync::{Arc, RwLock};
 use super::artifact::UpliftArtifact;
 use super::mix::ProgramMix;
 use super::treatment::{self, Quality, TREATMENT_NAMES};
-use crate::domain::RecoveryAction;
+use crate::domain::{RecoveryAction, Segment};
 use crate::features::FEATURE_NAMES;
 use crate::model::{LogisticModel, ModelError};
 
 /// The quality a recovery decided now is expected to have: it is only known afterwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedQuality {
-    /// The program's own mix, learnt from its past recoveries: each re-survey score with its
-    /// share, averaged over.
+    /// The program's own mix, learnt from its past recoveries of customers of this segment
+    /// (of all customers when it had too few): each re-survey score with its share, averaged
+    /// over.
     ProgramMix,
     /// A 1–7 rating (clamped to that range), e.g. the team's typical quality.
     Rating(u8),
@@ -88,7 +89,7 @@ impl UpliftModel {
             }
             ExpectedQuality::ProgramMix => self
                 .mix
-                .qualities
+                .qualities_for(segment_of(features))
                 .iter()
                 .map(|q| q.share * self.if_recovered(features, action, &q.quality()))
                 .sum(),
@@ -133,6 +134,25 @@ impl UpliftModel {
     fn if_not(&self, features: &[f64]) -> f64 {
         self.not_recovered.probability(features)
     }
+}
+
+/// The customer's segment, as the features' one-hot columns say.
+fn segment_of(features: &[f64]) -> Option<Segment> {
+    [
+        ("segment_consumer", Segment::Consumer),
+        ("segment_small_business", Segment::SmallBusiness),
+        ("segment_mid_market", Segment::MidMarket),
+        ("segment_enterprise", Segment::Enterprise),
+    ]
+    .into_iter()
+    .find(|(name, _)| {
+        FEATURE_NAMES
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| features.get(i))
+            == Some(&1.0)
+    })
+    .map(|(_, segment)| segment)
 }
 
 /// The uplift model currently serving, swapped atomically on promotion; empty until one is
@@ -206,6 +226,7 @@ mod tests {
                         cares: None,
                     },
                 ],
+                segments: Vec::new(),
                 actions: vec![ActionShare {
                     action: RecoveryAction::Apology,
                     share: 1.0,
@@ -242,6 +263,40 @@ mod tests {
         assert!((mixed.if_recovered - expected).abs() < 1e-12);
         let program = model.program_retention(&features);
         assert!((program.if_recovered - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_program_mix_is_the_customers_segments_when_it_has_one() {
+        let mut model = model();
+        model.mix.segments = vec![crate::uplift::mix::SegmentQualities {
+            segment: Segment::Enterprise,
+            qualities: vec![QualityShare {
+                resurvey_score: Some(7),
+                share: 1.0,
+                cares: None,
+            }],
+        }];
+        let mut enterprise = vec![0.0; FEATURE_NAMES.len()];
+        let column = FEATURE_NAMES
+            .iter()
+            .position(|n| *n == "segment_enterprise")
+            .expect("a segment column");
+        enterprise[column] = 1.0;
+        let retention = model.retention(
+            &enterprise,
+            RecoveryAction::Refund,
+            ExpectedQuality::ProgramMix,
+        );
+        assert!((retention.if_recovered - sigmoid(1.0 + 1.4)).abs() < 1e-12);
+        // Other segments keep the program's mix.
+        let consumer = vec![0.0; FEATURE_NAMES.len()];
+        let retention = model.retention(
+            &consumer,
+            RecoveryAction::Refund,
+            ExpectedQuality::ProgramMix,
+        );
+        let expected = 0.25 * sigmoid(1.4) + 0.75 * sigmoid(2.2);
+        assert!((retention.if_recovered - expected).abs() < 1e-12);
     }
 
     #[test]

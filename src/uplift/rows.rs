@@ -2,7 +2,9 @@
 //! customer's features right after it, the recovery it got (if any) and whether the customer
 //! was still there when the horizon ended; and the split of those rows by time.
 
-use crate::domain::{ChurnOutcome, CustomerId, InteractionId, IssueTag, RecoveryAction, Timestamp};
+use crate::domain::{
+    ChurnOutcome, CustomerId, InteractionId, IssueTag, RecoveryAction, Segment, Timestamp,
+};
 use crate::features::{self, History};
 
 use super::treatment::Quality;
@@ -31,6 +33,8 @@ pub struct UpliftRow {
     pub tag: IssueTag,
     /// The customer's annual value: what keeping them is worth.
     pub annual_value: f64,
+    /// The customer's segment: the program's recovery quality may differ by it.
+    pub segment: Segment,
     /// [`features::compute`] one microsecond after the failure: the failure itself counts,
     /// nothing later does — in particular not the recovery.
     pub features: Vec<f64>,
@@ -95,6 +99,7 @@ impl UpliftRows {
                 failed_at: failure.occurred_at,
                 tag: failure.tag,
                 annual_value: history.customer.annual_value.get(),
+                segment: history.customer.segment,
                 features: features::compute(history, just_after).0,
                 treatment,
                 retained: !churned,

@@ -14,8 +14,13 @@ use crate::domain::Timestamp;
 use crate::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
 use crate::model::{ModelError, ValidTrainParams};
 
-/// The learner training uses.
-pub const LEARNER: Learner = Learner::TLearner;
+/// The learner training uses: the S-learner. Measured against the simulator's truth (README,
+/// "Recovery uplift model"), it ranks failures about twice as well as the T-learner on the
+/// same hold-outs and invests better: recovery shifts retention by a few points, less than
+/// the noise in two separately fitted models, so the T-learner's difference of two models is
+/// mostly the difference of their errors, while the S-learner's shared model estimates each
+/// customer's risk from every failure and the effect of recovery from the recovered ones.
+pub const LEARNER: Learner = Learner::SLearner;
 
 /// What to call the model and what it predicts over.
 #[derive(Debug, Clone)]
@@ -52,8 +57,8 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         split
             .train
             .iter()
-            .filter_map(|row| row.treatment.as_ref())
-            .map(|t| (t.action, &t.quality)),
+            .filter_map(|row| Some((row.segment, row.treatment.as_ref()?)))
+            .map(|(segment, t)| (segment, t.action, &t.quality)),
     );
     let mut artifact = UpliftArtifact {
         artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
