@@ -55,6 +55,7 @@ trait KindSlot: Sync {
     fn load(artifact: &str) -> Result<Self::Model, ModelError>;
     fn serving_version(&self) -> Option<String>;
     fn install(&self, model: Self::Model);
+    fn activation(&self) -> &tokio::sync::Mutex<()>;
 }
 
 impl KindSlot for ModelSlot {
@@ -72,6 +73,10 @@ impl KindSlot for ModelSlot {
     fn install(&self, model: HealthModel) {
         self.replace(Arc::new(model));
     }
+
+    fn activation(&self) -> &tokio::sync::Mutex<()> {
+        ModelSlot::activation(self)
+    }
 }
 
 impl KindSlot for UpliftSlot {
@@ -88,6 +93,10 @@ impl KindSlot for UpliftSlot {
 
     fn install(&self, model: UpliftModel) {
         self.replace(Arc::new(model));
+    }
+
+    fn activation(&self) -> &tokio::sync::Mutex<()> {
+        UpliftSlot::activation(self)
     }
 }
 
@@ -155,6 +164,7 @@ async fn activate_in<S: KindSlot>(
         version: version.to_owned(),
         source,
     })?;
+    let _turn = slot.activation().lock().await;
     let activated = store
         .activate_model(version, Timestamp::now())
         .await?
@@ -199,6 +209,9 @@ async fn load_active_in<S: KindSlot>(
     store: &dyn Store,
     slot: &S,
 ) -> Result<Option<String>, RegistryError> {
+    // Read and installed in one turn: an activation here in between would otherwise be
+    // overwritten by the older version read before it (until the next notice or poll).
+    let _turn = slot.activation().lock().await;
     let Some(active) = store.active_model(S::KIND).await? else {
         return Ok(None);
     };

@@ -181,13 +181,19 @@ impl Bands {
 
 /// The model currently serving, swapped atomically on promotion.
 #[derive(Debug, Default)]
-pub struct ModelSlot(RwLock<Option<Arc<HealthModel>>>);
+pub struct ModelSlot {
+    serving: RwLock<Option<Arc<HealthModel>>>,
+    /// Held while the registry reads which version is active and installs it, or activates
+    /// one: a replica re-reading the registry cannot install what it read after an
+    /// activation made here replaced it.
+    activation: tokio::sync::Mutex<()>,
+}
 
 impl ModelSlot {
     pub fn current(&self) -> Option<Arc<HealthModel>> {
         // A poisoned lock only means a writer panicked between two plain assignments; the
         // value inside is still a whole `Option<Arc<_>>`.
-        self.0
+        self.serving
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
@@ -195,9 +201,14 @@ impl ModelSlot {
 
     pub fn replace(&self, model: Arc<HealthModel>) {
         *self
-            .0
+            .serving
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(model);
+    }
+
+    /// Taken by the registry around reading or changing the active version and installing it.
+    pub(crate) fn activation(&self) -> &tokio::sync::Mutex<()> {
+        &self.activation
     }
 }
 

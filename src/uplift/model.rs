@@ -159,13 +159,19 @@ fn segment_of(features: &[f64]) -> Option<Segment> {
 /// promoted (decisions then use the documented prior). A request takes the current model once
 /// and uses it to the end, so no answer mixes two versions.
 #[derive(Debug, Default)]
-pub struct UpliftSlot(RwLock<Option<Arc<UpliftModel>>>);
+pub struct UpliftSlot {
+    serving: RwLock<Option<Arc<UpliftModel>>>,
+    /// Held while the registry reads which version is active and installs it, or activates
+    /// one: a replica re-reading the registry cannot install what it read after an
+    /// activation made here replaced it.
+    activation: tokio::sync::Mutex<()>,
+}
 
 impl UpliftSlot {
     pub fn current(&self) -> Option<Arc<UpliftModel>> {
         // A poisoned lock only means a writer panicked between two plain assignments; the
         // value inside is still a whole `Option<Arc<_>>`.
-        self.0
+        self.serving
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
@@ -173,9 +179,14 @@ impl UpliftSlot {
 
     pub fn replace(&self, model: Arc<UpliftModel>) {
         *self
-            .0
+            .serving
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(model);
+    }
+
+    /// Taken by the registry around reading or changing the active version and installing it.
+    pub(crate) fn activation(&self) -> &tokio::sync::Mutex<()> {
+        &self.activation
     }
 }
 
