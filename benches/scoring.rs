@@ -346,6 +346,9 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>(),
     );
+    let mean_bytes =
+        |requests: &[Bytes]| requests.iter().map(Bytes::len).sum::<usize>() / requests.len();
+    let (full_bytes, recent_bytes) = (mean_bytes(&encoded), mean_bytes(&recent_encoded));
 
     // The service's own work per inline request, without the network: decode, check, score.
     let bands = rescue::scoring::Bands::default();
@@ -456,7 +459,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "scoring benchmark: model {}, {ROUNDS} rounds of {REQUESTS} requests per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
-         inline snapshots of a year average {full_records:.0} records, of 90 days {recent_records:.0}",
+         inline snapshots of a year average {full_records:.0} records ({full_bytes} bytes), of 90 days {recent_records:.0} ({recent_bytes} bytes)",
         model.version
     );
     println!(
