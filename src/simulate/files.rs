@@ -10,11 +10,7 @@ use anyhow::Context;
 
 use super::{SimulationParams, simulate};
 use crate::client::{FileKind, Format, RecordWriter};
-use crate::domain::{
-    ChurnOutcome, Customer, Interaction, InteractionId, Rating, Record, Survey, SurveyId,
-    Timestamp, UsageEvent,
-};
-use crate::proto::v1::{self as proto, record::Kind};
+use crate::proto::v1 as proto;
 
 /// The files written and how many rows each holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,7 +73,7 @@ pub fn write_kinds(
     for customer in simulate(params) {
         summary.customers += 1;
         for record in customer.records {
-            let record = to_proto(record);
+            let record = proto::Record::from(record);
             let kind = FileKind::of(&record).context("a simulated record without a kind")?;
             if let Some((writer, path)) = writers.get_mut(&kind) {
                 writer
@@ -95,120 +91,11 @@ pub fn write_kinds(
     Ok(summary)
 }
 
-fn time(at: Timestamp) -> Option<prost_types::Timestamp> {
-    let (seconds, nanos) = at.to_seconds_nanos();
-    Some(prost_types::Timestamp {
-        seconds,
-        nanos: nanos as i32,
-    })
-}
-
-fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Option<u32> {
-    value.map(|v| u32::from(v.get()))
-}
-
-/// A domain record as the ingest contract carries it: the inverse of the server's parsing,
-/// field by field, so a written file reads back as the very record that was generated.
-pub fn to_proto(record: Record) -> proto::Record {
-    let kind = match record {
-        Record::Customer(Customer {
-            customer_id,
-            segment,
-            plan,
-            persona,
-            region,
-            annual_value,
-            customer_since,
-            updated_at,
-        }) => Kind::Customer(proto::Customer {
-            customer_id: customer_id.into_string(),
-            segment: proto::Segment::from(segment).into(),
-            plan: proto::PlanTier::from(plan).into(),
-            persona: persona.unwrap_or_default(),
-            region: region.unwrap_or_default(),
-            annual_value: annual_value.get(),
-            customer_since: time(customer_since),
-            updated_at: time(updated_at),
-        }),
-        Record::UsageEvent(UsageEvent {
-            event_id,
-            customer_id,
-            occurred_at,
-            activity,
-            quantity,
-        }) => Kind::UsageEvent(proto::UsageEvent {
-            event_id: event_id.into_string(),
-            customer_id: customer_id.into_string(),
-            occurred_at: time(occurred_at),
-            activity,
-            quantity: quantity.get(),
-        }),
-        Record::Interaction(Interaction {
-            interaction_id,
-            customer_id,
-            occurred_at,
-            channel,
-            tag,
-            failure,
-            resolution,
-            wait_seconds,
-            first_contact_resolution,
-            repeat_contact,
-        }) => Kind::Interaction(proto::Interaction {
-            interaction_id: interaction_id.into_string(),
-            customer_id: customer_id.into_string(),
-            occurred_at: time(occurred_at),
-            channel: proto::Channel::from(channel).into(),
-            tag: proto::IssueTag::from(tag).into(),
-            failure,
-            resolution: proto::Resolution::from(resolution).into(),
-            wait_seconds: wait_seconds.get(),
-            first_contact_resolution,
-            repeat_contact,
-        }),
-        Record::Survey(Survey {
-            survey_id,
-            customer_id,
-            answered_at,
-            channel,
-            interaction_id,
-            csat,
-            nps,
-            recovery_rating,
-            comment,
-        }) => Kind::Survey(proto::Survey {
-            survey_id: SurveyId::into_string(survey_id),
-            customer_id: customer_id.into_string(),
-            answered_at: time(answered_at),
-            channel: proto::Channel::from(channel).into(),
-            interaction_id: interaction_id
-                .map(InteractionId::into_string)
-                .unwrap_or_default(),
-            csat: rating(csat),
-            nps: rating(nps),
-            recovery_rating: rating(recovery_rating),
-            comment: comment.unwrap_or_default(),
-        }),
-        Record::ChurnOutcome(ChurnOutcome {
-            customer_id,
-            status,
-            churned_at,
-            observed_at,
-        }) => Kind::ChurnOutcome(proto::ChurnOutcome {
-            customer_id: customer_id.into_string(),
-            status: proto::ChurnStatus::from(status).into(),
-            churned_at: churned_at.and_then(time),
-            observed_at: time(observed_at),
-        }),
-        Record::RecoveryCase(case) => Kind::RecoveryCase(case.into()),
-    };
-    proto::Record { kind: Some(kind) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::RecordParser;
+    use crate::domain::{Record, Timestamp};
 
     #[test]
     fn written_files_read_back_as_the_generated_records() {

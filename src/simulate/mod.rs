@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 
 use crate::domain::{Record, Timestamp};
 
-pub use files::{FilesSummary, file_path, to_proto, write_files, write_kinds};
+pub use files::{FilesSummary, file_path, write_files, write_kinds};
 pub use life::REPORTS_EXPORTED;
 pub use observed::{ACTIVE_DAYS, HistoryView, ObservedState, churn_probability};
 pub use oracle::{ChurnOracle, RecoveryOracle, write_churn_oracle, write_recovery_oracle};

@@ -5,6 +5,7 @@
 mod decision;
 mod outcome;
 mod scoring;
+mod to_proto;
 
 pub use decision::{RecommendRequest, funnel};
 pub use scoring::{ScoreSubject, health_score, missing, score_error};
@@ -473,67 +474,5 @@ pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds,
         nanos: nanos as i32,
-    }
-}
-
-pub(super) fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Option<u32> {
-    value.map(|v| u32::from(v.get()))
-}
-
-impl From<RecoveryCase> for proto::RecoveryCase {
-    fn from(case: RecoveryCase) -> Self {
-        let RecoveryCase {
-            case_id,
-            customer_id,
-            trigger,
-            tag,
-            action,
-            cost,
-            trigger_interaction_id,
-            trigger_survey_id,
-            opened_at,
-            first_response_at,
-            resolved_at,
-            cares,
-            resurvey_score,
-            retained,
-            spend_change_pct,
-            updated_at,
-        } = case;
-        let CaresRatings {
-            communication,
-            accountability,
-            responsiveness,
-            empathy,
-            solution,
-        } = cares;
-        Self {
-            case_id: case_id.into_string(),
-            customer_id: customer_id.into_string(),
-            trigger: proto::RecoveryTrigger::from(trigger).into(),
-            tag: proto::IssueTag::from(tag).into(),
-            action: proto::RecoveryAction::from(action).into(),
-            cost: cost.get(),
-            trigger_interaction_id: trigger_interaction_id
-                .map(InteractionId::into_string)
-                .unwrap_or_default(),
-            trigger_survey_id: trigger_survey_id
-                .map(SurveyId::into_string)
-                .unwrap_or_default(),
-            opened_at: Some(timestamp(opened_at)),
-            first_response_at: first_response_at.map(timestamp),
-            resolved_at: resolved_at.map(timestamp),
-            cares: Some(proto::CaresRatings {
-                communication: rating(communication),
-                accountability: rating(accountability),
-                responsiveness: rating(responsiveness),
-                empathy: rating(empathy),
-                solution: rating(solution),
-            }),
-            resurvey_score: rating(resurvey_score),
-            retained,
-            spend_change_pct: spend_change_pct.map(SpendChange::get),
-            updated_at: Some(timestamp(updated_at)),
-        }
     }
 }
