@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::domain::Timestamp;
-use crate::model::ModelError;
 use crate::model::artifact::HEALTH_MODEL_KIND;
+use crate::model::{ModelError, ServingSlot};
 use crate::scoring::{HealthModel, ModelSlot};
 use crate::store::{Store, StoreError, StoredModel};
 use crate::uplift::{UPLIFT_MODEL_KIND, UpliftModel, UpliftSlot};
@@ -48,55 +48,34 @@ pub struct ServingModels {
     pub uplift: Arc<UpliftSlot>,
 }
 
-/// A serving slot of one model kind: how its artifacts load and how a loaded model goes in.
-trait KindSlot: Sync {
+/// A model kind as the registry serves it: its name in the store and how its artifact loads.
+trait ServedModel: Send + Sync + Sized {
     const KIND: &'static str;
-    type Model: Send + Sync;
-    fn load(artifact: &str) -> Result<Self::Model, ModelError>;
-    fn serving_version(&self) -> Option<String>;
-    fn install(&self, model: Self::Model);
-    fn activation(&self) -> &tokio::sync::Mutex<()>;
+    fn load(artifact: &str) -> Result<Self, ModelError>;
+    fn version(&self) -> &str;
 }
 
-impl KindSlot for ModelSlot {
+impl ServedModel for HealthModel {
     const KIND: &'static str = HEALTH_MODEL_KIND;
-    type Model = HealthModel;
 
-    fn load(artifact: &str) -> Result<HealthModel, ModelError> {
+    fn load(artifact: &str) -> Result<Self, ModelError> {
         HealthModel::from_artifact_json(artifact)
     }
 
-    fn serving_version(&self) -> Option<String> {
-        self.current().map(|model| model.version.clone())
-    }
-
-    fn install(&self, model: HealthModel) {
-        self.replace(Arc::new(model));
-    }
-
-    fn activation(&self) -> &tokio::sync::Mutex<()> {
-        ModelSlot::activation(self)
+    fn version(&self) -> &str {
+        &self.version
     }
 }
 
-impl KindSlot for UpliftSlot {
+impl ServedModel for UpliftModel {
     const KIND: &'static str = UPLIFT_MODEL_KIND;
-    type Model = UpliftModel;
 
-    fn load(artifact: &str) -> Result<UpliftModel, ModelError> {
+    fn load(artifact: &str) -> Result<Self, ModelError> {
         UpliftModel::from_artifact_json(artifact)
     }
 
-    fn serving_version(&self) -> Option<String> {
-        self.current().map(|model| model.version().to_owned())
-    }
-
-    fn install(&self, model: UpliftModel) {
-        self.replace(Arc::new(model));
-    }
-
-    fn activation(&self) -> &tokio::sync::Mutex<()> {
-        UpliftSlot::activation(self)
+    fn version(&self) -> &str {
+        UpliftModel::version(self)
     }
 }
 
@@ -144,23 +123,23 @@ pub async fn promote(
     }
 }
 
-async fn activate_in<S: KindSlot>(
+async fn activate_in<M: ServedModel>(
     store: &dyn Store,
-    slot: &S,
+    slot: &ServingSlot<M>,
     version: &str,
 ) -> Result<StoredModel, RegistryError> {
     let stored = store
         .model(version)
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
-    if stored.kind != S::KIND {
+    if stored.kind != M::KIND {
         return Err(RegistryError::WrongKind {
             version: version.to_owned(),
-            expected: S::KIND,
+            expected: M::KIND,
             found: stored.kind,
         });
     }
-    let loaded = S::load(&stored.artifact).map_err(|source| RegistryError::Unloadable {
+    let loaded = M::load(&stored.artifact).map_err(|source| RegistryError::Unloadable {
         version: version.to_owned(),
         source,
     })?;
@@ -169,8 +148,8 @@ async fn activate_in<S: KindSlot>(
         .activate_model(version, Timestamp::now())
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
-    slot.install(loaded);
-    tracing::info!(%version, kind = S::KIND, "model activated");
+    slot.replace(Arc::new(loaded));
+    tracing::info!(%version, kind = M::KIND, "model activated");
     Ok(activated)
 }
 
@@ -205,24 +184,27 @@ pub async fn load_active_uplift(
     load_active_in(store, slot).await
 }
 
-async fn load_active_in<S: KindSlot>(
+async fn load_active_in<M: ServedModel>(
     store: &dyn Store,
-    slot: &S,
+    slot: &ServingSlot<M>,
 ) -> Result<Option<String>, RegistryError> {
     // Read and installed in one turn: an activation here in between would otherwise be
     // overwritten by the older version read before it (until the next notice or poll).
     let _turn = slot.activation().lock().await;
-    let Some(active) = store.active_model(S::KIND).await? else {
+    let Some(active) = store.active_model(M::KIND).await? else {
         return Ok(None);
     };
-    if slot.serving_version().as_deref() == Some(active.version.as_str()) {
+    if slot
+        .current()
+        .is_some_and(|serving| serving.version() == active.version)
+    {
         return Ok(Some(active.version));
     }
-    let loaded = S::load(&active.artifact).map_err(|source| RegistryError::Unloadable {
+    let loaded = M::load(&active.artifact).map_err(|source| RegistryError::Unloadable {
         version: active.version.clone(),
         source,
     })?;
-    slot.install(loaded);
+    slot.replace(Arc::new(loaded));
     Ok(Some(active.version))
 }
 

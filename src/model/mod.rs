@@ -18,6 +18,7 @@ mod logistic;
 pub mod metrics;
 mod params;
 pub mod qini;
+mod slot;
 
 pub use artifact::{ARTIFACT_SCHEMA_VERSION, ModelArtifact};
 pub use dataset::Dataset;
@@ -25,3 +26,4 @@ pub use error::ModelError;
 pub use logistic::{LogisticModel, Scaler, train_logistic};
 pub use metrics::{CalibrationBin, Metrics};
 pub use params::{TrainParams, ValidTrainParams};
+pub use slot::ServingSlot;

@@ -5,8 +5,6 @@
 //! and uses it to the end, so a promotion swaps models between requests and no response ever
 //! mixes two versions.
 
-use std::sync::{Arc, RwLock};
-
 use crate::domain::{CustomerId, Timestamp};
 use crate::features::{self, FEATURE_NAMES, FEATURE_SCHEMA_VERSION, History};
 use crate::model::artifact::ModelArtifact;
@@ -179,38 +177,8 @@ impl Bands {
     }
 }
 
-/// The model currently serving, swapped atomically on promotion.
-#[derive(Debug, Default)]
-pub struct ModelSlot {
-    serving: RwLock<Option<Arc<HealthModel>>>,
-    /// Held while the registry reads which version is active and installs it, or activates
-    /// one: a replica re-reading the registry cannot install what it read after an
-    /// activation made here replaced it.
-    activation: tokio::sync::Mutex<()>,
-}
-
-impl ModelSlot {
-    pub fn current(&self) -> Option<Arc<HealthModel>> {
-        // A poisoned lock only means a writer panicked between two plain assignments; the
-        // value inside is still a whole `Option<Arc<_>>`.
-        self.serving
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    pub fn replace(&self, model: Arc<HealthModel>) {
-        *self
-            .serving
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(model);
-    }
-
-    /// Taken by the registry around reading or changing the active version and installing it.
-    pub(crate) fn activation(&self) -> &tokio::sync::Mutex<()> {
-        &self.activation
-    }
-}
+/// The health model currently serving.
+pub type ModelSlot = crate::model::ServingSlot<HealthModel>;
 
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,6 @@
 //! A loaded uplift model: a customer's retention if a failure is recovered — with an action,
 //! at an expected quality — and if it is not; and the slot the serving model lives in.
 
-use std::sync::{Arc, RwLock};
-
 use super::artifact::UpliftArtifact;
 use super::mix::ProgramMix;
 use super::treatment::{self, Quality, TREATMENT_NAMES};
@@ -155,46 +153,16 @@ fn segment_of(features: &[f64]) -> Option<Segment> {
     .map(|(_, segment)| segment)
 }
 
-/// The uplift model currently serving, swapped atomically on promotion; empty until one is
-/// promoted (decisions then use the documented prior). A request takes the current model once
-/// and uses it to the end, so no answer mixes two versions.
-#[derive(Debug, Default)]
-pub struct UpliftSlot {
-    serving: RwLock<Option<Arc<UpliftModel>>>,
-    /// Held while the registry reads which version is active and installs it, or activates
-    /// one: a replica re-reading the registry cannot install what it read after an
-    /// activation made here replaced it.
-    activation: tokio::sync::Mutex<()>,
-}
-
-impl UpliftSlot {
-    pub fn current(&self) -> Option<Arc<UpliftModel>> {
-        // A poisoned lock only means a writer panicked between two plain assignments; the
-        // value inside is still a whole `Option<Arc<_>>`.
-        self.serving
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    pub fn replace(&self, model: Arc<UpliftModel>) {
-        *self
-            .serving
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(model);
-    }
-
-    /// Taken by the registry around reading or changing the active version and installing it.
-    pub(crate) fn activation(&self) -> &tokio::sync::Mutex<()> {
-        &self.activation
-    }
-}
+/// The uplift model currently serving; empty until one is promoted (decisions then use the
+/// documented prior).
+pub type UpliftSlot = crate::model::ServingSlot<UpliftModel>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Scaler;
     use crate::uplift::mix::{ActionShare, QualityShare};
+    use std::sync::Arc;
 
     fn sigmoid(z: f64) -> f64 {
         1.0 / (1.0 + (-z).exp())
