@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+
+mod connection;
 
 use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
 use crate::config::Settings;
@@ -162,10 +163,8 @@ impl Application {
                 self.serving_models(),
                 self.settings.promotion_margin,
             )));
-        // Without TCP_NODELAY a response's last small frames wait for the client's delayed
-        // ACK: tens of milliseconds per request.
         let models = self.serving_models();
-        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let incoming = connection::incoming(self.listener);
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             stopped.await.ok();
         }));
