@@ -1,5 +1,7 @@
-//! The gRPC contract generated from `proto/rescue/v1/*.proto`, and its encoded descriptors
-//! for server reflection.
+//! The gRPC contract generated from `proto/rescue/v1/*.proto`, the codec its services and
+//! clients use, and its encoded descriptors for server reflection.
+
+pub mod codec;
 
 /// Package `rescue.v1`.
 #[allow(clippy::all, clippy::pedantic, missing_debug_implementations)]

@@ -179,6 +179,51 @@ async fn an_unknown_customer_is_not_found_and_a_bad_snapshot_names_its_fields() 
     app.stop().await;
 }
 
+/// `as_of` (field 3, a Timestamp message) sent as a number: bytes no protobuf decoder accepts
+/// as a `ScoreCustomerRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct AsOfOfTheWrongWireType {
+    #[prost(uint64, tag = "3")]
+    as_of: u64,
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_the_request_message_are_refused_and_the_connection_serves_on() {
+    let database = TestDatabase::sqlite();
+    let app = app_with_model(&database).await;
+    let channel = app.channel().await;
+    let mut raw = tonic::client::Grpc::new(channel.clone());
+    raw.ready().await.expect("ready");
+    let status =
+        raw
+            .unary(
+                tonic::Request::new(AsOfOfTheWrongWireType { as_of: 7 }),
+                http::uri::PathAndQuery::from_static("/rescue.v1.Scoring/ScoreCustomer"),
+                rescue::proto::codec::SliceCodec::<
+                    AsOfOfTheWrongWireType,
+                    proto::ScoreCustomerResponse,
+                >::default(),
+            )
+            .await
+            .expect_err("undecodable request");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(status.message().contains("wire type"), "{status:?}");
+
+    let mut scoring = proto::scoring_client::ScoringClient::new(channel);
+    let mut snapshot = snapshot_of(&troubled_customer("c-1"));
+    snapshot.usage_events.clear();
+    let score = scoring
+        .score_customer(ScoreCustomerRequest {
+            subject: Some(Subject::Snapshot(snapshot)),
+            as_of: fixtures::at(0),
+        })
+        .await
+        .expect("the same connection scores on")
+        .into_inner();
+    assert_eq!(score.customer_id, "c-1");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_scoring_stream_answers_every_request_in_order_and_survives_bad_ones() {
     let database = TestDatabase::sqlite();
