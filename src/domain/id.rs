@@ -6,6 +6,16 @@ use std::fmt;
 /// Long enough for UUIDs, URNs and composite keys; short enough to keep indexes small.
 pub const MAX_ID_BYTES: usize = 128;
 
+/// Whether `text` holds a control character; ids and labels are nearly always ASCII, checked
+/// a byte at a time (every request carries dozens of them).
+pub fn has_control_characters(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes().any(|b| b.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    }
+}
+
 fn parse_id(raw: String) -> Result<String, String> {
     if raw.is_empty() {
         return Err("must not be empty".into());
@@ -16,10 +26,10 @@ fn parse_id(raw: String) -> Result<String, String> {
             raw.len()
         ));
     }
-    if raw.chars().any(char::is_control) {
+    if has_control_characters(&raw) {
         return Err("must not contain control characters".into());
     }
-    if raw.trim() != raw {
+    if raw.trim().len() != raw.len() {
         return Err("must not start or end with whitespace".into());
     }
     Ok(raw)
@@ -89,9 +99,21 @@ mod tests {
     #[test]
     fn empty_oversized_control_and_padded_ids_are_refused() {
         let long = "x".repeat(MAX_ID_BYTES + 1);
-        for raw in ["", long.as_str(), "a\nb", "tab\there", " padded", "padded "] {
+        for raw in [
+            "",
+            long.as_str(),
+            "a\nb",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{85}control",
+            "café\u{0}",
+            " padded",
+            "padded ",
+            "\u{a0}padded",
+        ] {
             assert!(CustomerId::parse(raw.into()).is_err(), "{raw:?}");
         }
         assert!(CustomerId::parse("x".repeat(MAX_ID_BYTES)).is_ok());
+        assert!(CustomerId::parse("café-7".into()).is_ok());
     }
 }

@@ -18,7 +18,7 @@ pub use enums::{
     UnknownName,
 };
 pub use fingerprint::Fingerprint;
-pub use id::{CaseId, CustomerId, EventId, InteractionId, SurveyId};
+pub use id::{CaseId, CustomerId, EventId, InteractionId, SurveyId, has_control_characters};
 pub use outcome::RecoveryOutcome;
 pub use quantity::{Amount, Money, Rating, SpendChange, WaitSeconds};
 pub use records::{

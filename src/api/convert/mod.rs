@@ -14,7 +14,7 @@ use crate::domain::{
     Amount, CaresRatings, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId,
     EventId, Interaction, InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction,
     RecoveryCase, RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
-    TimestampBounds, UsageEvent, Violations, WaitSeconds,
+    TimestampBounds, UsageEvent, Violations, WaitSeconds, has_control_characters,
 };
 use crate::proto::v1 as proto;
 
@@ -77,9 +77,13 @@ pub(super) fn optional_text(
             raw.len()
         ));
     }
-    let forbidden =
-        |c: char| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t'));
-    if raw.chars().any(forbidden) {
+    let forbidden = if allow_newlines {
+        raw.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    } else {
+        has_control_characters(&raw)
+    };
+    if forbidden {
         return Err("must not contain control characters".into());
     }
     Ok(Some(raw))
