@@ -35,9 +35,12 @@ const CONNECTIONS: usize = 4;
 /// Rounds of measurement. The machine's speed swings within a run, so each round measures
 /// the reference and then every line, each line's ratio is taken against its own round's
 /// reference, and the median of the rounds' ratios is reported.
-const ROUNDS: usize = 5;
-/// Requests per line and round.
-const REQUESTS: usize = 4_000;
+const ROUNDS: usize = 9;
+/// How long each line runs in each round: long enough that a scheduler hiccup is a small
+/// part of it, short enough that the reference and the lines see the same machine.
+const LINE_DURATION: Duration = Duration::from_secs(1);
+/// Distinct requests each worker cycles through (32 × 64 covers the stored customers).
+const PREPARED_PER_WORKER: usize = 64;
 /// The features look back at most a year, so a year of history scores exactly like the
 /// stored customer.
 const FULL_SNAPSHOT_DAYS: i64 = 365;
@@ -114,34 +117,44 @@ impl Measured {
     }
 }
 
-/// Sends `REQUESTS` calls, `CONCURRENCY` at a time, and measures them. Each worker's
-/// requests are built before the clock starts, so the load generator spends its share of the
-/// cores on sending, not on building messages.
+/// Sends calls `CONCURRENCY` at a time for `LINE_DURATION` and measures them (the calls in
+/// flight at the deadline finish and count). Each worker's requests are built before the
+/// clock starts, so the load generator spends its share of the cores on sending, not on
+/// building messages.
 async fn measure<R, F, Fut>(requests: impl Fn(usize) -> R, call: F) -> anyhow::Result<Measured>
 where
-    R: Send + 'static,
+    R: Clone + Send + 'static,
     F: Fn(usize, R) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
-    let mut prepared: Vec<Vec<(usize, R)>> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
-    for i in 0..REQUESTS {
-        prepared[i % CONCURRENCY].push((i, requests(i)));
-    }
+    let prepared: Vec<Vec<(usize, R)>> = (0..CONCURRENCY)
+        .map(|worker| {
+            (0..PREPARED_PER_WORKER)
+                .map(|k| worker + k * CONCURRENCY)
+                .map(|i| (i, requests(i)))
+                .collect()
+        })
+        .collect();
     let started = Instant::now();
+    let deadline = started + LINE_DURATION;
     let mut workers = Vec::with_capacity(CONCURRENCY);
     for batch in prepared {
         let call = call.clone();
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(batch.len());
-            for (i, request) in batch {
+            let mut latencies = Vec::new();
+            for k in 0.. {
                 let sent = Instant::now();
+                if sent >= deadline {
+                    break;
+                }
+                let (i, request) = batch[k % batch.len()].clone();
                 call(i, request).await?;
                 latencies.push(sent.elapsed());
             }
             Ok::<_, anyhow::Error>(latencies)
         }));
     }
-    let mut latencies = Vec::with_capacity(REQUESTS);
+    let mut latencies = Vec::new();
     for worker in workers {
         latencies.extend(worker.await??);
     }
@@ -353,7 +366,8 @@ async fn main() -> anyhow::Result<()> {
     // The service's own work per inline request, without the network: decode, check, score.
     let bands = rescue::scoring::Bands::default();
     let started = Instant::now();
-    for bytes in encoded.iter().cycle().take(ROUNDS * REQUESTS) {
+    const SERVICE_WORK_REQUESTS: usize = 20_000;
+    for bytes in encoded.iter().cycle().take(SERVICE_WORK_REQUESTS) {
         let request = proto::ScoreCustomerRequest::decode(bytes.as_ref())?;
         let parser = rescue::api::RecordParser::received_at(Timestamp::now());
         let (subject, at) = parser
@@ -364,7 +378,7 @@ async fn main() -> anyhow::Result<()> {
         };
         std::hint::black_box(model.score(&history, at, &bands));
     }
-    let service_work = started.elapsed() / (ROUNDS * REQUESTS) as u32;
+    let service_work = started.elapsed() / SERVICE_WORK_REQUESTS as u32;
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(application.run_until_stopped(async {
@@ -467,7 +481,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "scoring benchmark: model {}, {ROUNDS} rounds of {REQUESTS} requests per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
+        "scoring benchmark: model {}, {ROUNDS} rounds of {LINE_DURATION:?} per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
          inline snapshots of a year average {full_records:.0} records ({full_bytes} bytes), of 90 days {recent_records:.0} ({recent_bytes} bytes)",
         model.version
     );
