@@ -16,6 +16,7 @@ use prost::Message;
 use prost::bytes::{BufMut, Bytes};
 use rescue::config::Settings;
 use rescue::domain::{Record, Timestamp};
+use rescue::proto::codec::SliceDecoder;
 use rescue::proto::v1::{
     self as proto, score_customer_request::Subject, scoring_client::ScoringClient,
 };
@@ -51,8 +52,8 @@ const RECENT_SNAPSHOT_DAYS: i64 = 90;
 const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
 const SCORE_CUSTOMER: &str = "/rescue.v1.Scoring/ScoreCustomer";
 
-/// Requests go out as bytes encoded before the clock starts, and replies are decoded as any
-/// client would. The load generator shares the server's two cores: encoding a snapshot per
+/// Requests go out as bytes encoded before the clock starts, and replies are decoded as
+/// rescue's own clients do. The load generator shares the server's two cores: encoding a snapshot per
 /// request, a cost of the client that grows with the snapshot, would be counted against the
 /// server, while the health check's empty request costs nothing to encode.
 #[derive(Debug)]
@@ -62,14 +63,14 @@ impl<Reply: Message + Default + Send + 'static> Codec for PreEncoded<Reply> {
     type Encode = Bytes;
     type Decode = Reply;
     type Encoder = EncodedBytes;
-    type Decoder = tonic_prost::ProstDecoder<Reply>;
+    type Decoder = SliceDecoder<Reply>;
 
     fn encoder(&mut self) -> Self::Encoder {
         EncodedBytes
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
+        SliceDecoder::default()
     }
 }
 

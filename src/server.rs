@@ -10,8 +10,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
-mod connection;
-
 use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
 use crate::config::Settings;
 use crate::program_file::ProgramSource;
@@ -27,6 +25,8 @@ use crate::scoring::ModelSlot;
 use crate::store::{self, Store};
 use crate::telemetry;
 use crate::uplift::UpliftSlot;
+
+mod connection;
 
 const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
 const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;

@@ -34,7 +34,7 @@ where
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        SliceDecoder(PhantomData)
+        SliceDecoder::default()
     }
 }
 
@@ -44,6 +44,12 @@ where
 /// score request or an ingest batch this way takes about a fifth less time.
 #[derive(Debug, Clone, Copy)]
 pub struct SliceDecoder<U>(PhantomData<U>);
+
+impl<U> Default for SliceDecoder<U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
 
 impl<U: Message + Default> Decoder for SliceDecoder<U> {
     type Item = U;
