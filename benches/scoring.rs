@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use http::uri::PathAndQuery;
 use prost::Message;
 use prost::bytes::{BufMut, Bytes};
+use rescue::api::timestamp;
 use rescue::config::Settings;
 use rescue::domain::{Record, Timestamp};
 use rescue::proto::codec::SliceDecoder;
 use rescue::proto::v1::{
-    self as proto, score_customer_request::Subject, scoring_client::ScoringClient,
+    self as proto, record::Kind, score_customer_request::Subject, scoring_client::ScoringClient,
 };
 use rescue::server::Application;
 use rescue::simulate::{self, SimulationParams};
@@ -174,76 +175,29 @@ fn snapshot_request(
     let recent = |at: Timestamp| at >= since && at < as_of;
     let mut snapshot = proto::CustomerSnapshot::default();
     for record in records {
-        match record {
-            Record::Customer(c) => snapshot.customer = Some(to_proto_customer(c)),
-            Record::UsageEvent(e) if recent(e.occurred_at) => {
-                snapshot.usage_events.push(proto::UsageEvent {
-                    event_id: e.event_id.to_string(),
-                    customer_id: e.customer_id.to_string(),
-                    occurred_at: Some(time(e.occurred_at)),
-                    activity: e.activity.clone(),
-                    quantity: e.quantity.get(),
-                })
-            }
-            Record::Interaction(i) if recent(i.occurred_at) => {
-                snapshot.interactions.push(proto::Interaction {
-                    interaction_id: i.interaction_id.to_string(),
-                    customer_id: i.customer_id.to_string(),
-                    occurred_at: Some(time(i.occurred_at)),
-                    channel: proto::Channel::from(i.channel).into(),
-                    tag: proto::IssueTag::from(i.tag).into(),
-                    failure: i.failure,
-                    resolution: proto::Resolution::from(i.resolution).into(),
-                    wait_seconds: i.wait_seconds.get(),
-                    first_contact_resolution: i.first_contact_resolution,
-                    repeat_contact: i.repeat_contact,
-                })
-            }
-            Record::Survey(s) if recent(s.answered_at) => snapshot.surveys.push(proto::Survey {
-                survey_id: s.survey_id.to_string(),
-                customer_id: s.customer_id.to_string(),
-                answered_at: Some(time(s.answered_at)),
-                channel: proto::Channel::from(s.channel).into(),
-                interaction_id: s
-                    .interaction_id
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                csat: s.csat.map(|v| u32::from(v.get())),
-                nps: s.nps.map(|v| u32::from(v.get())),
-                recovery_rating: s.recovery_rating.map(|v| u32::from(v.get())),
-                comment: s.comment.clone().unwrap_or_default(),
-            }),
-            Record::RecoveryCase(c) if recent(c.opened_at) => {
-                snapshot.recovery_cases.push(c.clone().into())
-            }
-            _ => {}
+        let kept = match record {
+            Record::Customer(_) => true,
+            Record::UsageEvent(e) => recent(e.occurred_at),
+            Record::Interaction(i) => recent(i.occurred_at),
+            Record::Survey(s) => recent(s.answered_at),
+            Record::RecoveryCase(c) => recent(c.opened_at),
+            Record::ChurnOutcome(_) => false,
+        };
+        if !kept {
+            continue;
+        }
+        match proto::Record::from(record.clone()).kind {
+            Some(Kind::Customer(c)) => snapshot.customer = Some(c),
+            Some(Kind::UsageEvent(e)) => snapshot.usage_events.push(e),
+            Some(Kind::Interaction(i)) => snapshot.interactions.push(i),
+            Some(Kind::Survey(s)) => snapshot.surveys.push(s),
+            Some(Kind::RecoveryCase(c)) => snapshot.recovery_cases.push(c),
+            Some(Kind::ChurnOutcome(_)) | None => {}
         }
     }
     proto::ScoreCustomerRequest {
         subject: Some(Subject::Snapshot(snapshot)),
-        as_of: Some(time(as_of)),
-    }
-}
-
-fn to_proto_customer(c: &rescue::domain::Customer) -> proto::Customer {
-    proto::Customer {
-        customer_id: c.customer_id.to_string(),
-        segment: proto::Segment::from(c.segment).into(),
-        plan: proto::PlanTier::from(c.plan).into(),
-        persona: c.persona.clone().unwrap_or_default(),
-        region: c.region.clone().unwrap_or_default(),
-        annual_value: c.annual_value.get(),
-        customer_since: Some(time(c.customer_since)),
-        updated_at: Some(time(c.updated_at)),
-    }
-}
-
-fn time(at: Timestamp) -> prost_types::Timestamp {
-    let (seconds, nanos) = at.to_seconds_nanos();
-    prost_types::Timestamp {
-        seconds,
-        nanos: nanos as i32,
+        as_of: Some(timestamp(as_of)),
     }
 }
 
@@ -356,7 +310,7 @@ async fn main() -> anyhow::Result<()> {
         &ids.iter()
             .map(|id| proto::ScoreCustomerRequest {
                 subject: Some(Subject::CustomerId(id.clone())),
-                as_of: Some(time(as_of)),
+                as_of: Some(timestamp(as_of)),
             })
             .collect::<Vec<_>>(),
     );
@@ -441,7 +395,7 @@ async fn main() -> anyhow::Result<()> {
         customer_id: ids[i % ids.len()].clone(),
         trigger: None,
         tag: 0,
-        as_of: Some(time(as_of)),
+        as_of: Some(timestamp(as_of)),
         expected_quality: None,
     };
     // One discarded pass over the reference and an inline line first: new connections, cold

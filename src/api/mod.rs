@@ -9,7 +9,7 @@ mod program;
 mod recommend;
 mod scoring;
 
-pub use convert::{RecordParser, ScoreSubject};
+pub use convert::{RecordParser, ScoreSubject, timestamp};
 pub use error::{ApiError, error_chain};
 pub use ingest::{BATCH_RECORDS, IngestService, MAX_LISTED_REJECTIONS};
 pub use models::ModelsService;
