@@ -18,10 +18,12 @@
 //! - [`program_file`]: which recovery program serves, reloaded when its file changes.
 //! - [`proto`]: the generated gRPC contract, package `rescue.v1`.
 //! - [`api`]: the gRPC services: proto to domain, call, domain to proto, errors to `Status`.
-//! - [`config`], [`telemetry`], [`server`]: settings, logging and wiring.
+//! - [`config`], [`telemetry`], [`server`]: settings, logging and wiring; every process
+//!   allocates with mimalloc (`allocator`).
 //! - [`cli`]: the `rescue` command line.
 //! - [`client`]: `rescue-client`: file backfills, batch scoring and model administration.
 
+mod allocator;
 pub mod api;
 pub mod cli;
 pub mod client;
