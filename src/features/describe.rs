@@ -1,10 +1,49 @@
 //! Features in plain words, for the drivers a CRM agent reads next to a score.
 
+use std::fmt;
+
 use super::{FEATURE_NAMES, MAX_DAYS};
 
-fn plural(count: f64, one: &str, many: &str) -> String {
-    let count = count.round() as i64;
-    format!("{count} {}", if count == 1 { one } else { many })
+/// Numbers in the sentences are rounded (half away from zero) and written with integer
+/// arithmetic: formatting a float to a fixed precision cost more than the rest of a driver,
+/// and drivers are built for every score.
+fn whole(value: f64) -> i64 {
+    value.round() as i64
+}
+
+/// `value` to one decimal, e.g. `4.3`.
+struct Tenths(i64);
+
+fn tenths(value: f64) -> Tenths {
+    Tenths(whole(value * 10.0))
+}
+
+impl fmt::Display for Tenths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{}", magnitude / 10, magnitude % 10)
+    }
+}
+
+/// A count with its noun, e.g. `1 service failure`, `2 service failures`.
+struct Count<'a> {
+    count: i64,
+    noun: &'a str,
+}
+
+fn plural<'a>(count: f64, one: &'a str, many: &'a str) -> Count<'a> {
+    let count = whole(count);
+    Count {
+        count,
+        noun: if count == 1 { one } else { many },
+    }
+}
+
+impl fmt::Display for Count<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.count, self.noun)
+    }
 }
 
 /// A sentence about the customer's value of feature `index`, or `None` when the value says
@@ -37,17 +76,17 @@ pub fn describe(index: usize, value: f64) -> Option<String> {
                 .get(value.round() as usize)
                 .unwrap_or(&"unknown")
         ),
-        "log_annual_value" => format!("annual value {:.0}", value.exp_m1()),
+        "log_annual_value" => format!("annual value {}", whole(value.exp_m1())),
         "tenure_years" => {
             if value < 1.0 {
                 format!("customer for {}", plural(value * 12.0, "month", "months"))
             } else {
-                format!("customer for {:.1} years", value)
+                format!("customer for {} years", tenths(value))
             }
         }
-        "log_usage_7d" => format!("usage {:.0} in the last 7 days", value.exp_m1()),
-        "log_usage_30d" => format!("usage {:.0} in the last 30 days", value.exp_m1()),
-        "log_usage_90d" => format!("usage {:.0} in the last 90 days", value.exp_m1()),
+        "log_usage_7d" => format!("usage {} in the last 7 days", whole(value.exp_m1())),
+        "log_usage_30d" => format!("usage {} in the last 30 days", whole(value.exp_m1())),
+        "log_usage_90d" => format!("usage {} in the last 90 days", whole(value.exp_m1())),
         "days_since_last_activity" => {
             if value >= MAX_DAYS {
                 "no activity in the last year".to_owned()
@@ -62,10 +101,10 @@ pub fn describe(index: usize, value: f64) -> Option<String> {
             "no activity in the last 90 days".to_owned()
         }
         "usage_trend" => {
-            let percent = (value * 100.0).round();
-            if percent < 0.0 {
+            let percent = whole(value * 100.0);
+            if percent < 0 {
                 format!("usage down {}% on the previous 60 days", -percent)
-            } else if percent > 0.0 {
+            } else if percent > 0 {
                 format!("usage up {percent}% on the previous 60 days")
             } else {
                 "usage steady on the previous 60 days".to_owned()
@@ -85,16 +124,20 @@ pub fn describe(index: usize, value: f64) -> Option<String> {
             }
             "more than one bad experience in 90 days".to_owned()
         }
-        "unresolved_issues_90d" => plural(value, "unresolved issue", "unresolved issues"),
+        "unresolved_issues_90d" => {
+            plural(value, "unresolved issue", "unresolved issues").to_string()
+        }
         "repeat_contacts_90d" => format!(
             "{} about the same issue in the last 90 days",
             plural(value, "repeat contact", "repeat contacts")
         ),
-        "mean_wait_minutes_90d" => format!("waited {value:.0} minutes on average for an agent"),
+        "mean_wait_minutes_90d" => {
+            format!("waited {} minutes on average for an agent", whole(value))
+        }
         "first_contact_resolution_rate_90d" => {
             format!(
-                "{:.0}% of contacts resolved at first contact",
-                value * 100.0
+                "{}% of contacts resolved at first contact",
+                whole(value * 100.0)
             )
         }
         "no_contacts_90d" => {
@@ -108,13 +151,13 @@ pub fn describe(index: usize, value: f64) -> Option<String> {
             if value < 1.0 {
                 return None;
             }
-            format!("latest CSAT {value:.0} of 5")
+            format!("latest CSAT {} of 5", whole(value))
         }
         "mean_csat_180d" => {
             if value < 1.0 {
                 return None;
             }
-            format!("average CSAT {value:.1} of 5 over 6 months")
+            format!("average CSAT {} of 5 over 6 months", tenths(value))
         }
         "no_csat_180d" => {
             if value < 0.5 {
@@ -127,9 +170,9 @@ pub fn describe(index: usize, value: f64) -> Option<String> {
                 return None;
             }
             format!(
-                "CSAT {} {:.1} points on earlier answers",
+                "CSAT {} {} points on earlier answers",
                 if value < 0.0 { "down" } else { "up" },
-                value.abs()
+                tenths(value.abs())
             )
         }
         "nps_detractor" => {
@@ -159,7 +202,7 @@ pub fn describe(index: usize, value: f64) -> Option<String> {
             if value < 1.0 {
                 return None;
             }
-            format!("recent recoveries rated {value:.1} of 7")
+            format!("recent recoveries rated {} of 7", tenths(value))
         }
         "no_recovery_90d" => return None,
         _ => return None,
@@ -203,6 +246,36 @@ mod tests {
             about("segment_enterprise", 1.0).as_deref(),
             Some("enterprise customer")
         );
+    }
+
+    #[test]
+    fn numbers_are_rounded_half_away_from_zero() {
+        assert_eq!(
+            about("mean_csat_180d", 4.25).as_deref(),
+            Some("average CSAT 4.3 of 5 over 6 months")
+        );
+        assert_eq!(
+            about("csat_trend", -1.04).as_deref(),
+            Some("CSAT down 1.0 points on earlier answers")
+        );
+        assert_eq!(
+            about("tenure_years", 12.0).as_deref(),
+            Some("customer for 12.0 years")
+        );
+        assert_eq!(
+            about("first_contact_resolution_rate_90d", 0.125).as_deref(),
+            Some("13% of contacts resolved at first contact")
+        );
+        assert_eq!(
+            about("log_usage_30d", 3.0_f64.ln_1p()).as_deref(),
+            Some("usage 3 in the last 30 days")
+        );
+        assert_eq!(
+            about("unresolved_issues_90d", 1.0).as_deref(),
+            Some("1 unresolved issue")
+        );
+        assert_eq!(tenths(-0.34).to_string(), "-0.3");
+        assert_eq!(tenths(0.04).to_string(), "0.0");
     }
 
     #[test]

@@ -65,27 +65,38 @@ impl HealthModel {
 /// The strongest risk-raising reasons first, then the strongest protective ones. Only the
 /// chosen features are put into words: scoring is a hot path.
 fn drivers(values: &[f64], contributions: &[f64]) -> Vec<Driver> {
-    let mut order: Vec<usize> = (0..contributions.len().min(values.len())).collect();
-    order.sort_unstable_by(|&a, &b| contributions[b].abs().total_cmp(&contributions[a].abs()));
-    let describe = |index: usize| {
+    // Ranked on the stack by the contributions themselves: sorting indices through a lookup
+    // cost more than the rest of the score.
+    let mut ranked = [(0.0, 0); FEATURE_NAMES.len()];
+    let features = contributions.len().min(values.len()).min(ranked.len());
+    for (slot, (index, &contribution)) in ranked.iter_mut().zip(contributions.iter().enumerate()) {
+        *slot = (contribution, index);
+    }
+    let ranked = &mut ranked[..features];
+    // Descending: the strongest risks first, the strongest protective reasons last.
+    ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let describe = |&(contribution, index): &(f64, usize)| {
         features::describe(index, values[index]).map(|description| Driver {
             feature: FEATURE_NAMES[index],
             description,
-            contribution: contributions[index],
+            contribution,
         })
     };
-    let lowering: Vec<Driver> = order
+    let lowering: Vec<Driver> = ranked
         .iter()
-        .filter(|&&i| contributions[i] < 0.0)
-        .filter_map(|&i| describe(i))
+        .rev()
+        .filter(|(contribution, _)| *contribution < 0.0)
+        .filter_map(describe)
         .take(MAX_PROTECTIVE_DRIVERS)
         .collect();
-    let mut chosen: Vec<Driver> = order
-        .iter()
-        .filter(|&&i| contributions[i] > 0.0)
-        .filter_map(|&i| describe(i))
-        .take(MAX_DRIVERS - lowering.len())
-        .collect();
+    let mut chosen = Vec::with_capacity(MAX_DRIVERS);
+    chosen.extend(
+        ranked
+            .iter()
+            .filter(|(contribution, _)| *contribution > 0.0)
+            .filter_map(describe)
+            .take(MAX_DRIVERS - lowering.len()),
+    );
     chosen.extend(lowering);
     chosen
 }
