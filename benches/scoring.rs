@@ -8,25 +8,22 @@
 //! on the machine and its load, the ratios are what to compare.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use http::uri::PathAndQuery;
+use http::header::{CONTENT_TYPE, TE};
+use http_body_util::{BodyExt, Full};
 use prost::Message;
-use prost::bytes::{BufMut, Bytes};
+use prost::bytes::Bytes;
 use rescue::api::timestamp;
 use rescue::config::Settings;
 use rescue::domain::{Record, Timestamp};
-use rescue::proto::codec::SliceDecoder;
-use rescue::proto::v1::{
-    self as proto, record::Kind, score_customer_request::Subject, scoring_client::ScoringClient,
-};
+use rescue::proto::v1::{self as proto, record::Kind, score_customer_request::Subject};
 use rescue::server::Application;
 use rescue::simulate::{self, SimulationParams};
 use rescue::store::DatabaseUrl;
-use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+use tower_service::Service;
 
 /// Simulated customers stored and scored.
 const CUSTOMERS: usize = 2_000;
@@ -52,59 +49,73 @@ const RECENT_SNAPSHOT_DAYS: i64 = 90;
 
 const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
 const SCORE_CUSTOMER: &str = "/rescue.v1.Scoring/ScoreCustomer";
+const RECOMMEND_RECOVERY: &str = "/rescue.v1.Scoring/RecommendRecovery";
+const GRPC_STATUS: &str = "grpc-status";
+/// gRPC's prefix of every message: a compression flag and the length, 4 bytes big-endian.
+const FRAME_PREFIX: usize = 5;
 
-/// Requests go out as bytes encoded before the clock starts, and replies are decoded as
-/// rescue's own clients do. The load generator shares the server's two cores: encoding a snapshot per
-/// request, a cost of the client that grows with the snapshot, would be counted against the
-/// server, while the health check's empty request costs nothing to encode.
-#[derive(Debug)]
-struct PreEncoded<Reply>(PhantomData<Reply>);
-
-impl<Reply: Message + Default + Send + 'static> Codec for PreEncoded<Reply> {
-    type Encode = Bytes;
-    type Decode = Reply;
-    type Encoder = EncodedBytes;
-    type Decoder = SliceDecoder<Reply>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        EncodedBytes
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        SliceDecoder::default()
-    }
-}
-
-#[derive(Debug)]
-struct EncodedBytes;
-
-impl Encoder for EncodedBytes {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        buf.put_slice(&item);
-        Ok(())
-    }
-}
-
-/// One unary call of `method` with an encoded request; the reply is decoded and dropped.
-async fn call<Reply: Message + Default + Send + 'static>(
-    channel: Channel,
+/// One unary call of `method`, written as most gRPC clients write it (grpc-go, grpc-java and
+/// the C core): the HEADERS frame, then one DATA frame holding the whole request and ending
+/// the stream. tonic's client ends every request with a further, empty DATA frame; for a
+/// request of 256 bytes or more it leaves in a write and a TCP segment of its own, which
+/// the server must then receive as well, while the health check's request and its end
+/// leave together. The reply is checked (`grpc-status`) and decoded from its one contiguous
+/// slice, as rescue's clients do.
+async fn call<Reply: Message + Default>(
+    mut channel: Channel,
     method: &'static str,
-    request: Bytes,
+    request: Framed,
 ) -> anyhow::Result<()> {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await?;
-    let reply: tonic::Response<Reply> = grpc
-        .unary(
-            tonic::Request::new(request),
-            PathAndQuery::from_static(method),
-            PreEncoded(PhantomData),
-        )
-        .await?;
-    drop(reply);
+    let http_request = http::Request::post(method)
+        .header(CONTENT_TYPE, "application/grpc")
+        .header(TE, "trailers")
+        .body(tonic::body::Body::new(Full::new(request.0)))?;
+    std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
+    let (head, body) = channel.call(http_request).await?.into_parts();
+    let body = body.collect().await?;
+    // A reply's status is in its trailers, or in its headers when it has no body.
+    let status = body
+        .trailers()
+        .and_then(|trailers| trailers.get(GRPC_STATUS))
+        .or_else(|| head.headers.get(GRPC_STATUS));
+    anyhow::ensure!(
+        status.is_some_and(|s| s == "0"),
+        "{method} failed: status {status:?}"
+    );
+    let body = body.to_bytes();
+    let message = body
+        .get(FRAME_PREFIX..)
+        .ok_or_else(|| anyhow::anyhow!("{method} replied without a message"))?;
+    drop(Reply::decode(message)?);
     Ok(())
+}
+
+/// A request message in gRPC's length-prefixed framing, encoded before the clock starts: the
+/// load generator shares the server's two cores, and encoding a snapshot per request, a cost
+/// of the client that grows with the snapshot, would be counted against the server.
+#[derive(Debug, Clone)]
+struct Framed(Bytes);
+
+impl Framed {
+    fn new(message: &impl Message) -> Self {
+        let length = message.encoded_len();
+        let mut framed = Vec::with_capacity(FRAME_PREFIX + length);
+        framed.push(0); // not compressed
+        framed.extend_from_slice(
+            &u32::try_from(length)
+                .expect("a small message")
+                .to_be_bytes(),
+        );
+        message
+            .encode(&mut framed)
+            .expect("a Vec grows to fit the message");
+        Self(Bytes::from(framed))
+    }
+
+    /// The message's own size, without the framing.
+    fn message_bytes(&self) -> usize {
+        self.0.len() - FRAME_PREFIX
+    }
 }
 
 /// One line measured in one round.
@@ -298,15 +309,12 @@ async fn main() -> anyhow::Result<()> {
         records_per_snapshot(&recent_snapshots),
     );
 
-    let encode = |requests: &[proto::ScoreCustomerRequest]| -> Vec<Bytes> {
-        requests
-            .iter()
-            .map(|request| Bytes::from(request.encode_to_vec()))
-            .collect()
+    let frame = |requests: &[proto::ScoreCustomerRequest]| -> Vec<Framed> {
+        requests.iter().map(Framed::new).collect()
     };
-    let encoded = encode(&snapshots);
-    let recent_encoded = encode(&recent_snapshots);
-    let stored_encoded = encode(
+    let encoded = frame(&snapshots);
+    let recent_encoded = frame(&recent_snapshots);
+    let stored_encoded = frame(
         &ids.iter()
             .map(|id| proto::ScoreCustomerRequest {
                 subject: Some(Subject::CustomerId(id.clone())),
@@ -314,16 +322,31 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>(),
     );
-    let mean_bytes =
-        |requests: &[Bytes]| requests.iter().map(Bytes::len).sum::<usize>() / requests.len();
+    // A decision per request: read the customer, score, value the protocol's actions with the
+    // prior (no uplift model is active here) and store the decision.
+    let recommend_encoded: Vec<Framed> = ids
+        .iter()
+        .map(|id| {
+            Framed::new(&proto::RecommendRecoveryRequest {
+                customer_id: id.clone(),
+                trigger: None,
+                tag: 0,
+                as_of: Some(timestamp(as_of)),
+                expected_quality: None,
+            })
+        })
+        .collect();
+    let mean_bytes = |requests: &[Framed]| {
+        requests.iter().map(Framed::message_bytes).sum::<usize>() / requests.len()
+    };
     let (full_bytes, recent_bytes) = (mean_bytes(&encoded), mean_bytes(&recent_encoded));
 
     // The service's own work per inline request, without the network: decode, check, score.
     let bands = rescue::scoring::Bands::default();
     let started = Instant::now();
     const SERVICE_WORK_REQUESTS: usize = 20_000;
-    for bytes in encoded.iter().cycle().take(SERVICE_WORK_REQUESTS) {
-        let request = proto::ScoreCustomerRequest::decode(bytes.as_ref())?;
+    for framed in encoded.iter().cycle().take(SERVICE_WORK_REQUESTS) {
+        let request = proto::ScoreCustomerRequest::decode(&framed.0[FRAME_PREFIX..])?;
         let parser = rescue::api::RecordParser::received_at(Timestamp::now());
         let (subject, at) = parser
             .score_request(request)
@@ -341,22 +364,28 @@ async fn main() -> anyhow::Result<()> {
     }));
     let channels = channels(address).await?;
 
-    let health_check = Bytes::from(
-        HealthCheckRequest {
-            service: String::new(),
-        }
-        .encode_to_vec(),
-    );
+    let health_check = Framed::new(&HealthCheckRequest {
+        service: String::new(),
+    });
     let check = |channels: Vec<Channel>| {
-        move |i: usize, request: Bytes| {
+        move |i: usize, request: Framed| {
             call::<HealthCheckResponse>(channels[i % CONNECTIONS].clone(), HEALTH_CHECK, request)
         }
     };
     let score = |channels: Vec<Channel>| {
-        move |i: usize, request: Bytes| {
+        move |i: usize, request: Framed| {
             call::<proto::ScoreCustomerResponse>(
                 channels[i % CONNECTIONS].clone(),
                 SCORE_CUSTOMER,
+                request,
+            )
+        }
+    };
+    let recommend = |channels: Vec<Channel>| {
+        move |i: usize, request: Framed| {
+            call::<proto::RecoveryRecommendation>(
+                channels[i % CONNECTIONS].clone(),
+                RECOMMEND_RECOVERY,
                 request,
             )
         }
@@ -380,24 +409,6 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    // A decision per request: read the customer, score, value the protocol's actions with the
-    // prior (no uplift model is active here) and store the decision.
-    let recommend_call = |channels: Vec<Channel>| {
-        move |i: usize, request: proto::RecommendRecoveryRequest| {
-            let mut client = ScoringClient::new(channels[i % CONNECTIONS].clone());
-            async move {
-                client.recommend_recovery(request).await?;
-                Ok(())
-            }
-        }
-    };
-    let recommend_request = |i: usize| proto::RecommendRecoveryRequest {
-        customer_id: ids[i % ids.len()].clone(),
-        trigger: None,
-        tag: 0,
-        as_of: Some(timestamp(as_of)),
-        expected_quality: None,
-    };
     // One discarded pass over the reference and an inline line first: new connections, cold
     // caches and a cold allocator would otherwise slow round 1's reference alone and inflate
     // its ratios.
@@ -407,7 +418,7 @@ async fn main() -> anyhow::Result<()> {
         score(channels.clone()),
     )
     .await?;
-    let (mut health, mut inline, mut recent, mut stored, mut recommend) =
+    let (mut health, mut inline, mut recent, mut stored, mut recommends) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         health.push(measure(|_| health_check.clone(), check(channels.clone())).await?);
@@ -432,7 +443,13 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?,
         );
-        recommend.push(measure(recommend_request, recommend_call(channels.clone())).await?);
+        recommends.push(
+            measure(
+                |i| recommend_encoded[i % recommend_encoded.len()].clone(),
+                recommend(channels.clone()),
+            )
+            .await?,
+        );
     }
 
     println!(
@@ -451,7 +468,7 @@ async fn main() -> anyhow::Result<()> {
     report("ScoreCustomer, inline, 1 year", &inline, &health);
     report("ScoreCustomer, inline, 90 days", &recent, &health);
     report("ScoreCustomer, stored customer", &stored, &health);
-    report("RecommendRecovery, stored customer", &recommend, &health);
+    report("RecommendRecovery, stored customer", &recommends, &health);
 
     drop(channels);
     stop.send(()).ok();
