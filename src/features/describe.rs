@@ -5,7 +5,7 @@ use std::fmt;
 use super::{FEATURE_NAMES, MAX_DAYS};
 
 /// Numbers in the sentences are rounded (half away from zero) and written with integer
-/// arithmetic: formatting a float to a fixed precision cost more than the rest of a driver,
+/// arithmetic: formatting floats to a fixed precision was a third of the cost of a driver,
 /// and drivers are built for every score.
 fn whole(value: f64) -> i64 {
     value.round() as i64

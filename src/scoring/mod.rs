@@ -65,8 +65,7 @@ impl HealthModel {
 /// The strongest risk-raising reasons first, then the strongest protective ones. Only the
 /// chosen features are put into words: scoring is a hot path.
 fn drivers(values: &[f64], contributions: &[f64]) -> Vec<Driver> {
-    // Ranked on the stack by the contributions themselves: sorting indices through a lookup
-    // cost more than the rest of the score.
+    // Ranked on the stack, by the contributions themselves: nothing to allocate per score.
     let mut ranked = [(0.0, 0); FEATURE_NAMES.len()];
     let features = contributions.len().min(values.len()).min(ranked.len());
     for (slot, (index, &contribution)) in ranked.iter_mut().zip(contributions.iter().enumerate()) {
