@@ -60,8 +60,18 @@ const FRAME_PREFIX: usize = 5;
 /// request of 256 bytes or more it leaves in a write and a TCP segment of its own, which
 /// the server must then receive as well, while the health check's request and its end
 /// leave together. The reply is checked (`grpc-status`) and decoded from its one contiguous
-/// slice, as rescue's clients do.
-async fn call<Reply: Message + Default>(
+/// slice, as rescue's clients do. Request `i` goes out on connection `i mod CONNECTIONS`.
+fn call<Reply: Message + Default>(
+    channels: &[Channel],
+    i: usize,
+    method: &'static str,
+    request: Framed,
+) -> impl Future<Output = anyhow::Result<()>> + use<Reply> {
+    let channel = channels[i % CONNECTIONS].clone();
+    send::<Reply>(channel, method, request)
+}
+
+async fn send<Reply: Message + Default>(
     mut channel: Channel,
     method: &'static str,
     request: Framed,
@@ -368,26 +378,16 @@ async fn main() -> anyhow::Result<()> {
         service: String::new(),
     });
     let check = |channels: Vec<Channel>| {
-        move |i: usize, request: Framed| {
-            call::<HealthCheckResponse>(channels[i % CONNECTIONS].clone(), HEALTH_CHECK, request)
-        }
+        move |i, request| call::<HealthCheckResponse>(&channels, i, HEALTH_CHECK, request)
     };
     let score = |channels: Vec<Channel>| {
-        move |i: usize, request: Framed| {
-            call::<proto::ScoreCustomerResponse>(
-                channels[i % CONNECTIONS].clone(),
-                SCORE_CUSTOMER,
-                request,
-            )
+        move |i, request| {
+            call::<proto::ScoreCustomerResponse>(&channels, i, SCORE_CUSTOMER, request)
         }
     };
     let recommend = |channels: Vec<Channel>| {
-        move |i: usize, request: Framed| {
-            call::<proto::RecoveryRecommendation>(
-                channels[i % CONNECTIONS].clone(),
-                RECOMMEND_RECOVERY,
-                request,
-            )
+        move |i, request| {
+            call::<proto::RecoveryRecommendation>(&channels, i, RECOMMEND_RECOVERY, request)
         }
     };
 
