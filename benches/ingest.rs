@@ -76,6 +76,7 @@ fn customer_records() -> Vec<proto::Record> {
                     seconds: BASE_SECONDS,
                     nanos: 0,
                 }),
+                attributes: Default::default(),
             })),
         })
         .collect()

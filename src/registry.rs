@@ -51,15 +51,20 @@ pub struct ServingModels {
 /// A model kind as the registry serves it: its name in the store and how its artifact loads.
 trait ServedModel: Send + Sync + Sized {
     const KIND: &'static str;
-    fn load(artifact: &str) -> Result<Self, ModelError>;
+    fn load(stored: &StoredModel) -> Result<Self, ModelError>;
     fn version(&self) -> &str;
 }
 
 impl ServedModel for HealthModel {
     const KIND: &'static str = HEALTH_MODEL_KIND;
 
-    fn load(artifact: &str) -> Result<Self, ModelError> {
-        HealthModel::from_artifact_json(artifact)
+    fn load(stored: &StoredModel) -> Result<Self, ModelError> {
+        let model = HealthModel::from_artifact_json(&stored.artifact)?;
+        Ok(if stored.source == SOURCE_BASELINE {
+            model.as_baseline()
+        } else {
+            model
+        })
     }
 
     fn version(&self) -> &str {
@@ -70,8 +75,8 @@ impl ServedModel for HealthModel {
 impl ServedModel for UpliftModel {
     const KIND: &'static str = UPLIFT_MODEL_KIND;
 
-    fn load(artifact: &str) -> Result<Self, ModelError> {
-        UpliftModel::from_artifact_json(artifact)
+    fn load(stored: &StoredModel) -> Result<Self, ModelError> {
+        UpliftModel::from_artifact_json(&stored.artifact)
     }
 
     fn version(&self) -> &str {
@@ -139,7 +144,7 @@ async fn activate_in<M: ServedModel>(
             found: stored.kind,
         });
     }
-    let loaded = M::load(&stored.artifact).map_err(|source| RegistryError::Unloadable {
+    let loaded = M::load(&stored).map_err(|source| RegistryError::Unloadable {
         version: version.to_owned(),
         source,
     })?;
@@ -200,7 +205,7 @@ async fn load_active_in<M: ServedModel>(
     {
         return Ok(Some(active.version));
     }
-    let loaded = M::load(&active.artifact).map_err(|source| RegistryError::Unloadable {
+    let loaded = M::load(&active).map_err(|source| RegistryError::Unloadable {
         version: active.version.clone(),
         source,
     })?;
@@ -221,14 +226,11 @@ pub async fn load_active_or_baseline(
     if let Some(version) = load_active(store, slot).await? {
         return Ok(version);
     }
-    let baseline = crate::model::ModelArtifact::from_json(
-        BASELINE_ARTIFACT,
-        crate::features::FEATURE_NAMES,
-        crate::features::FEATURE_SCHEMA_VERSION,
-    )
-    .map_err(|source| RegistryError::Unloadable {
-        version: "baseline".into(),
-        source,
+    let baseline = crate::model::ModelArtifact::from_json(BASELINE_ARTIFACT).map_err(|source| {
+        RegistryError::Unloadable {
+            version: "baseline".into(),
+            source,
+        }
     })?;
     if store.model(&baseline.version).await?.is_none() {
         let registered = store

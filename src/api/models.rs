@@ -121,15 +121,15 @@ fn model_info(model: &StoredModel) -> proto::ModelInfo {
     }
     // Listing shows every version, even one this build could not serve, so the artifact is
     // read without the serving checks.
-    let artifact: Option<ModelArtifact> = serde_json::from_str(&model.artifact).ok();
+    let artifact = ModelArtifact::from_json(&model.artifact).ok();
     proto::ModelInfo {
         version: model.version.clone(),
         kind: proto::ModelKind::Health.into(),
         status: status(model.status).into(),
-        feature_schema_version: artifact.as_ref().map_or(0, |a| a.feature_schema),
+        feature_schema_version: crate::features::FEATURE_SCHEMA_VERSION,
         feature_names: artifact
             .as_ref()
-            .map(|a| a.feature_names.clone())
+            .map(|a| a.features.names().map(str::to_owned).collect())
             .unwrap_or_default(),
         holdout_metrics: artifact.as_ref().map(|a| metrics(&a.metrics)),
         created_at: Some(convert::timestamp(model.created_at)),
@@ -143,8 +143,24 @@ fn model_info(model: &StoredModel) -> proto::ModelInfo {
         activated_at: model.activated_at.map(convert::timestamp),
         source: model.source.clone(),
         uplift_metrics: None,
-        learner: String::new(),
+        learner: artifact
+            .as_ref()
+            .map(|a| a.model.learner().name().to_owned())
+            .unwrap_or_default(),
         holdout_from: None,
+        candidates: artifact
+            .as_ref()
+            .map(|a| {
+                a.candidates
+                    .iter()
+                    .map(|c| proto::LearnerResult {
+                        learner: c.learner.clone(),
+                        holdout_metrics: Some(metrics(&c.metrics)),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        holdout: artifact.map(|a| a.holdout).unwrap_or_default(),
     }
 }
 
@@ -170,6 +186,8 @@ fn uplift_model_info(model: &StoredModel) -> proto::ModelInfo {
         uplift_metrics: a.map(|a| uplift_metrics(&a.metrics)),
         learner: a.map(|a| a.learner.as_str().to_owned()).unwrap_or_default(),
         holdout_from: a.map(|a| convert::timestamp(a.holdout_from)),
+        candidates: Vec::new(),
+        holdout: String::new(),
     }
 }
 

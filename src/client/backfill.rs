@@ -60,7 +60,14 @@ pub struct BackfillArgs {
     /// Where rejected rows are listed [default: FILE.rejects.csv].
     #[arg(long)]
     pub rejects: Option<PathBuf>,
-    /// Rows per IngestRecords call; the checkpoint advances after each.
+    #[command(flatten)]
+    pub sending: SendOptions,
+}
+
+/// How rows are sent: shared by every command that stores a file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendOptions {
+    /// Rows per IngestRecords call; a backfill's checkpoint advances after each.
     #[arg(long, default_value_t = DEFAULT_CHUNK_ROWS, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub chunk_rows: u64,
     /// Retries of a chunk after UNAVAILABLE or a broken connection, with backoff.
@@ -148,10 +155,34 @@ fn messages_after(
         .collect()
 }
 
-/// Reads chunks on the calling (blocking) thread and hands them over until the file ends,
+/// Rows to send, one at a time, with where the reading stands.
+pub(super) trait RowSource: Send + 'static {
+    /// The next row, or `None` at the end.
+    fn next_row(&mut self) -> anyhow::Result<Option<Row>>;
+    /// Where the row after the last one read starts.
+    fn position(&self) -> Position;
+    /// Input bytes consumed so far, for progress.
+    fn consumed(&self) -> u64;
+}
+
+impl RowSource for RecordReader {
+    fn next_row(&mut self) -> anyhow::Result<Option<Row>> {
+        RecordReader::next_row(self)
+    }
+
+    fn position(&self) -> Position {
+        RecordReader::position(self)
+    }
+
+    fn consumed(&self) -> u64 {
+        RecordReader::consumed(self)
+    }
+}
+
+/// Reads chunks on the calling (blocking) thread and hands them over until the source ends,
 /// the receiver goes away, or reading fails.
 fn read_chunks(
-    mut reader: RecordReader,
+    mut reader: impl RowSource,
     chunk_rows: u64,
     chunks: mpsc::Sender<anyhow::Result<Chunk>>,
 ) {
@@ -202,12 +233,12 @@ async fn ingest(
 
 /// A chunk the server has answered for: everything before `end` is settled.
 #[derive(Debug)]
-struct Confirmed {
-    totals: Totals,
+pub(super) struct Confirmed {
+    pub totals: Totals,
     /// Every problem of every rejected row, in line order.
-    rejects: Vec<Reject>,
-    end: Position,
-    consumed: u64,
+    pub rejects: Vec<Reject>,
+    pub end: Position,
+    pub consumed: u64,
 }
 
 /// Sends a chunk and accounts for the answer, giving every rejection its line (asking again
@@ -298,52 +329,39 @@ pub async fn backfill(channel: Channel, args: &BackfillArgs) -> anyhow::Result<B
     let reader = RecordReader::open(&args.file, kind, format, checkpoint.position)?;
     let mut progress = Progress::new(format!("{kind}"), checkpoint.file.size, reader.consumed());
 
-    let (sender, mut chunks) = mpsc::channel(CHUNKS_AHEAD);
-    let chunk_rows = args.chunk_rows;
-    let reading = tokio::task::spawn_blocking(move || read_chunks(reader, chunk_rows, sender));
-    let client = IngestClient::new(channel);
-    let policy = RetryPolicy::with_retries(args.retries);
-    let mut in_flight = FuturesOrdered::new();
-    let mut read_all = false;
-    let mut rows_this_run = 0;
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let stopped = |next: u64| {
-        let confirmed = if next <= Position::START.line {
-            "before any row was confirmed".to_owned()
-        } else {
-            format!("with the rows up to line {} confirmed", next - 1)
-        };
-        format!("the backfill stopped {confirmed}; run the same command again to resume")
-    };
-    while !(read_all && in_flight.is_empty()) {
-        tokio::select! {
-            chunk = chunks.recv(), if !read_all && in_flight.len() < CHUNKS_IN_FLIGHT => match chunk {
-                Some(chunk) => {
-                    let chunk = chunk.with_context(|| stopped(checkpoint.position.line))?;
-                    in_flight.push_back(send_chunk(client.clone(), chunk, policy));
-                }
-                None => read_all = true,
-            },
-            answered = in_flight.next(), if !in_flight.is_empty() => {
-                let Some(answered) = answered else { continue };
-                let confirmed = answered.with_context(|| stopped(checkpoint.position.line))?;
-                rejects.append(&confirmed.rejects)?;
-                checkpoint.totals.add(&confirmed.totals);
-                checkpoint.position = confirmed.end;
-                checkpoint.rejects_bytes = rejects.bytes();
-                checkpoint.save(&checkpoint_path)?;
-                rows_this_run += confirmed.totals.rows;
-                progress.update(rows_this_run, confirmed.consumed);
-            },
-            _ = &mut interrupted => {
-                progress.finish();
-                anyhow::bail!("interrupted: {}", stopped(checkpoint.position.line));
-            },
-        }
-    }
+    let mut rows_confirmed = 0;
+    let sent = send_rows(
+        channel,
+        reader,
+        args.sending.chunk_rows,
+        RetryPolicy::with_retries(args.sending.retries),
+        |confirmed| {
+            rejects.append(&confirmed.rejects)?;
+            checkpoint.totals.add(&confirmed.totals);
+            checkpoint.position = confirmed.end;
+            checkpoint.rejects_bytes = rejects.bytes();
+            checkpoint.save(&checkpoint_path)?;
+            rows_confirmed += confirmed.totals.rows;
+            progress.update(rows_confirmed, confirmed.consumed);
+            Ok(())
+        },
+    )
+    .await;
     progress.finish();
-    reading.await.context("the file reader panicked")?;
+    let rows_this_run = match sent {
+        Ok(rows) => rows,
+        Err(error) => {
+            let next = checkpoint.position.line;
+            let confirmed = if next <= Position::START.line {
+                "before any row was confirmed".to_owned()
+            } else {
+                format!("with the rows up to line {} confirmed", next - 1)
+            };
+            return Err(error.context(format!(
+                "the backfill stopped {confirmed}; run the same command again to resume"
+            )));
+        }
+    };
     Checkpoint::remove(&checkpoint_path)?;
     let totals = checkpoint.totals;
     Ok(BackfillSummary {
@@ -355,4 +373,41 @@ pub async fn backfill(channel: Channel, args: &BackfillArgs) -> anyhow::Result<B
         elapsed: started.elapsed(),
         rejects: (totals.rejected > 0).then(|| rejects.path().to_owned()),
     })
+}
+
+/// Sends every row of `source` as pipelined `IngestRecords` calls of `chunk_rows` rows and
+/// hands each answered chunk, in order, to `confirmed`. Returns the rows sent. Ctrl-C, a call
+/// that fails for good or a failed `confirmed` stops it with an error.
+pub(super) async fn send_rows(
+    channel: Channel,
+    source: impl RowSource,
+    chunk_rows: u64,
+    policy: RetryPolicy,
+    mut confirmed: impl FnMut(&Confirmed) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let (sender, mut chunks) = mpsc::channel(CHUNKS_AHEAD);
+    let reading = tokio::task::spawn_blocking(move || read_chunks(source, chunk_rows, sender));
+    let client = IngestClient::new(channel);
+    let mut in_flight = FuturesOrdered::new();
+    let mut read_all = false;
+    let mut rows = 0;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    while !(read_all && in_flight.is_empty()) {
+        tokio::select! {
+            chunk = chunks.recv(), if !read_all && in_flight.len() < CHUNKS_IN_FLIGHT => match chunk {
+                Some(chunk) => in_flight.push_back(send_chunk(client.clone(), chunk?, policy)),
+                None => read_all = true,
+            },
+            answered = in_flight.next(), if !in_flight.is_empty() => {
+                let Some(answered) = answered else { continue };
+                let answered = answered?;
+                confirmed(&answered)?;
+                rows += answered.totals.rows;
+            },
+            _ = &mut interrupted => anyhow::bail!("interrupted"),
+        }
+    }
+    reading.await.context("the file reader panicked")?;
+    Ok(rows)
 }

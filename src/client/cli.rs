@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use super::backfill::{self, BackfillArgs};
 use super::connection::ConnectionOptions;
+use super::import::{self, ImportArgs};
 use super::models::{self, ModelsCommand, TrainArgs};
 use super::program::{self, FunnelArgs, RecommendArgs};
 use super::score::{self, ScoreArgs};
@@ -32,6 +33,9 @@ pub enum Command {
     /// Store a CSV or JSON Lines file (optionally gzip-compressed) of one record kind;
     /// resumable: after a crash or Ctrl-C the same command continues where it stopped.
     Backfill(BackfillArgs),
+    /// Store a customer table (one row per customer: an id, a churn label, any other columns
+    /// as attributes) as customers and churn outcomes, ready to train on.
+    Import(ImportArgs),
     /// Score a file of customer ids into a CSV or JSON Lines file.
     Score(ScoreArgs),
     /// Train a health model on the stored data; promoted if not worse than the active one.
@@ -71,6 +75,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Finished> {
     let (output, complete) = match &cli.command {
         Command::Backfill(args) => {
             let summary = backfill::backfill(channel, args).await?;
+            (render(&summary, summary.json(), json), summary.complete())
+        }
+        Command::Import(args) => {
+            let summary = import::import(channel, args).await?;
             (render(&summary, summary.json(), json), summary.complete())
         }
         Command::Score(args) => {

@@ -532,6 +532,7 @@ mod tests {
                     annual_value: 1_234.5,
                     customer_since: at(1_600_000_000),
                     updated_at: at(1_700_000_000),
+                    attributes: Default::default(),
                 })),
             },
         );

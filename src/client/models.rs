@@ -183,7 +183,34 @@ pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
         "training_rows": model.training_rows,
         "holdout_rows": model.holdout_rows,
         "holdout_metrics": metrics_json(model.holdout_metrics.as_ref()),
+        "learner": model.learner,
+        "holdout": model.holdout,
+        "candidates": model.candidates.iter().map(|c| serde_json::json!({
+            "learner": c.learner,
+            "holdout_metrics": metrics_json(c.holdout_metrics.as_ref()),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// One line per learner the run fitted, with its hold-out metrics.
+fn candidates_text(text: &mut String, model: &proto::ModelInfo) {
+    for candidate in &model.candidates {
+        if let Some(metrics) = &candidate.holdout_metrics {
+            let _ = writeln!(
+                text,
+                "  {:<10} ROC-AUC {:.4}, Brier {:.4}, calibration error {:.4}{}",
+                candidate.learner,
+                metrics.roc_auc,
+                metrics.brier,
+                metrics.expected_calibration_error,
+                if candidate.learner == model.learner {
+                    "  (kept)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
 }
 
 fn train_result_json(result: &proto::TrainResult) -> serde_json::Value {
@@ -219,6 +246,13 @@ fn model_text(model: &proto::ModelInfo) -> String {
         time(model.trained_to),
         model.horizon_days
     );
+    if !model.learner.is_empty() {
+        let _ = writeln!(text, "learner      {}", model.learner);
+    }
+    if !model.holdout.is_empty() {
+        let _ = writeln!(text, "held out     {}", model.holdout);
+    }
+    candidates_text(&mut text, model);
     if let Some(metrics) = &model.holdout_metrics {
         let _ = writeln!(text, "hold-out     {}", metrics_line(metrics));
         for bin in &metrics.calibration {
@@ -265,8 +299,17 @@ fn train_result_text(result: &proto::TrainResult) -> String {
     if let Some(model) = &result.model {
         let _ = writeln!(text, "version      {}", model.version);
         let _ = writeln!(text, "status       {}", status(model));
+        if !model.holdout.is_empty() {
+            let _ = writeln!(text, "held out     {}", model.holdout);
+        }
+        candidates_text(&mut text, model);
         if let Some(metrics) = &model.holdout_metrics {
-            let _ = writeln!(text, "hold-out     {}", metrics_line(metrics));
+            let _ = writeln!(
+                text,
+                "hold-out     {} ({})",
+                metrics_line(metrics),
+                model.learner
+            );
         }
     }
     if let Some(active) = &result.active_on_same_holdout {

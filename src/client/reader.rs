@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
+use super::attributes::{
+    ATTRIBUTE_PREFIX, AttributeType, attribute_column, attribute_value, json_attribute_value,
+};
 use super::columns::FileKind;
 use super::format::{self, Format};
 use crate::proto::v1 as proto;
@@ -70,6 +73,8 @@ enum Source {
         reader: csv::Reader<Box<dyn BufRead + Send>>,
         /// For each of the kind's columns, its field's index in a row (`None`: not in the file).
         fields: Vec<Option<usize>>,
+        /// A customer file's attribute columns: index, attribute name, declared type.
+        attributes: Vec<(usize, String, Option<AttributeType>)>,
         header_len: usize,
         /// Where the reader started, which its own positions count from.
         base: Position,
@@ -101,7 +106,7 @@ impl RecordReader {
                     offset: top.position().byte(),
                     line: top.position().line(),
                 };
-                let fields = header_fields(kind, &header)
+                let (fields, attributes) = header_fields(kind, &header)
                     .with_context(|| format!("{} is not a {kind} file", path.display()))?;
                 let start = if start.offset < after_header.offset {
                     after_header
@@ -112,6 +117,7 @@ impl RecordReader {
                 let source = Source::Csv {
                     reader: csv_reader(input.reader),
                     fields,
+                    attributes,
                     header_len: header.len(),
                     base: start,
                 };
@@ -151,6 +157,7 @@ impl RecordReader {
             Source::Csv {
                 reader,
                 fields,
+                attributes,
                 header_len,
                 base,
             } => {
@@ -171,7 +178,7 @@ impl RecordReader {
                 };
                 Ok(Some(Row {
                     line,
-                    record: csv_record(self.kind, &row, fields, *header_len),
+                    record: csv_record(self.kind, &row, fields, attributes, *header_len),
                 }))
             }
             Source::Jsonl {
@@ -211,9 +218,16 @@ fn csv_reader(reader: Box<dyn BufRead + Send>) -> csv::Reader<Box<dyn BufRead + 
         .from_reader(reader)
 }
 
+/// The header positions of a kind's columns and of a customer file's attribute columns.
+type HeaderFields = (
+    Vec<Option<usize>>,
+    Vec<(usize, String, Option<AttributeType>)>,
+);
+
 /// Maps the kind's columns to header positions; refuses a header that lacks a required
-/// column or names one the kind does not have (a typo would otherwise drop a field).
-fn header_fields(kind: FileKind, header: &csv::ByteRecord) -> anyhow::Result<Vec<Option<usize>>> {
+/// column or names one the kind does not have (a typo would otherwise drop a field). In a
+/// customer file, `attr.NAME[:TYPE]` columns are attributes.
+fn header_fields(kind: FileKind, header: &csv::ByteRecord) -> anyhow::Result<HeaderFields> {
     let names: Vec<String> = header
         .iter()
         .map(|name| {
@@ -224,9 +238,24 @@ fn header_fields(kind: FileKind, header: &csv::ByteRecord) -> anyhow::Result<Vec
         })
         .collect();
     let columns = kind.columns();
+    let mut attributes = Vec::new();
+    if kind == FileKind::Customers {
+        for (index, name) in names.iter().enumerate() {
+            if let Some(column) = attribute_column(name) {
+                let (attribute, declared) =
+                    column.map_err(|reason| anyhow::anyhow!("column {name:?}: {reason}"))?;
+                attributes.push((index, attribute, declared));
+            }
+        }
+    }
     if let Some(unknown) = names
         .iter()
-        .find(|name| !columns.iter().any(|(column, _)| column == name))
+        .enumerate()
+        .find(|(index, name)| {
+            !columns.iter().any(|(column, _)| column == *name)
+                && !attributes.iter().any(|(i, _, _)| i == index)
+        })
+        .map(|(_, name)| name)
     {
         anyhow::bail!(
             "unknown column {unknown:?} in the header; the columns of {kind} are {}",
@@ -247,16 +276,41 @@ fn header_fields(kind: FileKind, header: &csv::ByteRecord) -> anyhow::Result<Vec
         "the header lacks the required column(s) {}",
         missing.join(", ")
     );
-    Ok(columns
-        .iter()
-        .map(|(column, _)| names.iter().position(|name| name == column))
-        .collect())
+    Ok((
+        columns
+            .iter()
+            .map(|(column, _)| names.iter().position(|name| name == column))
+            .collect(),
+        attributes,
+    ))
+}
+
+/// Adds attribute values to a customer record; other kinds have none.
+fn with_attributes(
+    mut record: proto::Record,
+    id: impl Fn() -> String,
+    values: impl IntoIterator<Item = (String, Result<Option<proto::AttributeValue>, String>)>,
+) -> Result<proto::Record, RowError> {
+    if let Some(proto::record::Kind::Customer(customer)) = record.kind.as_mut() {
+        for (name, value) in values {
+            let value = value.map_err(|reason| RowError {
+                id: id(),
+                field: format!("{ATTRIBUTE_PREFIX}{name}"),
+                reason,
+            })?;
+            if let Some(value) = value {
+                customer.attributes.insert(name, value);
+            }
+        }
+    }
+    Ok(record)
 }
 
 fn csv_record(
     kind: FileKind,
     row: &csv::ByteRecord,
     fields: &[Option<usize>],
+    attributes: &[(usize, String, Option<AttributeType>)],
     header_len: usize,
 ) -> Result<proto::Record, RowError> {
     let id = || {
@@ -284,11 +338,24 @@ fn csv_record(
         };
         cells.push(cell);
     }
-    kind.parse(&cells).map_err(|error| RowError {
+    let record = kind.parse(&cells).map_err(|error| RowError {
         id: id(),
         field: error.column.to_owned(),
         reason: error.reason,
-    })
+    })?;
+    let values = attributes.iter().map(|(index, name, declared)| {
+        let cell = row
+            .get(*index)
+            .map(|raw| String::from_utf8_lossy(raw).trim().to_owned())
+            .unwrap_or_default();
+        let value = if cell.is_empty() {
+            Ok(None)
+        } else {
+            attribute_value(&cell, *declared).map(Some)
+        };
+        (name.clone(), value)
+    });
+    with_attributes(record, id, values)
 }
 
 fn json_record(
@@ -308,7 +375,20 @@ fn json_record(
         _ => String::new(),
     };
     let mut texts: Vec<Option<String>> = vec![None; columns.len()];
+    let mut attributes = Vec::new();
     for (key, value) in object {
+        if kind == FileKind::Customers
+            && let Some(column) = attribute_column(&key)
+        {
+            let parsed = column.and_then(|(name, declared)| {
+                json_attribute_value(&value, declared).map(|value| (name, value))
+            });
+            match parsed {
+                Ok((name, value)) => attributes.push((name, Ok(value))),
+                Err(reason) => attributes.push((key.clone(), Err(reason))),
+            }
+            continue;
+        }
         let Some(index) = columns.iter().position(|column| *column == key) else {
             return Err(RowError {
                 id,
@@ -331,11 +411,12 @@ fn json_record(
         };
     }
     let cells: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
-    kind.parse(&cells).map_err(|error| RowError {
-        id,
+    let record = kind.parse(&cells).map_err(|error| RowError {
+        id: id.clone(),
         field: error.column.to_owned(),
         reason: error.reason,
-    })
+    })?;
+    with_attributes(record, || id.clone(), attributes)
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ enum ScoreWriter {
     Jsonl(Output),
 }
 
-const CSV_HEADER: [&str; 8] = [
+const CSV_HEADER: [&str; 9] = [
     "customer_id",
     "health_score",
     "churn_probability",
@@ -154,6 +154,7 @@ const CSV_HEADER: [&str; 8] = [
     "model_version",
     "as_of",
     "error",
+    "warnings",
 ];
 
 impl ScoreWriter {
@@ -224,6 +225,7 @@ fn csv_row(request_id: &str, answer: Option<Answer>) -> Vec<String> {
                 score.model_version,
                 score.as_of.map(format_time).unwrap_or_default(),
                 String::new(),
+                score.warnings.join("; "),
             ]
         }
         Some(Answer::Error(error)) => {
@@ -255,6 +257,7 @@ fn json_row(request_id: &str, answer: Option<Answer>) -> serde_json::Value {
             })).collect::<Vec<_>>(),
             "model_version": score.model_version,
             "as_of": score.as_of.map(format_time),
+            "warnings": score.warnings,
         }),
         Some(Answer::Error(error)) => serde_json::json!({
             "customer_id": request_id,

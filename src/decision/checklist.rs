@@ -7,7 +7,7 @@ use crate::domain::{IssueTag, Timestamp};
 use crate::features::History;
 
 const MICROS_PER_HOUR: f64 = 3_600.0 * 1e6;
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 
 /// The five elements, in the model's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use crate::features::History;
 
 use super::program::Eligibility;
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 
 /// The trigger a caller named, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]

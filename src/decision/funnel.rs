@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::{ChurnOutcome, CustomerId, IssueTag, RecoveryCase, Segment, Timestamp};
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 /// How long after a trigger-less decision a case of the customer still counts as its attempt.
 pub const ATTEMPT_WINDOW_DAYS: i64 = 30;
 /// The retention horizon the program is measured over (the churn model's, DOMAIN.md).

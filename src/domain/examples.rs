@@ -1,5 +1,7 @@
 //! Valid records of every kind, for unit tests.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 fn at(seconds: i64) -> Timestamp {
@@ -8,6 +10,10 @@ fn at(seconds: i64) -> Timestamp {
 
 fn rating<const MIN: u8, const MAX: u8>(value: u32) -> Option<Rating<MIN, MAX>> {
     Rating::parse(value).ok()
+}
+
+fn attribute(name: &str) -> AttributeName {
+    AttributeName::parse(name.into()).expect("valid name")
 }
 
 /// One fully populated record of each kind, all for customer `c-1`.
@@ -23,6 +29,15 @@ pub fn one_of_each_kind() -> Vec<Record> {
             annual_value: Money::parse(1200.0).expect("valid"),
             customer_since: at(1_600_000_000),
             updated_at: at(1_700_000_000),
+            attributes: Attributes::new(BTreeMap::from([
+                (attribute("employees"), AttributeValue::Number(42.0)),
+                (
+                    attribute("contract"),
+                    AttributeValue::Category("two year".into()),
+                ),
+                (attribute("paperless_billing"), AttributeValue::Flag(true)),
+            ]))
+            .expect("valid attributes"),
         }),
         Record::UsageEvent(UsageEvent {
             event_id: EventId::parse("u-1".into()).expect("valid id"),

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::Timestamp;
+use super::{AttributeValue, Attributes, Timestamp};
 
 /// The first 8 bytes of a SHA-256 over a length-prefixed encoding of the fields. Stable across
 /// builds and platforms (unlike `std::hash`), which matters because it is persisted.
@@ -47,6 +47,24 @@ impl Fingerprint {
             None => self.integer(0),
             Some(inner) => write(self.integer(1), inner),
         }
+    }
+
+    /// Nothing for no attributes, so profiles stored before attributes existed keep their
+    /// fingerprints; otherwise every name, type and value in name order.
+    pub fn attributes(&mut self, attributes: &Attributes) -> &mut Self {
+        if attributes.is_empty() {
+            return self;
+        }
+        self.integer(attributes.len() as i64);
+        for (name, value) in attributes.iter() {
+            self.text(name.as_str());
+            match value {
+                AttributeValue::Number(n) => self.integer(1).number(*n),
+                AttributeValue::Category(c) => self.integer(2).text(c),
+                AttributeValue::Flag(f) => self.integer(3).integer(i64::from(*f)),
+            };
+        }
+        self
     }
 
     pub fn finish(&self) -> i64 {

@@ -2,6 +2,7 @@
 //! that reports what is wrong with which field; inside the crate a value of these types is
 //! always valid and is never checked again.
 
+mod attributes;
 mod enums;
 #[cfg(test)]
 pub(crate) mod examples;
@@ -13,6 +14,9 @@ mod records;
 mod time;
 mod violation;
 
+pub use attributes::{
+    AttributeName, AttributeValue, Attributes, MAX_ATTRIBUTE_NAME_BYTES, MAX_ATTRIBUTES,
+};
 pub use enums::{
     Channel, ChurnStatus, IssueTag, PlanTier, RecoveryAction, RecoveryTrigger, Resolution, Segment,
     UnknownName,
@@ -25,5 +29,5 @@ pub use records::{
     CaresRatings, ChurnOutcome, Customer, Interaction, Record, RecordKind, RecoveryCase, Survey,
     UsageEvent,
 };
-pub use time::{Timestamp, TimestampBounds};
+pub use time::{MICROS_PER_DAY, Timestamp, TimestampBounds};
 pub use violation::{FieldViolation, Violations};

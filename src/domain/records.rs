@@ -3,9 +3,9 @@
 //! and progress, so a newer version replaces an older one.
 
 use super::{
-    Amount, CaseId, Channel, ChurnStatus, CustomerId, EventId, Fingerprint, InteractionId,
-    IssueTag, Money, PlanTier, Rating, RecoveryAction, RecoveryTrigger, Resolution, Segment,
-    SpendChange, SurveyId, Timestamp, WaitSeconds,
+    Amount, Attributes, CaseId, Channel, ChurnStatus, CustomerId, EventId, Fingerprint,
+    InteractionId, IssueTag, Money, PlanTier, Rating, RecoveryAction, RecoveryTrigger, Resolution,
+    Segment, SpendChange, SurveyId, Timestamp, WaitSeconds,
 };
 
 /// Who the customer is.
@@ -19,6 +19,8 @@ pub struct Customer {
     pub annual_value: Money,
     pub customer_since: Timestamp,
     pub updated_at: Timestamp,
+    /// The company's own attributes of this profile version.
+    pub attributes: Attributes,
 }
 
 /// One measure of product use.
@@ -215,7 +217,8 @@ impl Record {
                 .optional(r.region.as_deref(), Fingerprint::text)
                 .number(r.annual_value.get())
                 .time(r.customer_since)
-                .time(r.updated_at),
+                .time(r.updated_at)
+                .attributes(&r.attributes),
             Self::UsageEvent(r) => f
                 .text(r.event_id.as_str())
                 .text(r.customer_id.as_str())

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Timestamp(i64);
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
+/// Days are counted as 86,400 seconds everywhere (UTC, no leap seconds), in one place.
+pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
 impl Timestamp {
     pub const fn from_unix_micros(micros: i64) -> Self {
@@ -41,6 +43,16 @@ impl Timestamp {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
         Self(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
+    }
+
+    /// `days` whole days later (earlier when negative), saturating at the ends of time.
+    pub const fn plus_days(self, days: i64) -> Self {
+        Self(self.0.saturating_add(days.saturating_mul(MICROS_PER_DAY)))
+    }
+
+    /// Days from `earlier` to `self`, fractional (negative when `earlier` is later).
+    pub fn days_since(self, earlier: Self) -> f64 {
+        (self.0 - earlier.0) as f64 / MICROS_PER_DAY as f64
     }
 
     pub fn saturating_add(self, duration: Duration) -> Self {

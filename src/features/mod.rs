@@ -7,6 +7,7 @@
 //! an indicator that says so, and the model learns what absence means.
 
 mod describe;
+mod spec;
 mod window;
 
 use crate::domain::{
@@ -15,6 +16,7 @@ use crate::domain::{
 };
 
 pub use describe::describe;
+pub use spec::{Computation, Feature, FeatureSpec, SpecBuilder, Wording};
 use window::{Window, days_between};
 
 /// Bumped whenever a feature is added, removed, reordered or redefined: a model trained on
@@ -28,11 +30,19 @@ pub const MAX_DAYS: f64 = 365.0;
 /// Everything stored about one customer that the features read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {
+    /// The newest profile.
     pub customer: Customer,
     pub usage: Vec<UsageEvent>,
     pub interactions: Vec<Interaction>,
     pub surveys: Vec<Survey>,
+    /// The newest version of each recovery case.
     pub recovery_cases: Vec<RecoveryCase>,
+    /// Every version of the profile, oldest first; empty when only the newest is known (an
+    /// inline snapshot), which then stands for every moment.
+    pub profile_versions: Vec<Customer>,
+    /// Every version of every recovery case, by case and then oldest first; empty when only
+    /// the newest versions are known.
+    pub case_versions: Vec<RecoveryCase>,
 }
 
 impl History {
@@ -43,7 +53,42 @@ impl History {
             interactions: Vec::new(),
             surveys: Vec::new(),
             recovery_cases: Vec::new(),
+            profile_versions: Vec::new(),
+            case_versions: Vec::new(),
         }
+    }
+
+    /// The profile as it stood at `as_of`: the newest version produced before it, or, for a
+    /// moment before the first version, that first version (it is all there is to know of
+    /// the customer then).
+    pub fn profile_at(&self, as_of: Timestamp) -> &Customer {
+        self.profile_versions
+            .iter()
+            .take_while(|p| p.updated_at < as_of)
+            .last()
+            .or_else(|| self.profile_versions.first())
+            .unwrap_or(&self.customer)
+    }
+
+    /// Each recovery case as it stood at `as_of`: its newest version recorded before it, or
+    /// its first version when all were recorded later. What a version says of later events
+    /// is still read only as far as it was known then ([`compute`] checks the times).
+    pub fn cases_at(&self, as_of: Timestamp) -> Vec<&RecoveryCase> {
+        if self.case_versions.is_empty() {
+            return self.recovery_cases.iter().collect();
+        }
+        let mut cases: Vec<&RecoveryCase> = Vec::new();
+        for version in &self.case_versions {
+            match cases.last_mut() {
+                Some(current) if current.case_id == version.case_id => {
+                    if version.updated_at < as_of {
+                        *current = version;
+                    }
+                }
+                _ => cases.push(version),
+            }
+        }
+        cases
     }
 }
 
@@ -89,6 +134,10 @@ pub const FEATURE_NAMES: &[&str] = &[
     "no_recovery_90d",
 ];
 
+/// The first this many of [`FEATURE_NAMES`] describe who the customer is; the rest read what
+/// they did and how they feel.
+pub const PROFILE_FEATURES: usize = 7;
+
 /// Feature values in [`FEATURE_NAMES`] order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureVector(pub Vec<f64>);
@@ -122,7 +171,7 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// copied, collected or sorted (serving computes this for every request), and sums taken in
 /// record order give the same values whichever way the history was loaded.
 pub fn compute(history: &History, as_of: Timestamp) -> FeatureVector {
-    let customer = &history.customer;
+    let customer = history.profile_at(as_of);
     let last = |days: i64| Window::before(as_of, days);
     let (last_7, last_30, last_90, last_180) = (last(7), last(30), last(90), last(180));
     let prior_60 = Window::between(as_of, 90, 30);
@@ -188,10 +237,11 @@ pub fn compute(history: &History, as_of: Timestamp) -> FeatureVector {
         .map(|(_, nps)| nps);
     let last_survey = surveys().map(|s| s.answered_at).max();
 
+    let cases = history.cases_at(as_of);
     let recoveries_90 = || {
-        history
-            .recovery_cases
+        cases
             .iter()
+            .copied()
             .filter(|c| c.opened_at < as_of && last_90.contains(c.opened_at))
     };
     let recovery_rating = mean(recoveries_90().filter_map(|c| recovery_rating_before(c, as_of)));
@@ -251,10 +301,10 @@ fn plan_rank(plan: PlanTier) -> f64 {
     }
 }
 
-/// How well a recovery went, as far as was known before `as_of`. The store keeps a case's
-/// latest version only, so each fact is read only if its version could have been known then:
-/// the re-survey if the case was last updated before `as_of`, else the C.A.R.E.S. ratings if
-/// the case was resolved (and so rated) before `as_of`.
+/// How well a recovery went, as far as was known before `as_of`. A case's version may have
+/// been recorded after `as_of` (when none was before), so each fact is read only if it could
+/// have been known then: the re-survey if the version was recorded before `as_of`, else the
+/// C.A.R.E.S. ratings if the case was resolved (and so rated) before `as_of`.
 fn recovery_rating_before(case: &RecoveryCase, as_of: Timestamp) -> Option<f64> {
     if case.updated_at < as_of
         && let Some(score) = case.resurvey_score

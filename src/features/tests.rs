@@ -22,6 +22,7 @@ fn customer() -> Customer {
         annual_value: Money::parse(1_200.0).expect("money"),
         customer_since: at_day(-730),
         updated_at: at_day(-730),
+        attributes: Default::default(),
     }
 }
 
@@ -228,4 +229,161 @@ fn the_label_is_churn_within_the_horizon_when_known() {
         None
     );
     assert_eq!(churn_label(None, as_of, 90), None);
+}
+
+mod chosen_from_the_data {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::{AttributeName, AttributeValue, Attributes};
+
+    fn with_attributes(values: &[(&str, AttributeValue)]) -> History {
+        let mut customer = customer();
+        customer.attributes = Attributes::new(
+            values
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        AttributeName::parse((*name).to_owned()).expect("a name"),
+                        value.clone(),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .expect("attributes");
+        History::new(customer)
+    }
+
+    fn names(spec: &FeatureSpec) -> Vec<&str> {
+        spec.names()
+            .filter(|n| !FEATURE_NAMES.contains(n))
+            .collect()
+    }
+
+    #[test]
+    fn attributes_activities_and_tags_become_features_when_enough_customers_have_them() {
+        let mut builder = SpecBuilder::default();
+        for i in 0..100 {
+            let contract = match i {
+                0..60 => "monthly",
+                60..95 => "yearly",
+                _ => "two year",
+            };
+            let mut values = vec![
+                ("contract", AttributeValue::Category(contract.into())),
+                ("paperless", AttributeValue::Flag(i % 2 == 0)),
+            ];
+            if i >= 10 {
+                values.push(("age", AttributeValue::Number(f64::from(i))));
+            }
+            if i < 5 {
+                values.push(("rarely_set", AttributeValue::Number(1.0)));
+            }
+            let mut history = with_attributes(&values);
+            history.usage.push(usage(i as usize, -3, 2.0));
+            history.interactions.push(contact(i as usize, -5, true));
+            builder.add(&history, at_day(0));
+        }
+        let spec = builder.finish();
+        assert_eq!(
+            names(&spec),
+            [
+                "attr.age",
+                "attr.age.missing",
+                "attr.contract=monthly",
+                "attr.contract=yearly",
+                "attr.contract=other",
+                "attr.paperless",
+                "activity.active_days.30d",
+                "activity.active_days.90d",
+                "activity.active_days.days_since",
+                "contacts.billing.90d",
+            ]
+        );
+        assert!(spec.check().is_ok());
+
+        let history = with_attributes(&[("contract", AttributeValue::Category("two year".into()))]);
+        let values = spec.compute(&history, at_day(0));
+        let value = |name: &str| {
+            let index = spec.names().position(|n| n == name).expect("a feature");
+            values.0[index]
+        };
+        // A missing number takes the training median (of 10..=99) and its indicator.
+        assert_eq!(value("attr.age"), 54.5);
+        assert_eq!(value("attr.age.missing"), 1.0);
+        assert_eq!(value("attr.contract=monthly"), 0.0);
+        assert_eq!(value("attr.contract=other"), 1.0);
+        assert_eq!(value("activity.active_days.days_since"), MAX_DAYS);
+    }
+
+    #[test]
+    fn serving_holds_each_feature_within_its_training_range_and_says_which() {
+        let names: Vec<String> = ["failures_90d", "log_usage_30d"]
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect();
+        let mut spec = FeatureSpec::built_in(&names);
+        spec.record_ranges(&[0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(spec.features[0].range, Some((0.0, 2.0)));
+        let mut history = History::new(customer());
+        for n in 0..5 {
+            history.interactions.push(contact(n, -1 - n as i64, true));
+        }
+        let (values, held) = spec.compute_checked(&history, at_day(0));
+        assert_eq!(
+            values.0[0], 2.0,
+            "5 failures held at the most seen in training"
+        );
+        // No usage: ln(1) = 0, below the least seen (1), held there too.
+        assert_eq!(values.0[1], 1.0);
+        assert_eq!(held, [0, 1]);
+    }
+
+    #[test]
+    fn a_constant_column_is_dropped_and_a_feature_this_build_lacks_is_refused() {
+        let names: Vec<String> = ["failures_90d", "plan_tier"]
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect();
+        let spec = FeatureSpec::built_in(&names);
+        let (kept, columns) = spec.without_constant_columns(&[1.0, 2.0, 0.0, 2.0]);
+        assert_eq!(kept.names().collect::<Vec<_>>(), ["failures_90d"]);
+        assert_eq!(columns, [0]);
+        let unknown = FeatureSpec::built_in(&["no_such_feature".to_owned()]);
+        assert!(unknown.check().is_err());
+    }
+
+    #[test]
+    fn attribute_features_are_put_into_words() {
+        let mut builder = SpecBuilder::default();
+        for i in 0..20 {
+            builder.add(
+                &with_attributes(&[
+                    (
+                        "monthly_charge",
+                        AttributeValue::Number(f64::from(i) + 0.25),
+                    ),
+                    (
+                        "contract",
+                        AttributeValue::Category("month-to-month".into()),
+                    ),
+                ]),
+                at_day(0),
+            );
+        }
+        let spec = builder.finish();
+        let describe = |name: &str, value: f64| {
+            let index = spec.names().position(|n| n == name).expect("a feature");
+            spec.describe(index, value)
+        };
+        assert_eq!(
+            describe("attr.monthly_charge", 70.35).as_deref(),
+            Some("monthly charge 70.35")
+        );
+        assert_eq!(
+            describe("attr.contract=month-to-month", 1.0).as_deref(),
+            Some("contract: month-to-month")
+        );
+        assert_eq!(describe("attr.contract=month-to-month", 0.0), None);
+    }
 }

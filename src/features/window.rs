@@ -2,7 +2,7 @@
 
 use crate::domain::Timestamp;
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 
 /// `[start, end)`: a moment at `end` is outside, so `as_of` itself is never counted.
 #[derive(Debug, Clone, Copy)]

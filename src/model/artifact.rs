@@ -11,18 +11,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{LogisticModel, Metrics, ModelError, Scaler};
+use super::{FittedModel, LogisticModel, Metrics, ModelError, Scaler};
 use crate::domain::Timestamp;
+use crate::features::FeatureSpec;
 
 /// The layout of [`ModelArtifact`]. Bump it when a field changes meaning or is removed, and
-/// teach [`ModelArtifact::from_json`] to read (or refuse) the old one.
-pub const ARTIFACT_SCHEMA_VERSION: u32 = 1;
+/// teach [`ModelArtifact::from_json`] to read the old one: stored models must keep loading.
+/// Layout 1 (33 built-in features by name, a logistic model) is read as a spec of those
+/// built-in features and a logistic learner.
+pub const ARTIFACT_SCHEMA_VERSION: u32 = 2;
 
 /// The model kind of the churn / health model.
 pub const HEALTH_MODEL_KIND: &str = "health";
 
-/// A trained model with everything needed to trust it: what it expects as input, how it was
-/// trained, and how it did on the hold-out.
+/// A trained model with everything needed to trust it: what it reads, how it was trained,
+/// and how it did on the hold-out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
     /// [`ARTIFACT_SCHEMA_VERSION`] when written; read first so an unknown layout is refused by
@@ -32,18 +35,21 @@ pub struct ModelArtifact {
     pub kind: String,
     /// The registry's version string, shown to callers with every score.
     pub version: String,
-    /// The feature schema the coefficients were fitted to; a build computing another schema
-    /// would feed the coefficients the wrong numbers.
-    pub feature_schema: u32,
-    /// The features in coefficient order, checked against the build's on load.
-    pub feature_names: Vec<String>,
+    /// Every feature the model reads, in input order: name, computation, wording, range.
+    pub features: FeatureSpec,
     /// Days after `as_of` within which churn was counted: the probability's horizon.
     pub horizon_days: u32,
-    pub scaler: Scaler,
-    pub coefficients: Vec<f64>,
-    pub intercept: f64,
+    /// The fitted learner.
+    pub model: FittedModel,
     /// Hold-out metrics at training time.
     pub metrics: Metrics,
+    /// Every learner fitted in the run, with its metrics on the same hold-out rows; the
+    /// model above is the one the run chose.
+    #[serde(default)]
+    pub candidates: Vec<LearnerMetrics>,
+    /// How the hold-out rows were chosen, in words (e.g. "the rows at the last as-of time").
+    #[serde(default)]
+    pub holdout: String,
     /// The span of the training rows' `as_of` times (RFC 3339).
     #[serde(with = "rfc3339")]
     pub trained_from: Timestamp,
@@ -60,16 +66,74 @@ pub struct ModelArtifact {
     pub checksum: String,
 }
 
-impl ModelArtifact {
-    /// The scoring model inside the artifact.
-    pub fn model(&self) -> LogisticModel {
-        LogisticModel {
-            scaler: self.scaler.clone(),
-            coefficients: self.coefficients.clone(),
-            intercept: self.intercept,
-        }
-    }
+/// One learner of a training run and how it did on the hold-out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnerMetrics {
+    pub learner: String,
+    pub metrics: Metrics,
+}
 
+/// Layout 1: a logistic model over the built-in features of one feature schema.
+#[derive(Debug, Deserialize)]
+struct ArtifactV1 {
+    kind: String,
+    version: String,
+    feature_schema: u32,
+    feature_names: Vec<String>,
+    horizon_days: u32,
+    scaler: Scaler,
+    coefficients: Vec<f64>,
+    intercept: f64,
+    metrics: Metrics,
+    #[serde(with = "rfc3339")]
+    trained_from: Timestamp,
+    #[serde(with = "rfc3339")]
+    trained_to: Timestamp,
+    training_rows: u64,
+    holdout_rows: u64,
+    positives: u64,
+    #[serde(with = "rfc3339")]
+    created_at: Timestamp,
+}
+
+/// The only feature schema layout 1 was written with: the 33 built-in features.
+const V1_FEATURE_SCHEMA: u32 = 1;
+
+impl ArtifactV1 {
+    fn upgrade(self, checksum: String) -> Result<ModelArtifact, ModelError> {
+        if self.feature_schema != V1_FEATURE_SCHEMA {
+            return Err(ModelError::FeatureSchemaMismatch {
+                expected: V1_FEATURE_SCHEMA,
+                found: self.feature_schema,
+            });
+        }
+        check_model_lengths(&self.scaler, &self.coefficients, self.feature_names.len())?;
+        Ok(ModelArtifact {
+            artifact_schema: ARTIFACT_SCHEMA_VERSION,
+            kind: self.kind,
+            version: self.version,
+            features: FeatureSpec::built_in(&self.feature_names),
+            horizon_days: self.horizon_days,
+            model: FittedModel::Logistic(LogisticModel {
+                scaler: self.scaler,
+                coefficients: self.coefficients,
+                intercept: self.intercept,
+            }),
+            metrics: self.metrics,
+            candidates: Vec::new(),
+            holdout: "the rows at the last as-of time".into(),
+            trained_from: self.trained_from,
+            trained_to: self.trained_to,
+            training_rows: self.training_rows,
+            holdout_rows: self.holdout_rows,
+            positives: self.positives,
+            created_at: self.created_at,
+            checksum,
+        })
+    }
+}
+
+impl ModelArtifact {
     /// Pretty JSON with the checksum filled in (and stored in `self.checksum`). Refuses
     /// non-finite numbers, which JSON cannot carry.
     pub fn to_json(&mut self) -> Result<String, ModelError> {
@@ -79,27 +143,30 @@ impl ModelArtifact {
         Ok(json)
     }
 
-    /// Parses and checks an artifact: schema version, checksum, then that it fits this build's
-    /// features (schema, names in order, lengths). Each refusal names what is wrong.
-    pub fn from_json(
-        text: &str,
-        expected_feature_names: &[&str],
-        expected_feature_schema: u32,
-    ) -> Result<Self, ModelError> {
-        let (value, recorded) = checked_json(text, ARTIFACT_SCHEMA_VERSION)?;
-        let mut artifact: Self = serde_json::from_value(value)?;
-        artifact.checksum = recorded;
-        artifact.check_features(expected_feature_names, expected_feature_schema)?;
+    /// Parses and checks an artifact of any layout this build reads: the layout, the
+    /// checksum, then that this build computes every feature it reads and that the learner
+    /// has one input per feature. Each refusal names what is wrong.
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        let (value, recorded) = checked_json(text, &[1, ARTIFACT_SCHEMA_VERSION])?;
+        // Read from the text, not the checked value: the tree booster keys maps by number,
+        // which serde_json reads from JSON text but not from a `Value`'s string keys.
+        let artifact = if value.get("artifact_schema").and_then(Value::as_u64) == Some(1) {
+            serde_json::from_str::<ArtifactV1>(text)?.upgrade(recorded)?
+        } else {
+            let mut artifact: Self = serde_json::from_str(text)?;
+            artifact.checksum = recorded;
+            artifact
+        };
+        artifact
+            .features
+            .check()
+            .map_err(ModelError::UnusableFeatures)?;
+        artifact.model.check_inputs(artifact.features.len())?;
         Ok(artifact)
     }
 
-    fn check_features(&self, names: &[&str], schema: u32) -> Result<(), ModelError> {
-        check_feature_names(self.feature_schema, &self.feature_names, names, schema)?;
-        check_model_lengths(&self.scaler, &self.coefficients, names.len())
-    }
-
     fn check_finite(&self) -> Result<(), ModelError> {
-        check_model_finite(&self.scaler, &self.coefficients, self.intercept)?;
+        self.model.check_finite()?;
         let m = &self.metrics;
         for (field, value) in [
             ("metrics", m.roc_auc),
@@ -132,17 +199,17 @@ pub(crate) fn to_checksummed_json<T: Serialize>(
 /// Parses an artifact and checks, in this order, its `artifact_schema` against `supported`
 /// and its checksum. Returns the JSON without its `checksum` field, and the checksum, for the
 /// caller to deserialize and check its own fields.
-pub(crate) fn checked_json(text: &str, supported: u32) -> Result<(Value, String), ModelError> {
+pub(crate) fn checked_json(text: &str, supported: &[u32]) -> Result<(Value, String), ModelError> {
     let mut value: Value = serde_json::from_str(text)?;
     let schema = value.get("artifact_schema").and_then(Value::as_u64).ok_or(
         ModelError::ArtifactMissingField {
             field: "artifact_schema",
         },
     )?;
-    if schema != u64::from(supported) {
+    if !supported.iter().any(|&s| u64::from(s) == schema) {
         return Err(ModelError::UnknownArtifactSchema {
             found: schema,
-            supported,
+            supported: supported.iter().copied().max().unwrap_or_default(),
         });
     }
     let recorded = value
@@ -299,24 +366,41 @@ mod tests {
     use super::*;
     use crate::model::metrics::CalibrationBin;
 
-    const NAMES: [&str; 3] = ["tenure_days", "tickets_90d", "csat_mean"];
-    const SCHEMA: u32 = 4;
+    const NAMES: [&str; 3] = ["tenure_years", "failures_90d", "latest_csat"];
+
+    fn logistic(artifact: &ModelArtifact) -> &LogisticModel {
+        match &artifact.model {
+            FittedModel::Logistic(model) => model,
+            other => panic!("not a logistic model: {other:?}"),
+        }
+    }
+
+    fn logistic_mut(artifact: &mut ModelArtifact) -> &mut LogisticModel {
+        match &mut artifact.model {
+            FittedModel::Logistic(model) => model,
+            other => panic!("not a logistic model: {other:?}"),
+        }
+    }
 
     fn artifact() -> ModelArtifact {
+        let names: Vec<String> = NAMES.iter().map(|name| (*name).to_owned()).collect();
         ModelArtifact {
             artifact_schema: ARTIFACT_SCHEMA_VERSION,
             kind: HEALTH_MODEL_KIND.into(),
             version: "health-2026-01-05-1".into(),
-            feature_schema: SCHEMA,
-            feature_names: NAMES.iter().map(|name| (*name).to_owned()).collect(),
+            features: FeatureSpec::built_in(&names),
             horizon_days: 90,
-            scaler: Scaler {
-                mean: vec![412.123_456_789_012_3, 1.0 / 3.0, 4.1],
-                scale: vec![210.5, 0.1 + 0.2, 1.0],
-            },
-            // Values whose shortest decimal form is long: a lossy parser changes the last bit.
-            coefficients: vec![-0.123_456_789_012_345_67, 2.0f64.sqrt(), 1e-300],
-            intercept: -std::f64::consts::E,
+            model: FittedModel::Logistic(LogisticModel {
+                scaler: Scaler {
+                    mean: vec![412.123_456_789_012_3, 1.0 / 3.0, 4.1],
+                    scale: vec![210.5, 0.1 + 0.2, 1.0],
+                },
+                // Values whose shortest decimal form is long: a lossy parser changes the last bit.
+                coefficients: vec![-0.123_456_789_012_345_67, 2.0f64.sqrt(), 1e-300],
+                intercept: -std::f64::consts::E,
+            }),
+            candidates: Vec::new(),
+            holdout: "the rows at the last as-of time".into(),
             metrics: Metrics {
                 roc_auc: 0.812_345_678_901_234_5,
                 pr_auc: 0.31,
@@ -344,7 +428,7 @@ mod tests {
     }
 
     fn load(text: &str) -> Result<ModelArtifact, ModelError> {
-        ModelArtifact::from_json(text, &NAMES, SCHEMA)
+        ModelArtifact::from_json(text)
     }
 
     #[test]
@@ -354,11 +438,11 @@ mod tests {
         assert_eq!(original.checksum.len(), 64);
         let loaded = load(&text).expect("loads");
         assert_eq!(loaded, original);
+        let (loaded, original) = (logistic(&loaded), logistic(&original));
         for (a, b) in loaded.coefficients.iter().zip(&original.coefficients) {
             assert_eq!(a.to_bits(), b.to_bits());
         }
         assert_eq!(loaded.intercept.to_bits(), original.intercept.to_bits());
-        assert_eq!(loaded.model().coefficients, original.coefficients);
     }
 
     #[test]
@@ -408,48 +492,50 @@ mod tests {
     }
 
     #[test]
-    fn another_feature_schema_is_refused() {
-        let text = artifact().to_json().expect("serializes");
-        assert!(matches!(
-            ModelArtifact::from_json(&text, &NAMES, SCHEMA + 1),
-            Err(ModelError::FeatureSchemaMismatch {
-                expected: 5,
-                found: 4
-            })
-        ));
+    fn a_feature_this_build_does_not_compute_is_refused_by_name() {
+        let mut unknown = artifact();
+        unknown.features.features[1].computation = crate::features::Computation::BuiltIn {
+            name: "tickets_90d".into(),
+        };
+        let text = unknown.to_json().expect("serializes");
+        match load(&text) {
+            Err(ModelError::UnusableFeatures(reason)) => assert!(reason.contains("tickets_90d")),
+            other => panic!("expected a feature refusal, got {other:?}"),
+        }
     }
 
     #[test]
-    fn renamed_reordered_or_missing_features_are_refused_with_the_position() {
-        let text = artifact().to_json().expect("serializes");
-        let swapped = ["tenure_days", "csat_mean", "tickets_90d"];
-        match ModelArtifact::from_json(&text, &swapped, SCHEMA) {
-            Err(ModelError::FeatureNamesMismatch {
-                position,
-                expected,
-                found,
-            }) => {
-                assert_eq!(position, 1);
-                assert_eq!(expected.as_deref(), Some("csat_mean"));
-                assert_eq!(found.as_deref(), Some("tickets_90d"));
-            }
-            other => panic!("expected a feature-name refusal, got {other:?}"),
+    fn a_layout_1_artifact_loads_as_built_in_features_and_a_logistic_model() {
+        let mut value = serde_json::to_value(artifact()).expect("json");
+        let map = value.as_object_mut().expect("an object");
+        let model = map.remove("model").expect("a model");
+        let spec = map.remove("features").expect("features");
+        map.remove("candidates");
+        map.remove("holdout");
+        map.insert("artifact_schema".into(), 1.into());
+        map.insert("feature_schema".into(), 1.into());
+        let names: Vec<Value> = spec["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| f["name"].clone())
+            .collect();
+        map.insert("feature_names".into(), Value::Array(names));
+        for key in ["scaler", "coefficients", "intercept"] {
+            map.insert(key.into(), model["logistic"][key].clone());
         }
-        let extra = ["tenure_days", "tickets_90d", "csat_mean", "nps_last"];
-        assert!(matches!(
-            ModelArtifact::from_json(&text, &extra, SCHEMA),
-            Err(ModelError::FeatureNamesMismatch {
-                position: 3,
-                found: None,
-                ..
-            })
-        ));
+        let (text, _) = to_checksummed_json(&value).expect("sealed");
+        let loaded = load(&text).expect("a layout-1 artifact loads");
+        assert_eq!(loaded.features, artifact().features);
+        assert_eq!(loaded.model, artifact().model);
+        let names: Vec<&str> = loaded.features.names().collect();
+        assert_eq!(names, NAMES);
     }
 
     #[test]
     fn coefficient_or_scaler_lengths_that_do_not_match_the_features_are_refused() {
         let mut short = artifact();
-        short.coefficients.pop();
+        logistic_mut(&mut short).coefficients.pop();
         let text = short.to_json().expect("serializes");
         assert!(matches!(
             load(&text),
@@ -460,7 +546,7 @@ mod tests {
             })
         ));
         let mut long_scaler = artifact();
-        long_scaler.scaler.scale.push(1.0);
+        logistic_mut(&mut long_scaler).scaler.scale.push(1.0);
         let text = long_scaler.to_json().expect("serializes");
         assert!(matches!(
             load(&text),
@@ -475,7 +561,7 @@ mod tests {
     #[test]
     fn non_finite_numbers_are_refused_on_save() {
         let mut broken = artifact();
-        broken.coefficients[0] = f64::NAN;
+        logistic_mut(&mut broken).coefficients[0] = f64::NAN;
         assert!(matches!(
             broken.to_json(),
             Err(ModelError::ArtifactNonFinite {

@@ -109,4 +109,10 @@ pub enum ModelError {
 
     #[error("model artifact {field} is not finite: {value}")]
     ArtifactNonFinite { field: &'static str, value: f64 },
+
+    #[error("model artifact features cannot be computed: {0}")]
+    UnusableFeatures(String),
+
+    #[error("the tree learner failed: {0}")]
+    Trees(String),
 }

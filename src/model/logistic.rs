@@ -156,7 +156,7 @@ impl LogisticModel {
 }
 
 /// The logistic function, without overflow for large |z|.
-fn sigmoid(z: f64) -> f64 {
+pub(super) fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {

@@ -7,6 +7,8 @@
 //! - [`Dataset`]: a feature matrix with churn labels, shape-checked once.
 //! - [`TrainParams`] → [`ValidTrainParams`]: solver settings, checked apart from fitting.
 //! - [`train_logistic`] → [`LogisticModel`]: the fit, and P(churn) with per-feature contributions.
+//! - [`train_trees`] → [`TreeModel`]: gradient-boosted trees (perpetual), calibrated.
+//! - [`FittedModel`]: either, as training, artifacts and scoring handle them.
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
 //! - [`qini`]: the Qini curve, Qini coefficient and uplift@k of an uplift model on a hold-out.
 //! - [`artifact`]: the JSON artifact, with the refusals that keep a wrong model from loading.
@@ -14,16 +16,20 @@
 pub mod artifact;
 mod dataset;
 mod error;
+mod learner;
 mod logistic;
 pub mod metrics;
 mod params;
 pub mod qini;
 mod slot;
+mod trees;
 
-pub use artifact::{ARTIFACT_SCHEMA_VERSION, ModelArtifact};
+pub use artifact::{ARTIFACT_SCHEMA_VERSION, LearnerMetrics, ModelArtifact};
 pub use dataset::Dataset;
 pub use error::ModelError;
+pub use learner::{FittedModel, Learner};
 pub use logistic::{LogisticModel, Scaler, train_logistic};
 pub use metrics::{CalibrationBin, Metrics};
 pub use params::{TrainParams, ValidTrainParams};
 pub use slot::ServingSlot;
+pub use trees::{TreeModel, TreeParams, train_trees};

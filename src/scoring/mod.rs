@@ -6,9 +6,9 @@
 //! mixes two versions.
 
 use crate::domain::{CustomerId, Timestamp};
-use crate::features::{self, FEATURE_NAMES, FEATURE_SCHEMA_VERSION, History};
+use crate::features::{FeatureSpec, History};
 use crate::model::artifact::ModelArtifact;
-use crate::model::{LogisticModel, ModelError};
+use crate::model::{FittedModel, ModelError};
 
 /// Drivers listed with a score: enough to explain it, few enough to read at a glance.
 pub const MAX_DRIVERS: usize = 5;
@@ -20,41 +20,62 @@ const MAX_PROTECTIVE_DRIVERS: usize = 2;
 pub struct HealthModel {
     pub version: String,
     pub horizon_days: u32,
-    model: LogisticModel,
+    /// The features the model reads, computed as its artifact specifies.
+    pub features: FeatureSpec,
+    model: FittedModel,
+    /// The shipped baseline, trained on simulated customers: every score says so.
+    pub baseline: bool,
+    /// The newest as-of time of the training rows: scores far past it are flagged.
+    pub trained_to: Timestamp,
 }
 
+/// Without any usage, contact or survey in this many days before `as_of`, a model that reads
+/// them scores the customer on the profile alone, and says so.
+const QUIET_DAYS: i64 = 90;
+
 impl HealthModel {
-    /// Loads an artifact, refusing one that does not match this build's features.
+    /// Loads an artifact, refusing one this build cannot compute or whose checksum fails.
     pub fn from_artifact_json(json: &str) -> Result<Self, ModelError> {
-        let artifact = ModelArtifact::from_json(json, FEATURE_NAMES, FEATURE_SCHEMA_VERSION)?;
-        Ok(Self::from_artifact(&artifact))
+        let artifact = ModelArtifact::from_json(json)?;
+        Ok(Self::from_artifact(artifact))
     }
 
-    pub fn from_artifact(artifact: &ModelArtifact) -> Self {
+    pub fn from_artifact(artifact: ModelArtifact) -> Self {
         Self {
-            version: artifact.version.clone(),
+            version: artifact.version,
             horizon_days: artifact.horizon_days,
-            model: artifact.model(),
+            features: artifact.features,
+            model: artifact.model,
+            baseline: false,
+            trained_to: artifact.trained_to,
         }
     }
 
-    /// P(churn within the horizon) for a feature vector.
+    /// Marks the model as the shipped, simulated-data baseline.
+    pub fn as_baseline(self) -> Self {
+        Self {
+            baseline: true,
+            ..self
+        }
+    }
+
+    /// P(churn within the horizon) for a vector of this model's features.
     pub fn probability(&self, features: &[f64]) -> f64 {
         self.model.probability(features)
     }
 
     /// Scores `history` as of `as_of`.
     pub fn score(&self, history: &History, as_of: Timestamp, bands: &Bands) -> HealthScore {
-        let features = features::compute(history, as_of);
-        let contributions = self.model.contributions(&features.0);
-        let probability = self.model.probability_from_contributions(&contributions);
+        let (values, held) = self.features.compute_checked(history, as_of);
+        let (contributions, probability) = self.model.explain(&values.0);
         let health = 100.0 * (1.0 - probability);
         HealthScore {
+            warnings: self.warnings(history, as_of, &held),
             customer_id: history.customer.customer_id.clone(),
             probability,
             health,
             band: bands.band(health),
-            drivers: drivers(&features.0, &contributions),
+            drivers: drivers(&self.features, &values.0, &contributions),
             model_version: self.version.clone(),
             horizon_days: self.horizon_days,
             as_of,
@@ -62,24 +83,69 @@ impl HealthModel {
     }
 }
 
+impl HealthModel {
+    /// Why this score may not deserve trust, in words; empty when nothing stands out.
+    fn warnings(&self, history: &History, as_of: Timestamp, held: &[usize]) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.baseline {
+            warnings.push(
+                "scored by the shipped baseline model, trained on simulated customers, not yours: train a model on your own data (rescue-client train)".to_owned(),
+            );
+        }
+        let horizon = i64::from(self.horizon_days);
+        if as_of > self.trained_to.plus_days(horizon) {
+            warnings.push(format!(
+                "as of {as_of}, more than a horizon ({horizon} days) after the newest training rows ({}): the model has not seen customers this recent; retrain it",
+                self.trained_to
+            ));
+        }
+        let since = as_of.plus_days(-QUIET_DAYS);
+        let recent = |at: Timestamp| since <= at && at < as_of;
+        let quiet = !history.usage.iter().any(|e| recent(e.occurred_at))
+            && !history.interactions.iter().any(|i| recent(i.occurred_at))
+            && !history.surveys.iter().any(|s| recent(s.answered_at));
+        if quiet && self.features.reads_activity() {
+            warnings.push(format!(
+                "no usage, contact or survey in the {QUIET_DAYS} days before {as_of}: the score rests on what is known of the customer otherwise"
+            ));
+        }
+        if !held.is_empty() {
+            let names: Vec<&str> = held
+                .iter()
+                .map(|&i| self.features.features[i].name.as_str())
+                .collect();
+            warnings.push(format!(
+                "{} outside the range seen in training, held at its edge: {}",
+                if names.len() == 1 {
+                    "1 feature lay".to_owned()
+                } else {
+                    format!("{} features lay", names.len())
+                },
+                names.join(", ")
+            ));
+        }
+        warnings
+    }
+}
+
 /// The strongest risk-raising reasons first, then the strongest protective ones. Only the
 /// chosen features are put into words: scoring is a hot path.
-fn drivers(values: &[f64], contributions: &[f64]) -> Vec<Driver> {
-    // Ranked on the stack, by the contributions themselves: nothing to allocate per score.
-    let mut ranked = [(0.0, 0); FEATURE_NAMES.len()];
-    let features = contributions.len().min(values.len()).min(ranked.len());
-    for (slot, (index, &contribution)) in ranked.iter_mut().zip(contributions.iter().enumerate()) {
-        *slot = (contribution, index);
-    }
-    let ranked = &mut ranked[..features];
+fn drivers(spec: &FeatureSpec, values: &[f64], contributions: &[f64]) -> Vec<Driver> {
+    let features = contributions.len().min(values.len()).min(spec.len());
+    let mut ranked: Vec<(f64, usize)> = contributions[..features]
+        .iter()
+        .enumerate()
+        .map(|(index, &contribution)| (contribution, index))
+        .collect();
     // Descending: the strongest risks first, the strongest protective reasons last.
     ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     let describe = |&(contribution, index): &(f64, usize)| {
-        features::describe(index, values[index]).map(|description| Driver {
-            feature: FEATURE_NAMES[index],
-            description,
-            contribution,
-        })
+        spec.describe(index, values[index])
+            .map(|description| Driver {
+                feature: spec.features[index].name.clone(),
+                description,
+                contribution,
+            })
     };
     let lowering: Vec<Driver> = ranked
         .iter()
@@ -103,7 +169,7 @@ fn drivers(values: &[f64], contributions: &[f64]) -> Vec<Driver> {
 /// One reason behind a score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Driver {
-    pub feature: &'static str,
+    pub feature: String,
     pub description: String,
     /// Share of the churn log-odds against an average customer; positive raises the risk.
     pub contribution: f64,
@@ -120,6 +186,9 @@ pub struct HealthScore {
     pub model_version: String,
     pub horizon_days: u32,
     pub as_of: Timestamp,
+    /// Why the score may not deserve trust (a baseline model, an as-of time far past the
+    /// training data, no recent data, features beyond the training range).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

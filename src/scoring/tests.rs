@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::features::FEATURE_NAMES;
 
 #[test]
 fn bands_follow_descending_thresholds() {
@@ -66,8 +67,9 @@ fn drivers_put_the_strongest_risks_first_and_keep_two_protective_ones() {
         values[index(name)] = value;
         contributions[index(name)] = contribution;
     }
-    let chosen = drivers(&values, &contributions);
-    let names: Vec<&str> = chosen.iter().map(|d| d.feature).collect();
+    let names: Vec<String> = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let chosen = drivers(&FeatureSpec::built_in(&names), &values, &contributions);
+    let names: Vec<&str> = chosen.iter().map(|d| d.feature.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -89,17 +91,21 @@ fn a_request_keeps_the_model_it_started_with_across_a_swap() {
     let slot = ModelSlot::default();
     assert!(slot.current().is_none());
     let model = |version: &str| {
+        let names: Vec<String> = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
         Arc::new(HealthModel {
             version: version.into(),
             horizon_days: 90,
-            model: LogisticModel {
+            features: FeatureSpec::built_in(&names),
+            model: FittedModel::Logistic(crate::model::LogisticModel {
                 scaler: crate::model::Scaler {
                     mean: vec![0.0; FEATURE_NAMES.len()],
                     scale: vec![1.0; FEATURE_NAMES.len()],
                 },
                 coefficients: vec![0.0; FEATURE_NAMES.len()],
                 intercept: 0.0,
-            },
+            }),
+            baseline: false,
+            trained_to: Timestamp::from_unix_micros(0),
         })
     };
     slot.replace(model("v1"));

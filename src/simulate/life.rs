@@ -20,7 +20,7 @@ use crate::domain::{
     Resolution, Segment, Survey, SurveyId, Timestamp, UsageEvent, WaitSeconds,
 };
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 /// A second usage activity, reported every four weeks: heavier users export more.
 pub const REPORTS_EXPORTED: &str = "reports_exported";
 const WEEKS_PER_REPORT: i64 = 4;
@@ -158,6 +158,8 @@ fn draw_customer(rng: &mut StdRng, id: &str) -> (Customer, Traits) {
         annual_value: valid(Money::parse((value * 100.0).round() / 100.0)),
         customer_since: since,
         updated_at: since.max(START),
+        // The simulated company keeps no attributes of its own.
+        attributes: Default::default(),
     };
     let traits = Traits {
         engagement_base: engagement_base(segment, plan) + normal(rng, 0.8),

@@ -36,7 +36,7 @@ pub use oracle::{ChurnOracle, RecoveryOracle, write_churn_oracle, write_recovery
 pub use recovery::{Team, expected_cost};
 pub use run::{RunSummary, run};
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 
 /// 2024-01-01T00:00:00Z: the first moment of the simulated world. Fixed, so output never
 /// depends on today's date.

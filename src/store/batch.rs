@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{StoreError, tables};
 use crate::domain::{FieldViolation, Record, RecordKind, Timestamp};
 
 /// What became of one record.
@@ -53,6 +53,12 @@ pub(super) trait BatchTransaction: Send {
         records: &[&Record],
     ) -> Result<HashSet<String>, StoreError>;
 
+    /// SQL testing an id against the one list parameter of [`Self::execute_for_ids`].
+    fn ids_match(&self) -> &'static str;
+
+    /// Runs `sql`, whose one parameter is the list `ids`.
+    async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError>;
+
     /// The stored version and fingerprint of each of `ids` that is stored.
     async fn stored_versions(
         &mut self,
@@ -89,6 +95,13 @@ pub(super) async fn write_batch(
 
         let leader_records: Vec<&Record> = leaders.iter().map(|&p| &records[p]).collect();
         let written = tx.write(kind, &leader_records).await?;
+        if let Some(versions) = tables::versions(kind)
+            && !written.is_empty()
+        {
+            let ids: Vec<&str> = written.iter().map(String::as_str).collect();
+            let copy = tables::table(kind).copy_into_versions(versions, tx.ids_match());
+            tx.execute_for_ids(copy, &ids).await?;
+        }
         let unwritten: Vec<&str> = leader_records
             .iter()
             .map(|r| r.id())

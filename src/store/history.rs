@@ -116,6 +116,23 @@ async fn assemble(
             .await?,
         rows::churn_outcome,
     )?;
+    let versions_of = |kind| {
+        tables::versions(kind)
+            .map(|versions| versions.select_for_customers(source.ids_match()))
+            .unwrap_or_default()
+    };
+    let profile_versions = decode(
+        source
+            .rows_for_ids(versions_of(RecordKind::Customer), &ids)
+            .await?,
+        rows::customer,
+    )?;
+    let case_versions = decode(
+        source
+            .rows_for_ids(versions_of(RecordKind::RecoveryCase), &ids)
+            .await?,
+        rows::recovery_case,
+    )?;
 
     let position: HashMap<CustomerId, usize> = customers
         .iter()
@@ -153,6 +170,16 @@ async fn assemble(
     for outcome in outcomes {
         if let Some(i) = index(&outcome.customer_id) {
             records[i].churn = Some(outcome);
+        }
+    }
+    for profile in profile_versions {
+        if let Some(i) = index(&profile.customer_id) {
+            records[i].history.profile_versions.push(profile);
+        }
+    }
+    for case in case_versions {
+        if let Some(i) = index(&case.customer_id) {
+            records[i].history.case_versions.push(case);
         }
     }
     Ok(records)

@@ -26,6 +26,16 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "decisions",
         include_str!("../../migrations/sqlite/0003_decisions.sql"),
     ),
+    (
+        4,
+        "customer attributes",
+        include_str!("../../migrations/sqlite/0004_customer_attributes.sql"),
+    ),
+    (
+        5,
+        "versions",
+        include_str!("../../migrations/sqlite/0005_versions.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -42,6 +52,16 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "decisions",
         include_str!("../../migrations/postgres/0003_decisions.sql"),
+    ),
+    (
+        4,
+        "customer attributes",
+        include_str!("../../migrations/postgres/0004_customer_attributes.sql"),
+    ),
+    (
+        5,
+        "versions",
+        include_str!("../../migrations/postgres/0005_versions.sql"),
     ),
 ];
 

@@ -473,6 +473,18 @@ impl BatchTransaction for PostgresBatch {
             .map_err(StoreError::from)
     }
 
+    fn ids_match(&self) -> &'static str {
+        "= ANY($1)"
+    }
+
+    async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
     async fn stored_versions(
         &mut self,
         kind: RecordKind,

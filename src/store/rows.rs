@@ -9,9 +9,9 @@ use sqlx::Row;
 
 use super::StoreError;
 use crate::domain::{
-    Amount, CaresRatings, CaseId, ChurnOutcome, Customer, CustomerId, EventId, Interaction,
-    InteractionId, Money, Rating, RecordKind, RecoveryCase, SpendChange, Survey, SurveyId,
-    Timestamp, UsageEvent, WaitSeconds,
+    Amount, Attributes, CaresRatings, CaseId, ChurnOutcome, Customer, CustomerId, EventId,
+    Interaction, InteractionId, Money, Rating, RecordKind, RecoveryCase, SpendChange, Survey,
+    SurveyId, Timestamp, UsageEvent, WaitSeconds,
 };
 
 /// Typed column access by position; times come back as [`Timestamp`] whatever the backend
@@ -227,6 +227,7 @@ pub(super) fn customer(row: &dyn ReadRow) -> Result<Customer, StoreError> {
         annual_value: c.money()?,
         customer_since: c.time()?,
         updated_at: c.time()?,
+        attributes: c.parsed(|json| Attributes::from_json(&json))?,
     };
     c.end()?;
     Ok(customer)

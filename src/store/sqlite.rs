@@ -366,6 +366,18 @@ impl BatchTransaction for SqliteBatch {
         Ok(written)
     }
 
+    fn ids_match(&self) -> &'static str {
+        "IN (SELECT value FROM json_each(?))"
+    }
+
+    async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json_ids(ids))
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
     async fn stored_versions(
         &mut self,
         kind: RecordKind,

@@ -31,7 +31,7 @@ pub(super) struct Table {
     pub id_column: &'static str,
     /// The column whose newer value wins, for versioned kinds; immutable kinds have none.
     pub version_column: Option<&'static str>,
-    /// The time a customer's rows are ordered by when read back.
+    /// What a customer's rows are ordered by when read back (a time, or a list of columns).
     pub order_column: &'static str,
     /// Every column in the order [`row`] produces values, ending with the fingerprint.
     pub columns: &'static [(&'static str, ColumnType)],
@@ -53,6 +53,7 @@ const CUSTOMERS: Table = Table {
         ("annual_value", Real),
         ("customer_since", Time),
         ("updated_at", Time),
+        ("attributes", Text),
         ("fingerprint", BigInt),
     ],
 };
@@ -155,6 +156,32 @@ const RECOVERY_CASES: Table = Table {
     ],
 };
 
+/// Every version of each profile, with the columns of [`CUSTOMERS`].
+const CUSTOMER_VERSIONS: Table = Table {
+    name: "customer_versions",
+    order_column: "updated_at",
+    ..CUSTOMERS
+};
+
+/// Every version of each recovery case, with the columns of [`RECOVERY_CASES`].
+/// Read back case by case, so a case's versions lie together, oldest first.
+const RECOVERY_CASE_VERSIONS: Table = Table {
+    name: "recovery_case_versions",
+    order_column: "case_id, updated_at",
+    ..RECOVERY_CASES
+};
+
+/// The table keeping every version of a versioned kind whose history features read (profiles
+/// and recovery cases); `None` for the other kinds. Churn outcomes need none: a label is read
+/// only once its horizon has been observed.
+pub(super) const fn versions(kind: RecordKind) -> Option<&'static Table> {
+    match kind {
+        RecordKind::Customer => Some(&CUSTOMER_VERSIONS),
+        RecordKind::RecoveryCase => Some(&RECOVERY_CASE_VERSIONS),
+        _ => None,
+    }
+}
+
 pub(super) const fn table(kind: RecordKind) -> &'static Table {
     match kind {
         RecordKind::Customer => &CUSTOMERS,
@@ -191,6 +218,7 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
             Value::Real(Some(r.annual_value.get())),
             time(r.customer_since),
             time(r.updated_at),
+            text(r.attributes.as_json()),
             fingerprint,
         ],
         Record::UsageEvent(r) => vec![
@@ -312,6 +340,17 @@ impl Table {
             names.join(", "),
             self.name,
             self.order_column
+        )
+    }
+
+    /// Copies the rows whose ids match `ids_match` (a backend's test of the id against a list
+    /// parameter) into `versions`, keeping a version already there.
+    pub(super) fn copy_into_versions(&self, versions: &Table, ids_match: &str) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        let names = names.join(", ");
+        format!(
+            "INSERT INTO {} ({names}) SELECT {names} FROM {} WHERE {} {ids_match} ON CONFLICT DO NOTHING",
+            versions.name, self.name, self.id_column
         )
     }
 

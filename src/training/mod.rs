@@ -3,16 +3,18 @@
 //! threads, hold-out metrics for the new model and for the active one on the same rows, and
 //! the promotion gate. The recovery uplift model goes the same way in [`uplift`].
 
+mod rows;
 mod uplift;
 
 use std::sync::Arc;
 
-use ndarray::Array2;
-
 use crate::domain::{CustomerId, Timestamp};
-use crate::features::{self, FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
+use crate::features::SpecBuilder;
 use crate::model::artifact::HEALTH_MODEL_KIND;
-use crate::model::{Dataset, Metrics, ModelArtifact, ModelError, TrainParams, train_logistic};
+use crate::model::{
+    Dataset, FittedModel, Learner, LearnerMetrics, Metrics, ModelArtifact, ModelError, TrainParams,
+    TreeParams, ValidTrainParams, train_logistic, train_trees,
+};
 use crate::registry;
 use crate::scoring::{HealthModel, ModelSlot};
 use crate::store::{CustomerRecords, Store, StoreError, StoredModel};
@@ -29,11 +31,12 @@ pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 /// more than this; noise between two fits on the same data stays well under it.
 pub const DEFAULT_PROMOTION_MARGIN: f64 = 0.005;
 
+pub use rows::{Holdout, RowBuilder, SNAPSHOT_HOLDOUT_SHARE, SplitRows};
 pub use uplift::{
     DEFAULT_MIN_OUTCOMES, DEFAULT_UPLIFT_PROMOTION_MARGIN, UpliftTrainingReport, train_uplift_model,
 };
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainingError {
@@ -93,6 +96,27 @@ pub struct TrainingReport {
     pub decision: String,
 }
 
+/// The default grid for the data: [`default_as_of_grid`] without the times before the
+/// earliest customer joined (no customer has a row there). One time left is a snapshot.
+pub fn adaptive_as_of_grid(
+    latest_observation: Timestamp,
+    earliest_customer: Option<Timestamp>,
+    horizon_days: u32,
+    count: usize,
+) -> Result<Vec<Timestamp>, TrainingError> {
+    let grid: Vec<Timestamp> = default_as_of_grid(latest_observation, horizon_days, count)
+        .into_iter()
+        .filter(|at| earliest_customer.is_none_or(|earliest| *at >= earliest))
+        .collect();
+    if grid.is_empty() {
+        return Err(TrainingError::NotEnoughData(format!(
+            "the latest churn observation ({latest_observation}) is less than one horizon ({horizon_days} days) after the earliest customer joined, so no churn label is known yet; \
+             store outcomes observed at least a horizon after the customers' profiles, or train with a shorter --horizon-days"
+        )));
+    }
+    Ok(grid)
+}
+
 /// `count` as-of times one horizon apart, the last one horizon before `latest_observation`.
 pub fn default_as_of_grid(
     latest_observation: Timestamp,
@@ -105,114 +129,6 @@ pub fn default_as_of_grid(
         .rev()
         .map(|k| Timestamp::from_unix_micros(last - k * step))
         .collect()
-}
-
-/// Point-in-time rows at a grid of as-of times, split by time: rows at the last as-of time
-/// are the hold-out. Fed one customer at a time, so any source (the store's pages, the
-/// simulator) builds exactly the rows training uses.
-#[derive(Debug)]
-pub struct RowBuilder {
-    as_of: Vec<Timestamp>,
-    horizon_days: u32,
-    train_features: Vec<f64>,
-    train_labels: Vec<bool>,
-    holdout_features: Vec<f64>,
-    holdout_labels: Vec<bool>,
-    holdout_customers: Vec<CustomerId>,
-    customers: usize,
-}
-
-impl RowBuilder {
-    /// `as_of` must be ascending with at least two times.
-    pub fn new(as_of: Vec<Timestamp>, horizon_days: u32) -> Result<Self, TrainingError> {
-        if as_of.len() < 2 || as_of.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(TrainingError::Invalid(
-                "at least two ascending as-of times are needed".into(),
-            ));
-        }
-        Ok(Self {
-            as_of,
-            horizon_days,
-            train_features: Vec::new(),
-            train_labels: Vec::new(),
-            holdout_features: Vec::new(),
-            holdout_labels: Vec::new(),
-            holdout_customers: Vec::new(),
-            customers: 0,
-        })
-    }
-
-    /// Adds a row per as-of time at which the customer had joined and their label is known.
-    pub fn add(&mut self, customer: &CustomerRecords) {
-        self.customers += 1;
-        let holdout_at = self.as_of[self.as_of.len() - 1];
-        for &at in &self.as_of {
-            if customer.history.customer.customer_since > at {
-                continue;
-            }
-            let Some(label) =
-                features::churn_label(customer.churn.as_ref(), at, i64::from(self.horizon_days))
-            else {
-                continue;
-            };
-            let features = features::compute(&customer.history, at).0;
-            if at == holdout_at {
-                self.holdout_features.extend(features);
-                self.holdout_labels.push(label);
-                self.holdout_customers
-                    .push(customer.history.customer.customer_id.clone());
-            } else {
-                self.train_features.extend(features);
-                self.train_labels.push(label);
-            }
-        }
-    }
-
-    pub fn customers(&self) -> usize {
-        self.customers
-    }
-
-    /// Rows so far, training and hold-out.
-    pub fn rows(&self) -> usize {
-        self.train_labels.len() + self.holdout_labels.len()
-    }
-
-    /// The training and hold-out sets, and the customer of each hold-out row.
-    pub fn finish(self) -> Result<SplitRows, TrainingError> {
-        for (name, labels) in [
-            ("training", &self.train_labels),
-            ("hold-out", &self.holdout_labels),
-        ] {
-            let positives = labels.iter().filter(|l| **l).count();
-            if positives == 0 || positives == labels.len() {
-                return Err(TrainingError::NotEnoughData(format!(
-                    "the {name} rows need both churned and retained customers ({positives} of {} churned)",
-                    labels.len()
-                )));
-            }
-        }
-        Ok(SplitRows {
-            train: dataset(self.train_features, self.train_labels)?,
-            holdout: dataset(self.holdout_features, self.holdout_labels)?,
-            holdout_customers: self.holdout_customers,
-        })
-    }
-}
-
-/// Rows split by time.
-#[derive(Debug)]
-pub struct SplitRows {
-    pub train: Dataset,
-    pub holdout: Dataset,
-    /// The customer of each hold-out row, in row order.
-    pub holdout_customers: Vec<CustomerId>,
-}
-
-fn dataset(features: Vec<f64>, labels: Vec<bool>) -> Result<Dataset, TrainingError> {
-    let shape = (labels.len(), FEATURE_NAMES.len());
-    let matrix = Array2::from_shape_vec(shape, features)
-        .map_err(|e| TrainingError::Invalid(format!("feature matrix: {e}")))?;
-    Ok(Dataset::new(matrix, labels)?)
 }
 
 /// Reads every customer, page by page, into `add`; returns how many there were.
@@ -285,8 +201,9 @@ fn gate(
     }
 }
 
-/// Trains a health model on everything stored, registers it, and promotes it through the gate
-/// (or not). `slot` is the serving slot to swap on promotion.
+/// Trains a health model on everything stored — every learner, on features chosen from the
+/// data — registers the best on the hold-out, and promotes it through the gate (or not).
+/// `slot` is the serving slot to swap on promotion.
 pub async fn train_health_model(
     store: &Arc<dyn Store>,
     slot: &ModelSlot,
@@ -295,64 +212,94 @@ pub async fn train_health_model(
 ) -> Result<TrainingReport, TrainingError> {
     check_plan(&plan)?;
     let params = plan.params.clone().check()?;
-    let as_of = if plan.as_of.is_empty() {
-        let latest = store
-            .latest_churn_observation()
-            .await?
-            .ok_or_else(|| TrainingError::NotEnoughData("no churn outcomes are stored".into()))?;
-        default_as_of_grid(latest, plan.horizon_days, DEFAULT_AS_OF_COUNT)
-    } else {
-        plan.as_of.clone()
+    let as_of = match plan.as_of.clone() {
+        grid if !grid.is_empty() => grid,
+        _ => {
+            let latest = store.latest_churn_observation().await?.ok_or_else(|| {
+                TrainingError::NotEnoughData(
+                    "no churn outcomes are stored: store each customer's churn outcome (`rescue-client backfill churn_outcomes` or `rescue-client import`) first".into(),
+                )
+            })?;
+            let earliest = earliest_customer(store.as_ref()).await?;
+            adaptive_as_of_grid(latest, earliest, plan.horizon_days, DEFAULT_AS_OF_COUNT)?
+        }
     };
-    let mut rows = RowBuilder::new(as_of.clone(), plan.horizon_days)?;
+
+    // First pass: what the data holds, at the last as-of time, chooses the features.
+    let mut chosen = SpecBuilder::default();
+    let last = as_of[as_of.len() - 1];
+    read_customers(store.as_ref(), progress, |c| chosen.add(&c.history, last)).await?;
+    let spec = chosen.finish();
+    progress(format!("{} candidate features from the data", spec.len()));
+
+    // The active model, to be judged on the same hold-out rows in its own features.
+    let active = match store.active_model(HEALTH_MODEL_KIND).await? {
+        Some(stored) => HealthModel::from_artifact_json(&stored.artifact)
+            .ok()
+            .map(|model| (stored.version, model)),
+        None => None,
+    };
+    let rows = RowBuilder::new(as_of.clone(), plan.horizon_days)?
+        .with_spec(spec)
+        .comparing(active.as_ref().map(|(_, model)| model.features.clone()));
+    let holdout_kind = rows.holdout();
     progress(format!(
-        "building rows at {} as-of times from {} to {} (hold-out: the last)",
+        "building rows at {} as-of time(s) from {} to {} (hold-out: {})",
         as_of.len(),
         as_of[0],
-        as_of[as_of.len() - 1]
+        last,
+        holdout_kind.describe()
     ));
+    let mut rows = rows;
     let customers = read_customers(store.as_ref(), progress, |c| rows.add(c)).await?;
-    let SplitRows { train, holdout, .. } = rows.finish()?;
+    let split = rows.finish()?.without_constant_features()?;
     progress(format!(
-        "{customers} customers: {} training rows, {} hold-out rows",
-        train.rows(),
-        holdout.rows()
+        "{customers} customers: {} training rows, {} hold-out rows, {} features",
+        split.train.rows(),
+        split.holdout.rows(),
+        split.spec.len()
     ));
-    progress(format!(
-        "fitting on {} rows × {} features",
-        train.rows(),
-        train.feature_count()
-    ));
-    let (model, train, holdout) = tokio::task::spawn_blocking(move || {
-        train_logistic(&train, &params).map(|model| (model, train, holdout))
-    })
-    .await
-    .map_err(|e| TrainingError::Task(e.to_string()))??;
 
-    let scores = model.predict_all(holdout.features.view());
-    let metrics = Metrics::evaluate(&scores, &holdout.labels)?;
-    progress(format!(
-        "hold-out ROC-AUC {:.4}, Brier {:.4}",
-        metrics.roc_auc, metrics.brier
-    ));
+    let fitted = tokio::task::spawn_blocking(move || fit_every_learner(split, &params))
+        .await
+        .map_err(|e| TrainingError::Task(e.to_string()))??;
+    let FittedLearners {
+        chosen,
+        metrics,
+        candidates,
+        split,
+    } = fitted;
+    for candidate in &candidates {
+        progress(format!(
+            "{}: hold-out ROC-AUC {:.4}, Brier {:.4}, ECE {:.4}",
+            candidate.learner,
+            candidate.metrics.roc_auc,
+            candidate.metrics.brier,
+            candidate.metrics.expected_calibration_error
+        ));
+    }
+    progress(format!("kept the {} model", chosen.learner().name()));
 
     let created_at = Timestamp::now();
+    let trained_to = match holdout_kind {
+        Holdout::LastAsOf => as_of[as_of.len() - 2],
+        Holdout::Customers { .. } => last,
+    };
     let mut artifact = ModelArtifact {
         artifact_schema: crate::model::ARTIFACT_SCHEMA_VERSION,
         kind: HEALTH_MODEL_KIND.to_owned(),
         version: registry::new_version(HEALTH_MODEL_KIND, created_at),
-        feature_schema: FEATURE_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+        features: split.spec.clone(),
         horizon_days: plan.horizon_days,
-        scaler: model.scaler.clone(),
-        coefficients: model.coefficients.clone(),
-        intercept: model.intercept,
+        model: chosen,
         metrics: metrics.clone(),
+        candidates,
+        holdout: holdout_kind.describe(),
         trained_from: as_of[0],
-        trained_to: as_of[as_of.len() - 2],
-        training_rows: train.rows() as u64,
-        holdout_rows: holdout.rows() as u64,
-        positives: train.positives() as u64,
+        trained_to,
+        training_rows: split.train.rows() as u64,
+        holdout_rows: split.holdout.rows() as u64,
+        positives: split.train.positives() as u64,
         created_at,
         checksum: String::new(),
     };
@@ -369,21 +316,16 @@ pub async fn train_health_model(
     store.insert_model(&stored).await?;
 
     // The active model, judged on exactly the new model's hold-out rows.
-    let active = match store.active_model(HEALTH_MODEL_KIND).await? {
-        Some(active) => match HealthModel::from_artifact_json(&active.artifact) {
-            Ok(loaded) => {
-                let scores: Vec<f64> = holdout
-                    .features
-                    .rows()
-                    .into_iter()
-                    .map(|row| loaded.probability(&row.to_vec()))
-                    .collect();
-                Some((active.version, Metrics::evaluate(&scores, &holdout.labels)?))
-            }
-            // A model of another feature schema cannot score these rows.
-            Err(_) => None,
-        },
-        None => None,
+    let active = match (active, &split.compared_holdout) {
+        (Some((version, model)), Some(rows)) => {
+            let scores: Vec<f64> = rows
+                .rows()
+                .into_iter()
+                .map(|row| model.probability(&row.to_vec()))
+                .collect();
+            Some((version, Metrics::evaluate(&scores, &split.holdout.labels)?))
+        }
+        _ => None,
     };
     let (promote, decision) = gate(
         plan.auto_promote,
@@ -405,4 +347,86 @@ pub async fn train_health_model(
         promoted: promote,
         decision,
     })
+}
+
+/// The learners of one run, and the one kept.
+#[derive(Debug)]
+struct FittedLearners {
+    chosen: FittedModel,
+    metrics: Metrics,
+    candidates: Vec<LearnerMetrics>,
+    split: SplitRows,
+}
+
+/// Fits every learner on the training rows and keeps the one with the highest hold-out
+/// ROC-AUC (the first listed on a tie: the simpler one), then fits that learner again on the
+/// training and hold-out rows together: the hold-out has judged the learner, and the model
+/// served learns from every labelled row (the newest ones, under a time split). Its reported
+/// metrics are the hold-out's, of the fit that did not see it.
+fn fit_every_learner(
+    split: SplitRows,
+    params: &ValidTrainParams,
+) -> Result<FittedLearners, TrainingError> {
+    let fit = |learner: Learner, rows: &Dataset| -> Result<FittedModel, TrainingError> {
+        Ok(match learner {
+            Learner::Logistic => FittedModel::Logistic(train_logistic(rows, params)?),
+            Learner::Trees => {
+                FittedModel::Trees(Box::new(train_trees(rows, &TreeParams::default())?))
+            }
+        })
+    };
+    let mut best: Option<(Learner, Metrics)> = None;
+    let mut candidates = Vec::new();
+    for learner in Learner::ALL {
+        let model = fit(learner, &split.train)?;
+        let scores = model.predict_all(split.holdout.features.view());
+        let metrics = Metrics::evaluate(&scores, &split.holdout.labels)?;
+        candidates.push(LearnerMetrics {
+            learner: learner.name().to_owned(),
+            metrics: metrics.clone(),
+        });
+        if best
+            .as_ref()
+            .is_none_or(|(_, kept)| metrics.roc_auc > kept.roc_auc)
+        {
+            best = Some((learner, metrics));
+        }
+    }
+    let (learner, metrics) = best.ok_or_else(|| TrainingError::Invalid("no learner".into()))?;
+    let every_row = Dataset::new(
+        ndarray::concatenate(
+            ndarray::Axis(0),
+            &[split.train.features.view(), split.holdout.features.view()],
+        )
+        .map_err(|e| TrainingError::Invalid(format!("feature matrix: {e}")))?,
+        split
+            .train
+            .labels
+            .iter()
+            .chain(&split.holdout.labels)
+            .copied()
+            .collect(),
+    )?;
+    Ok(FittedLearners {
+        chosen: fit(learner, &every_row)?,
+        metrics,
+        candidates,
+        split,
+    })
+}
+
+/// When the earliest stored customer joined (none stored: no limit).
+async fn earliest_customer(store: &dyn Store) -> Result<Option<Timestamp>, TrainingError> {
+    let mut earliest: Option<Timestamp> = None;
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let page = store.customer_page(after.as_ref(), PAGE_CUSTOMERS).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.history.customer.customer_id.clone());
+        for customer in &page {
+            let since = customer.history.customer.customer_since;
+            earliest = Some(earliest.map_or(since, |e| e.min(since)));
+        }
+    }
+    Ok(earliest)
 }

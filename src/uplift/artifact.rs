@@ -82,7 +82,7 @@ impl UpliftArtifact {
     /// Parses and checks an artifact: schema version, checksum, kind, then that it fits this
     /// build's features and treatment inputs. Each refusal names what is wrong.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let (value, recorded) = checked_json(text, UPLIFT_ARTIFACT_SCHEMA_VERSION)?;
+        let (value, recorded) = checked_json(text, &[UPLIFT_ARTIFACT_SCHEMA_VERSION])?;
         let kind = value.get("kind").and_then(serde_json::Value::as_str);
         if kind != Some(UPLIFT_MODEL_KIND) {
             return Err(ModelError::ArtifactKindMismatch {

@@ -9,7 +9,7 @@ use crate::features::{self, History};
 
 use super::treatment::Quality;
 
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+use crate::domain::MICROS_PER_DAY;
 
 /// By default the newest 30% of the labelled failures are the hold-out: the Qini coefficient
 /// compares treated and control customers among the best-ranked few, so it needs a large
@@ -211,6 +211,7 @@ mod tests {
             annual_value: Money::parse(1_200.0).expect("money"),
             customer_since: day(-400),
             updated_at: day(-400),
+            attributes: Default::default(),
         }
     }
 

@@ -159,12 +159,7 @@ fn rescue_simulate_then_rescue_train_registers_and_promotes_a_model() {
     assert!(stdout.contains("status       active"), "{stdout}");
     assert!(stdout.contains("ROC-AUC"), "{stdout}");
     let exported = std::fs::read_to_string(&artifact).expect("the exported artifact");
-    rescue::model::ModelArtifact::from_json(
-        &exported,
-        rescue::features::FEATURE_NAMES,
-        rescue::features::FEATURE_SCHEMA_VERSION,
-    )
-    .expect("the exported artifact loads");
+    rescue::model::ModelArtifact::from_json(&exported).expect("the exported artifact loads");
     std::fs::remove_file(&artifact).ok();
 
     let bad = Command::new(env!("CARGO_BIN_EXE_rescue"))

@@ -16,33 +16,9 @@ use rescue::domain::{Record, RecordKind};
 use rescue::simulate::{self, SimulationParams};
 use rescue::store::CustomerRecords;
 
-use crate::helpers::{ServeProcess, TestDatabase, on_every_backend, spawn_app};
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_rescue-client");
-
-/// A directory of its own for one test's files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let path =
-            std::env::temp_dir().join(format!("rescue-client-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&path).expect("create a scratch directory");
-        Self(path)
-    }
-
-    fn file(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).expect("write a test file");
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
+use crate::helpers::{
+    CLIENT, Scratch, ServeProcess, TestDatabase, client, on_every_backend, spawn_app,
+};
 
 /// `rescue simulate --out-dir DIR` with CSV files.
 fn simulate_files(params: SimulationParams, directory: &Path) {
@@ -67,15 +43,6 @@ fn simulate_files(params: SimulationParams, directory: &Path) {
 
 fn simulated_file(directory: &Path, kind: FileKind) -> PathBuf {
     simulate::file_path(directory, kind, rescue::client::Format::Csv, false)
-}
-
-/// Runs `rescue-client` against `server` with `args`.
-fn client(server: &str, args: &[&str]) -> Output {
-    Command::new(CLIENT)
-        .env("RESCUE_SERVER", server)
-        .args(args)
-        .output()
-        .expect("run rescue-client")
 }
 
 fn backfill(server: &str, kind: FileKind, file: &Path, extra: &[&str]) -> Output {

@@ -31,6 +31,7 @@ pub fn customer_version(id: &str, version: i64, annual_value: f64) -> proto::Rec
         annual_value,
         customer_since: at(-400 * 86_400),
         updated_at: at(version),
+        attributes: Default::default(),
     }))
 }
 
@@ -325,7 +326,7 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
 /// A health model with hand-set coefficients on raw feature values (scaler mean 0, scale 1):
 /// failures and repeat contacts raise the risk, usage and CSAT lower it.
 pub fn artifact(version: &str, intercept: f64) -> rescue::model::ModelArtifact {
-    use rescue::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
+    use rescue::features::FEATURE_NAMES;
     let weight = |name: &str| match name {
         "failures_30d" => 0.8,
         "failures_90d" => 0.3,
@@ -343,15 +344,23 @@ pub fn artifact(version: &str, intercept: f64) -> rescue::model::ModelArtifact {
         artifact_schema: rescue::model::ARTIFACT_SCHEMA_VERSION,
         kind: "health".into(),
         version: version.into(),
-        feature_schema: FEATURE_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+        features: rescue::features::FeatureSpec::built_in(
+            &FEATURE_NAMES
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect::<Vec<_>>(),
+        ),
         horizon_days: 90,
-        scaler: rescue::model::Scaler {
-            mean: vec![0.0; FEATURE_NAMES.len()],
-            scale: vec![1.0; FEATURE_NAMES.len()],
-        },
-        coefficients: FEATURE_NAMES.iter().map(|n| weight(n)).collect(),
-        intercept,
+        model: rescue::model::FittedModel::Logistic(rescue::model::LogisticModel {
+            scaler: rescue::model::Scaler {
+                mean: vec![0.0; FEATURE_NAMES.len()],
+                scale: vec![1.0; FEATURE_NAMES.len()],
+            },
+            coefficients: FEATURE_NAMES.iter().map(|n| weight(n)).collect(),
+            intercept,
+        }),
+        candidates: Vec::new(),
+        holdout: "the rows at the last as-of time".into(),
         metrics,
         trained_from: now,
         trained_to: now,

@@ -373,3 +373,39 @@ impl Drop for ServeProcess {
         self.kill();
     }
 }
+
+/// The `rescue-client` binary of this build.
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_rescue-client");
+
+/// A directory of its own for one test's files, removed when dropped.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("rescue-client-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("create a scratch directory");
+        Self(path)
+    }
+
+    pub fn file(&self, name: &str, content: &str) -> std::path::PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).expect("write a test file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// Runs `rescue-client` against `server` with `args`.
+pub fn client(server: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(CLIENT)
+        .env("RESCUE_SERVER", server)
+        .args(args)
+        .output()
+        .expect("run rescue-client")
+}

@@ -11,6 +11,7 @@ mod health;
 mod ingest;
 mod model_quality;
 mod models;
+mod real_data;
 mod recommend;
 mod recovery_outcome;
 mod scoring;

@@ -15,6 +15,7 @@ use crate::helpers::{TestApp, TestDatabase, on_every_backend, spawn_app};
 on_every_backend!(
     scores_by_id_and_by_snapshot_agree,
     events_after_as_of_never_change_a_score,
+    a_later_profile_version_or_recovery_outcome_never_changes_an_earlier_score_or_row,
 );
 
 /// A customer with two recent failures, a repeat contact and a poor survey.
@@ -268,6 +269,86 @@ async fn a_scoring_stream_answers_every_request_in_order_and_survives_bad_ones()
     assert_eq!(
         seen,
         ["a: score c-1", "b: error 5", "c: error 3", "d: score c-2"]
+    );
+    app.stop().await;
+}
+
+/// Scores and training rows as of a moment read the profile and the recovery cases as they
+/// stood then: a profile version or a recovery outcome recorded later changes neither.
+async fn a_later_profile_version_or_recovery_outcome_never_changes_an_earlier_score_or_row(
+    database: TestDatabase,
+) {
+    // The shipped baseline reads the profile (value, plan) and the recovery ratings.
+    let app = spawn_app(&database).await;
+    app.ingest(troubled_customer("c-1"), 10).await;
+    let mut scoring = app.scoring_client().await;
+    let as_of = 5 * 3_600;
+    let id = rescue::domain::CustomerId::parse("c-1".into()).expect("an id");
+    let row = |records: rescue::store::CustomerRecords| {
+        rescue::features::compute(
+            &records.history,
+            rescue::domain::Timestamp::from_unix_micros(
+                fixtures::at(as_of).expect("a time").seconds * 1_000_000,
+            ),
+        )
+    };
+    let before = scoring
+        .score_customer(by_id("c-1", as_of))
+        .await
+        .expect("score")
+        .into_inner();
+    let row_before = row(app
+        .store
+        .customer_records(&id)
+        .await
+        .expect("read")
+        .expect("stored"));
+
+    // After `as_of`: the customer becomes an enterprise worth far more, on another plan, and
+    // the recovery is resolved (before `as_of`, as it is dated) and re-surveyed at 7.
+    let mut richer = fixtures::customer_version("c-1", as_of + 600, 250_000.0);
+    if let Some(proto::record::Kind::Customer(c)) = richer.kind.as_mut() {
+        c.plan = proto::PlanTier::Premium.into();
+        c.segment = proto::Segment::Enterprise.into();
+    }
+    assert_eq!(app.ingest(vec![richer], 10).await.accepted, 1);
+    app.ingest_client()
+        .await
+        .record_recovery_outcome(proto::RecordRecoveryOutcomeRequest {
+            case_id: "c-1-r1".into(),
+            recorded_at: fixtures::at(as_of + 1_200),
+            resurvey_score: Some(7),
+            retained: Some(true),
+            spend_change_pct: Some(20.0),
+            resolved_at: fixtures::at(as_of - 600),
+        })
+        .await
+        .expect("the outcome is recorded");
+
+    let after = scoring
+        .score_customer(by_id("c-1", as_of))
+        .await
+        .expect("score")
+        .into_inner();
+    assert_eq!(before, after, "the score as of {as_of} s changed");
+    let row_after = row(app
+        .store
+        .customer_records(&id)
+        .await
+        .expect("read")
+        .expect("stored"));
+    assert_eq!(
+        row_before, row_after,
+        "the training row as of {as_of} s changed"
+    );
+    let now = scoring
+        .score_customer(by_id("c-1", as_of + 3_600))
+        .await
+        .expect("score")
+        .into_inner();
+    assert_ne!(
+        before.churn_probability, now.churn_probability,
+        "later scores do see the new profile and the outcome"
     );
     app.stop().await;
 }

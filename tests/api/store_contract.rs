@@ -21,6 +21,7 @@ on_every_backend!(
     a_batch_larger_than_one_statement_is_written_whole,
     data_survives_reopening_the_store,
     a_customer_reads_back_with_every_field_of_its_history,
+    every_version_of_a_profile_and_a_case_is_kept_in_order,
     customer_pages_cover_every_customer_once_in_id_order,
 );
 
@@ -247,11 +248,105 @@ async fn a_customer_reads_back_with_every_field_of_its_history(database: TestDat
         }
     }
     history.usage.sort_by_key(|e| e.occurred_at);
+    // Each versioned record written once is its only version.
+    history.profile_versions = vec![history.customer.clone()];
+    history.case_versions = history.recovery_cases.clone();
     assert_eq!(read.history, history);
     assert_eq!(read.churn, churn);
 
     let unknown = rescue::domain::CustomerId::parse("nobody".into()).expect("id");
     assert_eq!(store.customer_records(&unknown).await.expect("read"), None);
+}
+
+/// Every version of a profile and of a recovery case is kept, oldest first, while the
+/// newest is the one re-sends are judged against.
+async fn every_version_of_a_profile_and_a_case_is_kept_in_order(database: TestDatabase) {
+    use rescue::domain::{Customer, RecoveryCase};
+    let store = database.open_store().await;
+    let records = one_of_each("c-1");
+    let customer: Customer = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Customer(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a customer");
+    let case: RecoveryCase = records
+        .iter()
+        .find_map(|r| match r {
+            Record::RecoveryCase(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a case");
+    let later = |at: Timestamp, seconds: i64| {
+        Timestamp::from_unix_micros(at.unix_micros() + seconds * 1_000_000)
+    };
+    let newer_profile = Customer {
+        updated_at: later(customer.updated_at, 3_600),
+        ..customer.clone()
+    };
+    let newer_case = RecoveryCase {
+        updated_at: later(case.updated_at, 7_200),
+        resurvey_score: rescue::domain::Rating::parse(6).ok(),
+        ..case.clone()
+    };
+    // Newest first, in one batch and then another, with an identical re-send between.
+    store
+        .write_batch(&[
+            Record::Customer(newer_profile.clone()),
+            Record::RecoveryCase(newer_case.clone()),
+        ])
+        .await
+        .expect("write");
+    store
+        .write_batch(&[
+            Record::Customer(customer.clone()),
+            Record::RecoveryCase(case.clone()),
+        ])
+        .await
+        .expect("write");
+    store
+        .write_batch(&[Record::Customer(newer_profile.clone())])
+        .await
+        .expect("write");
+    let read = store
+        .customer_records(&customer.customer_id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(read.history.customer, newer_profile);
+    assert_eq!(read.history.recovery_cases, vec![newer_case.clone()]);
+    // The older versions arrived after the newer ones: superseded, so not kept either.
+    assert_eq!(read.history.profile_versions, vec![newer_profile.clone()]);
+
+    let newest = Customer {
+        updated_at: later(customer.updated_at, 10_800),
+        ..customer.clone()
+    };
+    store
+        .write_batch(&[Record::Customer(newest.clone())])
+        .await
+        .expect("write");
+    let read = store
+        .customer_records(&customer.customer_id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        read.history.profile_versions,
+        vec![newer_profile, newest.clone()]
+    );
+    assert_eq!(
+        read.history
+            .profile_at(later(customer.updated_at, 3_601))
+            .updated_at,
+        later(customer.updated_at, 3_600)
+    );
+    assert_eq!(
+        read.history.profile_at(later(customer.updated_at, 20_000)),
+        &newest
+    );
+    assert_eq!(read.history.case_versions, vec![newer_case]);
 }
 
 async fn customer_pages_cover_every_customer_once_in_id_order(database: TestDatabase) {

@@ -11,10 +11,11 @@ pub use decision::{RecommendRequest, funnel};
 pub use scoring::{ScoreSubject, health_score, missing, score_error};
 
 use crate::domain::{
-    Amount, CaresRatings, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId,
-    EventId, Interaction, InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction,
-    RecoveryCase, RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
-    TimestampBounds, UsageEvent, Violations, WaitSeconds, has_control_characters,
+    Amount, AttributeName, AttributeValue, Attributes, CaresRatings, CaseId, Channel, ChurnOutcome,
+    ChurnStatus, Customer, CustomerId, EventId, Interaction, InteractionId, IssueTag, Money,
+    PlanTier, Rating, Record, RecoveryAction, RecoveryCase, RecoveryTrigger, Resolution, Segment,
+    SpendChange, Survey, SurveyId, Timestamp, TimestampBounds, UsageEvent, Violations, WaitSeconds,
+    has_control_characters,
 };
 use crate::proto::v1 as proto;
 
@@ -194,6 +195,7 @@ impl RecordParser {
             annual_value,
             customer_since,
             updated_at,
+            attributes,
         } = customer;
         let mut v = Violations::default();
         let customer_id = v.check("customer_id", CustomerId::parse(customer_id));
@@ -204,6 +206,7 @@ impl RecordParser {
         let annual_value = v.check("annual_value", Money::parse(annual_value));
         let customer_since = v.check("customer_since", self.required_time(customer_since));
         let updated_at = v.check("updated_at", self.required_time(updated_at));
+        let attributes = self::attributes(attributes, &mut v);
         if let (Some(since), Some(updated)) = (customer_since, updated_at)
             && since > updated
         {
@@ -222,6 +225,7 @@ impl RecordParser {
                 annual_value: annual_value?,
                 customer_since: customer_since?,
                 updated_at: updated_at?,
+                attributes: attributes?,
             })
         })
     }
@@ -479,4 +483,38 @@ pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
         seconds,
         nanos: nanos as i32,
     }
+}
+
+/// A profile's attributes, each name and value checked; every bad one is reported under
+/// `attributes[NAME]`.
+fn attributes(
+    raw: std::collections::BTreeMap<String, proto::AttributeValue>,
+    v: &mut Violations,
+) -> Option<Attributes> {
+    use proto::attribute_value::Value;
+    let mut values = std::collections::BTreeMap::new();
+    let mut valid = true;
+    for (name, value) in raw {
+        let field = format!("attributes[{name}]");
+        let parsed = AttributeName::parse(name).and_then(|name| {
+            let value = match value.value {
+                Some(Value::Number(n)) => AttributeValue::number(n),
+                Some(Value::Category(c)) => AttributeValue::category(c),
+                Some(Value::Flag(f)) => Ok(AttributeValue::Flag(f)),
+                None => Err("must be set to a number, a category or a flag".to_owned()),
+            }?;
+            Ok((name, value))
+        });
+        match parsed {
+            Ok((name, value)) => {
+                values.insert(name, value);
+            }
+            Err(reason) => {
+                v.push(&field, reason);
+                valid = false;
+            }
+        }
+    }
+    let attributes = v.check("attributes", Attributes::new(values));
+    attributes.filter(|_| valid)
 }

@@ -177,6 +177,7 @@ pub fn health_score(score: HealthScore) -> proto::ScoreCustomerResponse {
         model_version,
         horizon_days,
         as_of,
+        warnings,
     } = score;
     proto::ScoreCustomerResponse {
         customer_id: customer_id.into_string(),
@@ -192,7 +193,7 @@ pub fn health_score(score: HealthScore) -> proto::ScoreCustomerResponse {
         drivers: drivers
             .into_iter()
             .map(|d| proto::Driver {
-                feature: d.feature.to_owned(),
+                feature: d.feature,
                 description: d.description,
                 contribution: d.contribution,
             })
@@ -201,6 +202,7 @@ pub fn health_score(score: HealthScore) -> proto::ScoreCustomerResponse {
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         horizon_days,
         as_of: Some(timestamp(as_of)),
+        warnings,
     }
 }
 

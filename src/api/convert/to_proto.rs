@@ -4,8 +4,8 @@
 
 use super::timestamp;
 use crate::domain::{
-    CaresRatings, ChurnOutcome, Customer, Interaction, InteractionId, Rating, Record, RecoveryCase,
-    SpendChange, Survey, SurveyId, UsageEvent,
+    AttributeValue, Attributes, CaresRatings, ChurnOutcome, Customer, Interaction, InteractionId,
+    Rating, Record, RecoveryCase, SpendChange, Survey, SurveyId, UsageEvent,
 };
 use crate::proto::v1::{self as proto, record::Kind};
 
@@ -16,6 +16,27 @@ fn time(at: crate::domain::Timestamp) -> Option<prost_types::Timestamp> {
 
 fn rating<const MIN: u8, const MAX: u8>(value: Option<Rating<MIN, MAX>>) -> Option<u32> {
     value.map(|v| u32::from(v.get()))
+}
+
+/// A profile's attributes in the contract's map form.
+pub fn attributes_to_proto(
+    attributes: &Attributes,
+) -> std::collections::BTreeMap<String, proto::AttributeValue> {
+    use proto::attribute_value::Value;
+    attributes
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                AttributeValue::Number(n) => Value::Number(*n),
+                AttributeValue::Category(c) => Value::Category(c.clone()),
+                AttributeValue::Flag(f) => Value::Flag(*f),
+            };
+            (
+                name.as_str().to_owned(),
+                proto::AttributeValue { value: Some(value) },
+            )
+        })
+        .collect()
 }
 
 impl From<Record> for proto::Record {
@@ -30,6 +51,7 @@ impl From<Record> for proto::Record {
                 annual_value,
                 customer_since,
                 updated_at,
+                attributes,
             }) => Kind::Customer(proto::Customer {
                 customer_id: customer_id.into_string(),
                 segment: proto::Segment::from(segment).into(),
@@ -39,6 +61,7 @@ impl From<Record> for proto::Record {
                 annual_value: annual_value.get(),
                 customer_since: time(customer_since),
                 updated_at: time(updated_at),
+                attributes: attributes_to_proto(&attributes),
             }),
             Record::UsageEvent(UsageEvent {
                 event_id,

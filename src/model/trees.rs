@@ -1,0 +1,195 @@
+//! The gradient-boosted tree learner: perpetual's booster (pure Rust, log-loss, no
+//! hyperparameter search: one `budget` sets how hard it fits), Platt-calibrated on training
+//! rows it did not fit, with per-prediction feature contributions for the drivers.
+//!
+//! Why perpetual: measured against scikit-learn's HistGradientBoosting on the development
+//! table it ranks about as well (test ROC-AUC 0.991–0.993 across budgets vs 0.993), builds in pure Rust with no
+//! system library, saves to serde JSON that reloads bit-identically, and gives contributions
+//! that sum exactly to the log-odds. Its `Average` contributions (each split's change of the
+//! node's mean output, as XGBoost's `approx_contribs`) cost ~20 µs a row where exact TreeSHAP
+//! costs ~500 µs, so drivers stay cheap enough to compute for every score.
+
+use linfa::ParamGuard;
+use linfa::composing::platt_scaling::{Platt, platt_newton_method};
+use ndarray::{Array1, ArrayView2};
+use perpetual::objective::Objective;
+use perpetual::{ContributionsMethod, Matrix, PerpetualBooster};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::{Dataset, ModelError};
+
+/// How hard the booster fits: perpetual's one knob. 0.5 is its default; on the development
+/// table it ranked best of 0.3–2.0 (0.993), and larger budgets grew more trees for no gain.
+pub const DEFAULT_BUDGET: f32 = 0.5;
+/// The share of the training rows held back from the booster to fit its calibration: enough
+/// rows for two parameters, few enough that the trees keep most of the data.
+const CALIBRATION_SHARE: f64 = 0.15;
+/// Fewer calibration rows than this (or no churned one among them) and the booster's own
+/// probabilities are kept: two parameters fitted on a handful of rows would only add noise.
+const MIN_CALIBRATION_ROWS: usize = 100;
+
+/// Settings of a tree fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeParams {
+    pub budget: f32,
+    pub seed: u64,
+    /// Threads the booster may use; `None` is every core.
+    pub threads: Option<usize>,
+}
+
+impl Default for TreeParams {
+    fn default() -> Self {
+        Self {
+            budget: DEFAULT_BUDGET,
+            seed: 0,
+            threads: None,
+        }
+    }
+}
+
+/// A fitted booster and the Platt calibration of its log-odds.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TreeModel {
+    /// The number of features the booster was fitted on: the spec's width.
+    pub inputs: usize,
+    pub booster: PerpetualBooster,
+    /// Calibrated log-odds = `slope` × the booster's log-odds + `offset`.
+    pub slope: f64,
+    pub offset: f64,
+}
+
+impl std::fmt::Debug for TreeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeModel")
+            .field("inputs", &self.inputs)
+            .field("trees", &self.booster.get_prediction_trees().len())
+            .field("slope", &self.slope)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl PartialEq for TreeModel {
+    /// Two tree models are the same model when they serialize the same.
+    fn eq(&self, other: &Self) -> bool {
+        self.inputs == other.inputs
+            && self.slope == other.slope
+            && self.offset == other.offset
+            && serde_json::to_value(&self.booster).ok() == serde_json::to_value(&other.booster).ok()
+    }
+}
+
+/// Fits the booster on most training rows and its calibration on the rest.
+pub fn train_trees(dataset: &Dataset, params: &TreeParams) -> Result<TreeModel, ModelError> {
+    dataset.check_shape()?;
+    let (fit_rows, calibration_rows) = calibration_split(&dataset.labels, params.seed);
+    let fit = rows_of(dataset, &fit_rows);
+    let mut booster = PerpetualBooster::default()
+        .set_objective(Objective::LogLoss)
+        .set_budget(params.budget)
+        .set_seed(params.seed)
+        .set_num_threads(params.threads);
+    let labels: Vec<f64> = fit_rows
+        .iter()
+        .map(|&i| f64::from(u8::from(dataset.labels[i])))
+        .collect();
+    let features = column_major(&fit);
+    booster
+        .fit(
+            &Matrix::new(&features, fit.nrows(), fit.ncols()),
+            &labels,
+            None,
+            None,
+        )
+        .map_err(|e| ModelError::Trees(e.to_string()))?;
+    let mut model = TreeModel {
+        inputs: dataset.feature_count(),
+        booster,
+        slope: 1.0,
+        offset: 0.0,
+    };
+    let calibration_labels: Vec<bool> = calibration_rows
+        .iter()
+        .map(|&i| dataset.labels[i])
+        .collect();
+    let churned = calibration_labels.iter().filter(|l| **l).count();
+    if calibration_rows.len() >= MIN_CALIBRATION_ROWS
+        && churned > 0
+        && churned < calibration_labels.len()
+    {
+        let held = rows_of(dataset, &calibration_rows);
+        let raw = Array1::from(model.raw_logits(held.view()));
+        let params = Platt::<f64, ()>::params()
+            .check()
+            .map_err(|e| ModelError::Trees(format!("calibration settings: {e}")))?;
+        let (a, b) =
+            platt_newton_method(raw.view(), Array1::from(calibration_labels).view(), &params)
+                .map_err(|e| ModelError::Trees(format!("calibration: {e}")))?;
+        // linfa's Platt predicts P(true) = 1 / (1 + exp(a·f + b)), i.e. log-odds −(a·f + b).
+        if a.is_finite() && b.is_finite() && a < 0.0 {
+            model.slope = -a;
+            model.offset = -b;
+        }
+    }
+    Ok(model)
+}
+
+/// A seeded, stratified split of row positions into (fit, calibration).
+fn calibration_split(labels: &[bool], seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5ca1_ab1e);
+    let (mut fit, mut calibration) = (Vec::new(), Vec::new());
+    for class in [true, false] {
+        let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        rows.shuffle(&mut rng);
+        let held = (rows.len() as f64 * CALIBRATION_SHARE).round() as usize;
+        calibration.extend_from_slice(&rows[..held]);
+        fit.extend_from_slice(&rows[held..]);
+    }
+    fit.sort_unstable();
+    calibration.sort_unstable();
+    (fit, calibration)
+}
+
+fn rows_of(dataset: &Dataset, rows: &[usize]) -> ndarray::Array2<f64> {
+    dataset.features.select(ndarray::Axis(0), rows)
+}
+
+/// perpetual reads its matrix column by column.
+fn column_major(rows: &ndarray::Array2<f64>) -> Vec<f64> {
+    rows.t().iter().copied().collect()
+}
+
+impl TreeModel {
+    fn raw_logits(&self, rows: ArrayView2<'_, f64>) -> Vec<f64> {
+        let features = column_major(&rows.to_owned());
+        self.booster
+            .predict(&Matrix::new(&features, rows.nrows(), rows.ncols()), false)
+    }
+
+    /// Calibrated P(churn) for each row.
+    pub fn predict_all(&self, rows: ArrayView2<'_, f64>) -> Vec<f64> {
+        self.raw_logits(rows)
+            .into_iter()
+            .map(|logit| super::logistic::sigmoid(self.slope * logit + self.offset))
+            .collect()
+    }
+
+    /// Each feature's share of the calibrated log-odds of one row, and that log-odds: the
+    /// shares and the base (the calibrated average prediction) sum to it.
+    pub fn contributions(&self, x: &[f64]) -> (Vec<f64>, f64) {
+        let raw = self.booster.predict_contributions(
+            &Matrix::new(x, 1, x.len()),
+            ContributionsMethod::Average,
+            false,
+        );
+        let (shares, base) = raw.split_at(raw.len().saturating_sub(1));
+        let contributions: Vec<f64> = shares.iter().map(|c| self.slope * c).collect();
+        let logit = contributions.iter().sum::<f64>()
+            + self.slope * base.first().copied().unwrap_or(0.0)
+            + self.offset;
+        (contributions, logit)
+    }
+}
