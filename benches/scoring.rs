@@ -8,6 +8,7 @@
 //! on the machine and its load, the ratios are what to compare.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{CONTENT_TYPE, TE};
@@ -17,10 +18,13 @@ use prost::bytes::Bytes;
 use rescue::api::timestamp;
 use rescue::config::Settings;
 use rescue::domain::{Record, Timestamp};
+use rescue::model::{FittedModel, TreeParams, train_trees};
 use rescue::proto::v1::{self as proto, record::Kind, score_customer_request::Subject};
+use rescue::scoring::HealthModel;
 use rescue::server::Application;
 use rescue::simulate::{self, SimulationParams};
-use rescue::store::DatabaseUrl;
+use rescue::store::{CustomerRecords, DatabaseUrl};
+use rescue::training::RowBuilder;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tower_service::Service;
@@ -282,11 +286,15 @@ async fn main() -> anyhow::Result<()> {
     let mut snapshots = Vec::with_capacity(CUSTOMERS);
     let mut recent_snapshots = Vec::with_capacity(CUSTOMERS);
     let mut ids = Vec::with_capacity(CUSTOMERS);
+    let mut rows = RowBuilder::new(simulate::snapshot_dates(), simulate::HORIZON_DAYS as u32)?;
     for customer in simulate::simulate(SimulationParams {
         customers: CUSTOMERS,
         seed: 5,
     }) {
         store.write_batch(&customer.records).await?;
+        if let Some(records) = CustomerRecords::from_records(customer.records.clone()) {
+            rows.add(&records);
+        }
         ids.push(simulate::customer_id(ids.len()));
         snapshots.push(snapshot_request(
             &customer.records,
@@ -350,6 +358,19 @@ async fn main() -> anyhow::Result<()> {
         requests.iter().map(Framed::message_bytes).sum::<usize>() / requests.len()
     };
     let (full_bytes, recent_bytes) = (mean_bytes(&encoded), mean_bytes(&recent_encoded));
+
+    // A tree model on the same customers' rows, swapped in for its own line of each round.
+    let split = rows.finish()?;
+    let trees = train_trees(&split.train, &TreeParams::default())?;
+    let tree_model = Arc::new(HealthModel::new(
+        "health-bench-trees".into(),
+        model.horizon_days,
+        split.spec.clone(),
+        FittedModel::Trees(Box::new(trees)),
+        model.trained_to,
+    ));
+    let logistic_model = Arc::clone(&model);
+    let slot = application.model_slot();
 
     // The service's own work per inline request, without the network: decode, check, score.
     let bands = rescue::scoring::Bands::default();
@@ -418,8 +439,14 @@ async fn main() -> anyhow::Result<()> {
         score(channels.clone()),
     )
     .await?;
-    let (mut health, mut inline, mut recent, mut stored, mut recommends) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut health, mut inline, mut recent, mut stored, mut recommends, mut recent_trees) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for _ in 0..ROUNDS {
         health.push(measure(|_| health_check.clone(), check(channels.clone())).await?);
         inline.push(
@@ -450,6 +477,15 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?,
         );
+        slot.replace(Arc::clone(&tree_model));
+        recent_trees.push(
+            measure(
+                |i| recent_encoded[i % recent_encoded.len()].clone(),
+                score(channels.clone()),
+            )
+            .await?,
+        );
+        slot.replace(Arc::clone(&logistic_model));
     }
 
     println!(
@@ -467,6 +503,7 @@ async fn main() -> anyhow::Result<()> {
     report("grpc.health.v1 Check (reference)", &health, &health);
     report("ScoreCustomer, inline, 1 year", &inline, &health);
     report("ScoreCustomer, inline, 90 days", &recent, &health);
+    report("  the same, tree model", &recent_trees, &health);
     report("ScoreCustomer, stored customer", &stored, &health);
     report("RecommendRecovery, stored customer", &recommends, &health);
 

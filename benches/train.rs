@@ -1,12 +1,13 @@
-//! Training speed: `train_logistic` on 1,000,000 simulated rows (the 33 features of schema 1,
-//! from `rescue simulate`'s customers, split by time) against scikit-learn's
-//! `LogisticRegression(solver="lbfgs")` on the same rows, split and objective, same machine,
-//! same run. The bar (DESIGN.md, Quality bars): within 2× of scikit-learn's time at the same
-//! hold-out ROC-AUC (±0.002).
+//! Training speed, each learner against scikit-learn on the same 1,000,000 simulated rows (the
+//! 33 built-in features, from `rescue simulate`'s customers, split by time), same machine, same
+//! run: `train_logistic` against `LogisticRegression(solver="lbfgs")` with the same objective,
+//! and `train_trees` against `HistGradientBoostingClassifier` with its defaults. The bars: at
+//! most scikit-learn's time, at a hold-out ROC-AUC within 0.002 of its.
 //!
 //! Run: `cargo bench --bench train`. The first run creates a Python virtual environment in
 //! `target/bench-venv` and installs numpy and scikit-learn into it from PyPI; the bench fails
-//! if that, or the reference fit, does not work. `RESCUE_BENCH_TRAIN_ROWS` changes the row count.
+//! if that, or a reference fit, does not work. `RESCUE_BENCH_TRAIN_ROWS` changes the row count,
+//! `RESCUE_BENCH_TRAIN_LEARNERS` (`logistic`, `trees`, or both, comma-separated) which parts run.
 //! Absolute times depend on the machine and its load; the ratio is what to compare.
 
 use std::io::{BufWriter, Write};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use rescue::model::{Dataset, TrainParams, metrics, train_logistic};
+use rescue::model::{Dataset, TrainParams, TreeParams, metrics, train_logistic, train_trees};
 use rescue::simulate;
 use rescue::store::CustomerRecords;
 use rescue::training::RowBuilder;
@@ -123,8 +124,7 @@ fn bench() -> Result<(), String> {
 
     let started = Instant::now();
     let (train, holdout) = training_rows(rows, SEED);
-    let train_rows = train.rows();
-    let rows = train_rows + holdout.rows();
+    let rows = train.rows() + holdout.rows();
     eprintln!(
         "simulated {rows} rows × {} features ({} churned) in {:.1} s",
         train.feature_count(),
@@ -132,34 +132,38 @@ fn bench() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    let params = TrainParams::default();
-    let valid = params.clone().check().map_err(|err| err.to_string())?;
-    let mut best = f64::INFINITY;
-    let mut model = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let fitted = train_logistic(&train, &valid).map_err(|err| err.to_string())?;
-        best = best.min(start.elapsed().as_secs_f64());
-        model = Some(fitted);
-    }
-    let model = model.ok_or("no training run")?;
-    let scores = model.predict_all(holdout.features.view());
-    let auc = metrics::roc_auc(&scores, &holdout.labels).map_err(|err| err.to_string())?;
-
+    let learners = std::env::var("RESCUE_BENCH_TRAIN_LEARNERS")
+        .unwrap_or_else(|_| "logistic,trees".to_owned());
     let file = target_dir().join("bench-train-rows.bin");
     write_rows(&train, &holdout, &file)
         .map_err(|err| format!("writing {}: {err}", file.display()))?;
-    drop(train);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_reference.py");
-    let output = Command::new(&python)
+    let result = learners
+        .split(',')
+        .try_for_each(|learner| match learner.trim() {
+            "logistic" => logistic(&python, &file, &train, &holdout),
+            "trees" => trees(&python, &file, &train, &holdout),
+            other => Err(format!("unknown learner {other:?}: use logistic or trees")),
+        });
+    let _ = std::fs::remove_file(&file);
+    result
+}
+
+/// Runs a reference script on the rows file with `args`, and reads its JSON line.
+fn reference<T: serde::de::DeserializeOwned>(
+    python: &Path,
+    script: &str,
+    file: &Path,
+    args: &[String],
+) -> Result<T, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(script);
+    let output = Command::new(python)
         .arg(&script)
-        .arg(&file)
-        .args([rows, model.feature_count(), train_rows].map(|n| n.to_string()))
-        .args([params.l2_penalty, params.gradient_tolerance].map(|x| x.to_string()))
-        .args([params.max_iterations as usize, RUNS].map(|n| n.to_string()))
+        .arg(file)
+        .args(args)
         .output()
         .map_err(|err| format!("could not start the reference: {err}"))?;
-    let _ = std::fs::remove_file(&file);
     if !output.status.success() {
         return Err(format!(
             "reference {} failed ({}):\n{}",
@@ -168,12 +172,78 @@ fn bench() -> Result<(), String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let reference: Reference = serde_json::from_slice(&output.stdout).map_err(|err| {
+    serde_json::from_slice(&output.stdout).map_err(|err| {
         format!(
             "reference printed no result ({err}):\n{}",
             String::from_utf8_lossy(&output.stdout)
         )
-    })?;
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct TreesReference {
+    seconds: f64,
+    auc: f64,
+    iterations: u64,
+}
+
+/// The tree learner against HistGradientBoosting: one fit each (a fit takes minutes).
+fn trees(python: &Path, file: &Path, train: &Dataset, holdout: &Dataset) -> Result<(), String> {
+    let start = Instant::now();
+    let model = train_trees(train, &TreeParams::default()).map_err(|err| err.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let scores = model.predict_all(holdout.features.view());
+    let auc = metrics::roc_auc(&scores, &holdout.labels).map_err(|err| err.to_string())?;
+    let rows = train.rows() + holdout.rows();
+    let reference: TreesReference = reference(
+        python,
+        "train_trees_reference.py",
+        file,
+        &[rows, train.feature_count(), train.rows(), 1].map(|n| n.to_string()),
+    )?;
+    println!(
+        "trees: rows            {rows} ({} train, {} hold-out)",
+        train.rows(),
+        holdout.rows()
+    );
+    println!(
+        "trees: rescue time     {seconds:.3} s (perpetual, budget {})",
+        TreeParams::default().budget
+    );
+    println!(
+        "trees: sklearn time    {:.3} s (HistGradientBoosting, {} iterations)",
+        reference.seconds, reference.iterations
+    );
+    println!("trees: ratio           {:.2}×", seconds / reference.seconds);
+    println!("trees: rescue AUC      {auc:.5}");
+    println!("trees: sklearn AUC     {:.5}", reference.auc);
+    println!("trees: AUC difference  {:+.5}", auc - reference.auc);
+    Ok(())
+}
+
+/// The logistic learner against lbfgs with the same objective.
+fn logistic(python: &Path, file: &Path, train: &Dataset, holdout: &Dataset) -> Result<(), String> {
+    let train_rows = train.rows();
+    let rows = train_rows + holdout.rows();
+    let params = TrainParams::default();
+    let valid = params.clone().check().map_err(|err| err.to_string())?;
+    let mut best = f64::INFINITY;
+    let mut model = None;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let fitted = train_logistic(train, &valid).map_err(|err| err.to_string())?;
+        best = best.min(start.elapsed().as_secs_f64());
+        model = Some(fitted);
+    }
+    let model = model.ok_or("no training run")?;
+    let scores = model.predict_all(holdout.features.view());
+    let auc = metrics::roc_auc(&scores, &holdout.labels).map_err(|err| err.to_string())?;
+    let mut args: Vec<String> = [rows, model.feature_count(), train_rows]
+        .map(|n| n.to_string())
+        .to_vec();
+    args.extend([params.l2_penalty, params.gradient_tolerance].map(|x| x.to_string()));
+    args.extend([params.max_iterations as usize, RUNS].map(|n| n.to_string()));
+    let reference: Reference = reference(python, "train_reference.py", file, &args)?;
     let largest_coefficient_gap = model
         .coefficients
         .iter()

@@ -68,7 +68,7 @@ impl Recommender {
         let history = &records.history;
         let score = model.score(history, request.as_of, &self.bands);
         let p_churn = score.probability;
-        // The uplift model once one is active; until then the DOMAIN.md prior.
+        // The uplift model once one is active; until then the docs/domain.md prior.
         let uplift = self.uplift.current();
         let features = uplift
             .as_ref()

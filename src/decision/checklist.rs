@@ -1,4 +1,4 @@
-//! The C.A.R.E.S. checklist (Temkin, DOMAIN.md): one instruction per element of a good
+//! The C.A.R.E.S. checklist (Temkin, docs/domain.md): one instruction per element of a good
 //! recovery, filled with this customer's facts so an agent can act on it as written.
 
 use super::eligibility::{Trigger, day};

@@ -21,7 +21,7 @@ use crate::domain::{ChurnOutcome, CustomerId, IssueTag, RecoveryCase, Segment, T
 use crate::domain::MICROS_PER_DAY;
 /// How long after a trigger-less decision a case of the customer still counts as its attempt.
 pub const ATTEMPT_WINDOW_DAYS: i64 = 30;
-/// The retention horizon the program is measured over (the churn model's, DOMAIN.md).
+/// The retention horizon the program is measured over (the churn model's, docs/domain.md).
 pub const RETENTION_DAYS: i64 = 90;
 /// The group name of decisions without a tag.
 pub const UNTAGGED: &str = "untagged";

@@ -29,7 +29,7 @@ pub use crate::uplift::Retention;
 /// Where the retention estimates came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpliftSource {
-    /// The DOMAIN.md prior ([`prior`]).
+    /// The docs/domain.md prior ([`prior`]).
     Prior,
     /// The active recovery uplift model.
     Model,

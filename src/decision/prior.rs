@@ -1,5 +1,5 @@
 //! The cold-start prior: what recovery is expected to buy before this program has enough
-//! recovery outcomes to learn from, built from the published figures in DOMAIN.md.
+//! recovery outcomes to learn from, built from the published figures in docs/domain.md.
 //!
 //! - Without recovery, the customer's retention over the horizon is what the health model
 //!   says now, with the failure already in their history: `1 − p_churn`.
@@ -8,7 +8,7 @@
 //!   Temkin), and a great recovery brings most customers back ("78% return after a negative
 //!   experience if the service was great", Salesforce Research). Between them the share
 //!   rises step by step.
-//! - DOMAIN.md gives no figure per action, so the prior values every action alike; only its
+//! - docs/domain.md gives no figure per action, so the prior values every action alike; only its
 //!   cost differs. The uplift model, once trained, learns per-action effects.
 
 use super::Retention;

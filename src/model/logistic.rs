@@ -1,6 +1,6 @@
 //! Fitting linfa-logistic's `LogisticRegression` fast, and the fitted model that scores rows.
 //!
-//! linfa-logistic as shipped is ~13× slower than scikit-learn at 1M rows (DEPENDENCIES.md trap 5).
+//! linfa-logistic as shipped is ~13× slower than scikit-learn at 1M rows (docs/dependencies.md, "Speed").
 //! The fit here keeps linfa's solver and makes its inputs cheap to work with:
 //! - the standardized matrix is column-major, so the gradient's `Xᵀ·v` (the cost of trap 5) walks
 //!   contiguous columns instead of striding across rows — about 10× faster per product;

@@ -41,13 +41,30 @@ impl HealthModel {
     }
 
     pub fn from_artifact(artifact: ModelArtifact) -> Self {
+        Self::new(
+            artifact.version,
+            artifact.horizon_days,
+            artifact.features,
+            artifact.model,
+            artifact.trained_to,
+        )
+    }
+
+    /// A model that reads `features` into `model`, trained on rows up to `trained_to`.
+    pub fn new(
+        version: String,
+        horizon_days: u32,
+        features: FeatureSpec,
+        model: FittedModel,
+        trained_to: Timestamp,
+    ) -> Self {
         Self {
-            version: artifact.version,
-            horizon_days: artifact.horizon_days,
-            features: artifact.features,
-            model: artifact.model,
+            version,
+            horizon_days,
+            features,
+            model,
             baseline: false,
-            trained_to: artifact.trained_to,
+            trained_to,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The figures the simulated world is calibrated to, in one place. Each says where it comes
-//! from: a `DOMAIN.md` figure (cited as given there), or a modelling choice and its reason.
+//! from: a `docs/domain.md` figure (cited as given there), or a modelling choice and its reason.
 //!
 //! The churn coefficients act on the logit of the 90-day churn probability; together they
 //! give about 4–8% churn per 90 days overall, like a subscription business.

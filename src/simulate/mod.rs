@@ -9,7 +9,7 @@
 //! churn within the next [`HORIZON_DAYS`] is decided by one draw whose probability is a
 //! function of what was *observable* before the snapshot ([`ObservedState`]), and usage and
 //! survey answers are driven by latent engagement and satisfaction so they carry information.
-//! The figures the mechanism follows are in [`calibration`], each citing `DOMAIN.md`.
+//! The figures the mechanism follows are in [`calibration`], each citing `docs/domain.md`.
 //!
 //! Customer `i` gets its own RNG seeded from `(seed, i)`: its records never depend on how many
 //! customers are generated or in what batches, and generation streams one customer at a time.

@@ -1,6 +1,6 @@
 //! The simulator's contract: reproducible, independent per customer, valid and ordered in
 //! time, an oracle that is exactly what the records imply — and a world with the shape
-//! DOMAIN.md describes, measured on a few thousand customers with a fixed seed.
+//! docs/domain.md describes, measured on a few thousand customers with a fixed seed.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -25,7 +25,7 @@ const PAGE_CUSTOMERS: usize = 1_000;
 /// The default grid: this many as-of times, one horizon apart, ending one horizon before the
 /// latest churn observation (the last time whose labels are all known).
 pub const DEFAULT_AS_OF_COUNT: usize = 4;
-/// The default churn horizon (DOMAIN.md: churn within 90 days).
+/// The default churn horizon (docs/domain.md: churn within 90 days).
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 /// A new model is promoted unless its hold-out ROC-AUC is worse than the active model's by
 /// more than this; noise between two fits on the same data stays well under it.
