@@ -102,6 +102,10 @@ fn sorted(mut records: CustomerRecords) -> CustomerRecords {
     history
         .recovery_cases
         .sort_by(|a, b| a.case_id.as_str().cmp(b.case_id.as_str()));
+    // The files hold each record's newest version; the versions the store keeps beside them
+    // are the store contract's to check.
+    history.profile_versions.clear();
+    history.case_versions.clear();
     records
 }
 
