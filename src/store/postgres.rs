@@ -26,6 +26,9 @@ use crate::decision::Decision;
 use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
+/// How this backend tests a column against a list of ids bound as one array parameter.
+const IDS_MATCH: &str = "= ANY($1)";
+
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -251,7 +254,7 @@ impl DecisionRows for PostgresStore {
 #[async_trait]
 impl RowSource for PostgresStore {
     fn ids_match(&self) -> &'static str {
-        "= ANY($1)"
+        IDS_MATCH
     }
 
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
@@ -474,7 +477,7 @@ impl BatchTransaction for PostgresBatch {
     }
 
     fn ids_match(&self) -> &'static str {
-        "= ANY($1)"
+        IDS_MATCH
     }
 
     async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
@@ -491,7 +494,7 @@ impl BatchTransaction for PostgresBatch {
         ids: &[&str],
     ) -> Result<HashMap<String, StoredVersion>, StoreError> {
         let table = tables::table(kind);
-        let sql = format!("{}= ANY($1)", table.stored_versions_head());
+        let sql = format!("{}{IDS_MATCH}", table.stored_versions_head());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(ids)
             .fetch_all(&mut *self.0)

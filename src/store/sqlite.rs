@@ -29,6 +29,9 @@ use crate::decision::Decision;
 use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 
+/// How this backend tests a column against a list of ids bound as one JSON array parameter.
+const IDS_MATCH: &str = "IN (SELECT value FROM json_each(?))";
+
 /// SQLite refuses statements with more bound parameters than this (its default limit).
 const MAX_PARAMETERS: usize = 32_766;
 /// 64 MiB of page cache instead of SQLite's 2 MiB default, so index pages of a large ingest
@@ -269,7 +272,7 @@ impl DecisionRows for SqliteStore {
 #[async_trait]
 impl RowSource for SqliteStore {
     fn ids_match(&self) -> &'static str {
-        "IN (SELECT value FROM json_each(?))"
+        IDS_MATCH
     }
 
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
@@ -367,7 +370,7 @@ impl BatchTransaction for SqliteBatch {
     }
 
     fn ids_match(&self) -> &'static str {
-        "IN (SELECT value FROM json_each(?))"
+        IDS_MATCH
     }
 
     async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
@@ -384,10 +387,7 @@ impl BatchTransaction for SqliteBatch {
         ids: &[&str],
     ) -> Result<HashMap<String, StoredVersion>, StoreError> {
         let table = tables::table(kind);
-        let sql = format!(
-            "{}IN (SELECT value FROM json_each(?))",
-            table.stored_versions_head()
-        );
+        let sql = format!("{}{IDS_MATCH}", table.stored_versions_head());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(json_ids(ids))
             .fetch_all(&mut *self.0)

@@ -128,5 +128,24 @@ async fn a_customer_table_trains_a_model_within_0_01_of_gradient_boosting_and_ca
         "ECE {:.4}",
         metrics.expected_calibration_error
     );
+
+    // Scored now, long after the snapshot: the score says so, and its features stay within
+    // what training saw.
+    let now = scratch.0.join("now.jsonl");
+    succeeded(&client(
+        &server,
+        &[
+            "score",
+            ids.to_str().expect("a path"),
+            "--out",
+            now.to_str().expect("a path"),
+        ],
+    ));
+    let first = std::fs::read_to_string(&now).expect("scores");
+    let first: serde_json::Value =
+        serde_json::from_str(first.lines().next().expect("a line")).expect("JSON");
+    let warnings = first["warnings"].to_string();
+    assert!(warnings.contains("more than a horizon"), "{first}");
+    assert!(!warnings.contains("baseline"), "{first}");
     app.stop().await;
 }

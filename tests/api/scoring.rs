@@ -352,3 +352,41 @@ async fn a_later_profile_version_or_recovery_outcome_never_changes_an_earlier_sc
     );
     app.stop().await;
 }
+
+/// Until a model is trained on the company's own data, every score says it came from the
+/// shipped baseline, trained on simulated customers.
+#[tokio::test]
+async fn a_score_from_the_shipped_baseline_says_so() {
+    let database = TestDatabase::sqlite();
+    let app = spawn_app(&database).await;
+    app.ingest(troubled_customer("c-1"), 10).await;
+    let score = app
+        .scoring_client()
+        .await
+        .score_customer(by_id("c-1", 5 * 3_600))
+        .await
+        .expect("score")
+        .into_inner();
+    assert!(
+        score
+            .warnings
+            .iter()
+            .any(|w| w.contains("baseline") && w.contains("simulated")),
+        "{:?}",
+        score.warnings
+    );
+    app.install_model("health-test-1", -2.0).await;
+    let score = app
+        .scoring_client()
+        .await
+        .score_customer(by_id("c-1", 5 * 3_600))
+        .await
+        .expect("score")
+        .into_inner();
+    assert!(
+        !score.warnings.iter().any(|w| w.contains("baseline")),
+        "{:?}",
+        score.warnings
+    );
+    app.stop().await;
+}
