@@ -207,8 +207,8 @@ fn trees(python: &Path, file: &Path, train: &Dataset, holdout: &Dataset) -> Resu
         holdout.rows()
     );
     println!(
-        "trees: rescue time     {seconds:.3} s (perpetual, budget {})",
-        TreeParams::default().budget
+        "trees: rescue time     {seconds:.3} s (forust, {} trees)",
+        model.trees()
     );
     println!(
         "trees: sklearn time    {:.3} s (HistGradientBoosting, {} iterations)",

@@ -7,7 +7,7 @@
 //! - [`Dataset`]: a feature matrix with churn labels, shape-checked once.
 //! - [`TrainParams`] → [`ValidTrainParams`]: solver settings, checked apart from fitting.
 //! - [`train_logistic`] → [`LogisticModel`]: the fit, and P(churn) with per-feature contributions.
-//! - [`train_trees`] → [`TreeModel`]: gradient-boosted trees (perpetual), calibrated.
+//! - [`train_trees`] → [`TreeModel`]: gradient-boosted trees (forust), calibrated.
 //! - [`FittedModel`]: either, as training, artifacts and scoring handle them.
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
 //! - [`qini`]: the Qini curve, Qini coefficient and uplift@k of an uplift model on a hold-out.
