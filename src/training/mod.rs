@@ -212,23 +212,36 @@ pub async fn train_health_model(
 ) -> Result<TrainingReport, TrainingError> {
     check_plan(&plan)?;
     let params = plan.params.clone().check()?;
-    let as_of = match plan.as_of.clone() {
-        grid if !grid.is_empty() => grid,
+    // The grid the plan names, or the default one, whose last time does not depend on the
+    // data's start: the first pass over the customers both chooses the features at that time
+    // and finds when the earliest customer joined, to drop default times before it.
+    let (grid, default_grid) = match plan.as_of.clone() {
+        grid if !grid.is_empty() => (grid, None),
         _ => {
             let latest = store.latest_churn_observation().await?.ok_or_else(|| {
                 TrainingError::NotEnoughData(
                     "no churn outcomes are stored: store each customer's churn outcome (`rescue-client backfill churn_outcomes` or `rescue-client import`) first".into(),
                 )
             })?;
-            let earliest = earliest_customer(store.as_ref()).await?;
-            adaptive_as_of_grid(latest, earliest, plan.horizon_days, DEFAULT_AS_OF_COUNT)?
+            let grid = default_as_of_grid(latest, plan.horizon_days, DEFAULT_AS_OF_COUNT);
+            (grid, Some(latest))
         }
     };
-
-    // First pass: what the data holds, at the last as-of time, chooses the features.
+    let last = grid[grid.len() - 1];
     let mut chosen = SpecBuilder::default();
-    let last = as_of[as_of.len() - 1];
-    read_customers(store.as_ref(), progress, |c| chosen.add(&c.history, last)).await?;
+    let mut earliest: Option<Timestamp> = None;
+    read_customers(store.as_ref(), progress, |c| {
+        chosen.add(&c.history, last);
+        let since = c.history.customer.customer_since;
+        earliest = Some(earliest.map_or(since, |e| e.min(since)));
+    })
+    .await?;
+    let as_of = match default_grid {
+        Some(latest) => {
+            adaptive_as_of_grid(latest, earliest, plan.horizon_days, DEFAULT_AS_OF_COUNT)?
+        }
+        None => grid,
+    };
     let spec = chosen.finish();
     progress(format!("{} candidate features from the data", spec.len()));
 
@@ -413,20 +426,4 @@ fn fit_every_learner(
         candidates,
         split,
     })
-}
-
-/// When the earliest stored customer joined (none stored: no limit).
-async fn earliest_customer(store: &dyn Store) -> Result<Option<Timestamp>, TrainingError> {
-    let mut earliest: Option<Timestamp> = None;
-    let mut after: Option<CustomerId> = None;
-    loop {
-        let page = store.customer_page(after.as_ref(), PAGE_CUSTOMERS).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.history.customer.customer_id.clone());
-        for customer in &page {
-            let since = customer.history.customer.customer_since;
-            earliest = Some(earliest.map_or(since, |e| e.min(since)));
-        }
-    }
-    Ok(earliest)
 }
