@@ -75,6 +75,17 @@ fn decode<T>(
     rows.iter().map(|row| decode(row.as_ref())).collect()
 }
 
+/// Every row of `table` for the customers `ids`, decoded.
+async fn read<T>(
+    source: &dyn RowSource,
+    table: &tables::Table,
+    ids: &[&str],
+    decode_row: fn(&dyn ReadRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = table.select_for_customers(source.ids_match());
+    decode(source.rows_for_ids(sql, ids).await?, decode_row)
+}
+
 /// The customers of `customer_rows` with everything stored about them.
 async fn assemble(
     source: &dyn RowSource,
@@ -85,54 +96,44 @@ async fn assemble(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let select = |kind| tables::table(kind).select_for_customers(source.ids_match());
-    let usage = decode(
-        source
-            .rows_for_ids(select(RecordKind::UsageEvent), &ids)
-            .await?,
+    let kind = |kind| tables::table(kind);
+    let usage = read(
+        source,
+        kind(RecordKind::UsageEvent),
+        &ids,
         rows::usage_event,
-    )?;
-    let interactions = decode(
-        source
-            .rows_for_ids(select(RecordKind::Interaction), &ids)
-            .await?,
+    )
+    .await?;
+    let interactions = read(
+        source,
+        kind(RecordKind::Interaction),
+        &ids,
         rows::interaction,
-    )?;
-    let surveys = decode(
-        source
-            .rows_for_ids(select(RecordKind::Survey), &ids)
-            .await?,
-        rows::survey,
-    )?;
-    let cases = decode(
-        source
-            .rows_for_ids(select(RecordKind::RecoveryCase), &ids)
-            .await?,
+    )
+    .await?;
+    let surveys = read(source, kind(RecordKind::Survey), &ids, rows::survey).await?;
+    let cases = read(
+        source,
+        kind(RecordKind::RecoveryCase),
+        &ids,
         rows::recovery_case,
-    )?;
-    let outcomes = decode(
-        source
-            .rows_for_ids(select(RecordKind::ChurnOutcome), &ids)
-            .await?,
+    )
+    .await?;
+    let outcomes = read(
+        source,
+        kind(RecordKind::ChurnOutcome),
+        &ids,
         rows::churn_outcome,
-    )?;
-    let versions_of = |kind| {
-        tables::versions(kind)
-            .map(|versions| versions.select_for_customers(source.ids_match()))
-            .unwrap_or_default()
-    };
-    let profile_versions = decode(
-        source
-            .rows_for_ids(versions_of(RecordKind::Customer), &ids)
-            .await?,
-        rows::customer,
-    )?;
-    let case_versions = decode(
-        source
-            .rows_for_ids(versions_of(RecordKind::RecoveryCase), &ids)
-            .await?,
+    )
+    .await?;
+    let profile_versions = read(source, &tables::CUSTOMER_VERSIONS, &ids, rows::customer).await?;
+    let case_versions = read(
+        source,
+        &tables::RECOVERY_CASE_VERSIONS,
+        &ids,
         rows::recovery_case,
-    )?;
+    )
+    .await?;
 
     let position: HashMap<CustomerId, usize> = customers
         .iter()

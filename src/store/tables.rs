@@ -157,7 +157,7 @@ const RECOVERY_CASES: Table = Table {
 };
 
 /// Every version of each profile, with the columns of [`CUSTOMERS`].
-const CUSTOMER_VERSIONS: Table = Table {
+pub(super) const CUSTOMER_VERSIONS: Table = Table {
     name: "customer_versions",
     order_column: "updated_at",
     ..CUSTOMERS
@@ -165,7 +165,7 @@ const CUSTOMER_VERSIONS: Table = Table {
 
 /// Every version of each recovery case, with the columns of [`RECOVERY_CASES`].
 /// Read back case by case, so a case's versions lie together, oldest first.
-const RECOVERY_CASE_VERSIONS: Table = Table {
+pub(super) const RECOVERY_CASE_VERSIONS: Table = Table {
     name: "recovery_case_versions",
     order_column: "case_id, updated_at",
     ..RECOVERY_CASES
