@@ -276,7 +276,8 @@ async fn main() -> anyhow::Result<()> {
     let address = application.local_addr()?;
     let store = application.store();
     let model = application
-        .model_slot()
+        .serving_models()
+        .health
         .current()
         .ok_or_else(|| anyhow::anyhow!("no model is active"))?;
 
@@ -370,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
         model.trained_to,
     ));
     let logistic_model = Arc::clone(&model);
-    let slot = application.model_slot();
+    let slot = application.serving_models().health;
 
     // The service's own work per inline request, without the network: decode, check, score.
     let bands = rescue::scoring::Bands::default();

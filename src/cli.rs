@@ -8,12 +8,15 @@ use clap::{Parser, Subcommand};
 
 use crate::config::ServeArgs;
 use crate::domain::Timestamp;
-use crate::scoring::ModelSlot;
+use crate::model::ModelKind;
+use crate::registry::ServingModels;
+use crate::scoring::HealthModel;
 use crate::server::{Application, shutdown_signal};
 use crate::simulate::{self, SimulationParams};
 use crate::store::{self, DatabaseUrl, PoolOptions};
 use crate::telemetry::{self, LogFormat};
 use crate::training::{self, TrainingPlan};
+use crate::uplift::UpliftModel;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,15 +72,6 @@ pub enum Command {
     Train(TrainArgs),
 }
 
-/// The model kinds `train` can train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TrainKind {
-    /// Churn probability within the horizon, behind the health score.
-    Health,
-    /// Recovery uplift: retention after a failure if recovered minus if not.
-    Uplift,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// sqlite://FILE or postgres://…
@@ -85,7 +79,7 @@ pub struct TrainArgs {
     database_url: String,
     /// Which model to train.
     #[arg(long, value_enum, default_value = "health")]
-    kind: TrainKind,
+    kind: ModelKind,
     /// Days after each as-of time (health) or failure (uplift) within which churn counts.
     #[arg(long, default_value_t = training::DEFAULT_HORIZON_DAYS)]
     horizon_days: u32,
@@ -124,21 +118,35 @@ async fn train(args: TrainArgs) -> anyhow::Result<()> {
         horizon_days: args.horizon_days,
         as_of: args.as_of,
         auto_promote: !args.no_promote,
-        promotion_margin: args.promotion_margin.unwrap_or(match args.kind {
-            TrainKind::Health => training::DEFAULT_PROMOTION_MARGIN,
-            TrainKind::Uplift => training::DEFAULT_UPLIFT_PROMOTION_MARGIN,
-        }),
+        promotion_margin: args
+            .promotion_margin
+            .unwrap_or(training::default_promotion_margin(args.kind)),
         min_outcomes: args.min_outcomes,
         ..TrainingPlan::default()
     };
-    if args.kind == TrainKind::Uplift {
-        return train_uplift(store, plan, args.export).await;
-    }
-    let slot = ModelSlot::default();
-    let report =
-        training::train_health_model(&store, &slot, plan, &|stage| tracing::info!("{stage}"))
-            .await?;
-    export_and_name(args.export.as_deref(), &report.model)?;
+    let serving = ServingModels::default();
+    let log = |stage: String| tracing::info!("{stage}");
+    let export = args.export.as_deref();
+    let decision = match args.kind {
+        ModelKind::Health => {
+            let report = training::train::<HealthModel>(&store, &serving, plan, &log).await?;
+            export_and_name(export, &report.model)?;
+            print_health_metrics(&report);
+            report.decision
+        }
+        ModelKind::Uplift => {
+            let report = training::train::<UpliftModel>(&store, &serving, plan, &log).await?;
+            export_and_name(export, &report.model)?;
+            print_uplift_metrics(&report);
+            report.decision
+        }
+    };
+    println!("decision     {decision}");
+    Ok(())
+}
+
+/// The new health model's hold-out metrics, and the active one's on the same rows.
+fn print_health_metrics(report: &training::TrainingReport<HealthModel>) {
     let metrics = &report.artifact.metrics;
     println!(
         "hold-out     {} rows, {} churned: ROC-AUC {:.4}, PR-AUC {:.4}, Brier {:.4}, log-loss {:.4}, calibration error {:.4}",
@@ -156,8 +164,6 @@ async fn train(args: TrainArgs) -> anyhow::Result<()> {
             active.roc_auc, active.brier
         );
     }
-    println!("decision     {}", report.decision);
-    Ok(())
 }
 
 /// Writes the new model's artifact to `export`, if asked, and prints its version and status.
@@ -174,16 +180,8 @@ fn export_and_name(
     Ok(())
 }
 
-async fn train_uplift(
-    store: std::sync::Arc<dyn store::Store>,
-    plan: TrainingPlan,
-    export: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let slot = crate::uplift::UpliftSlot::default();
-    let report =
-        training::train_uplift_model(&store, &slot, plan, &|stage| tracing::info!("{stage}"))
-            .await?;
-    export_and_name(export.as_deref(), &report.model)?;
+/// The new uplift model's hold-out metrics, and the active one's on the same rows.
+fn print_uplift_metrics(report: &training::TrainingReport<UpliftModel>) {
     let metrics = &report.artifact.metrics;
     let uplift_at = |m: &crate::uplift::UpliftMetrics| {
         m.uplift_at
@@ -214,8 +212,6 @@ async fn train_uplift(
             uplift_at(active)
         );
     }
-    println!("decision     {}", report.decision);
-    Ok(())
 }
 
 /// Runs a parsed command line to completion.

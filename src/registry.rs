@@ -5,11 +5,10 @@
 use std::sync::Arc;
 
 use crate::domain::Timestamp;
-use crate::model::artifact::HEALTH_MODEL_KIND;
-use crate::model::{ModelError, ServingSlot};
+use crate::model::{ModelError, ModelKind, ServingSlot};
 use crate::scoring::{HealthModel, ModelSlot};
 use crate::store::{Store, StoreError, StoredModel};
-use crate::uplift::{UPLIFT_MODEL_KIND, UpliftModel, UpliftSlot};
+use crate::uplift::{UpliftModel, UpliftSlot};
 
 /// `source` of models trained by this service.
 pub const SOURCE_TRAINED: &str = "trained";
@@ -21,7 +20,7 @@ pub enum RegistryError {
     #[error("no model version {0:?}")]
     UnknownVersion(String),
     #[error("no earlier active {0} model to roll back to")]
-    NothingToRollBackTo(String),
+    NothingToRollBackTo(ModelKind),
     #[error("model {version} cannot be loaded: {source}")]
     Unloadable {
         version: String,
@@ -31,11 +30,9 @@ pub enum RegistryError {
     #[error("model {version} is a {found} model, not a {expected} model")]
     WrongKind {
         version: String,
-        expected: &'static str,
-        found: String,
+        expected: ModelKind,
+        found: ModelKind,
     },
-    #[error("unknown model kind {0:?}")]
-    UnknownKind(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -48,15 +45,22 @@ pub struct ServingModels {
     pub uplift: Arc<UpliftSlot>,
 }
 
-/// A model kind as the registry serves it: its name in the store and how its artifact loads.
-trait ServedModel: Send + Sync + Sized {
-    const KIND: &'static str;
+/// A model kind as the registry serves it: its kind, its serving slot in a process and how
+/// its artifact loads. Activation, rollback and following promotions are written once over it.
+pub trait ServedModel: Send + Sync + Sized + 'static {
+    const KIND: ModelKind;
+    /// This kind's slot among a process's serving models.
+    fn slot(serving: &ServingModels) -> &ServingSlot<Self>;
     fn load(stored: &StoredModel) -> Result<Self, ModelError>;
     fn version(&self) -> &str;
 }
 
 impl ServedModel for HealthModel {
-    const KIND: &'static str = HEALTH_MODEL_KIND;
+    const KIND: ModelKind = ModelKind::Health;
+
+    fn slot(serving: &ServingModels) -> &ServingSlot<Self> {
+        &serving.health
+    }
 
     fn load(stored: &StoredModel) -> Result<Self, ModelError> {
         let model = HealthModel::from_artifact_json(&stored.artifact)?;
@@ -73,7 +77,11 @@ impl ServedModel for HealthModel {
 }
 
 impl ServedModel for UpliftModel {
-    const KIND: &'static str = UPLIFT_MODEL_KIND;
+    const KIND: ModelKind = ModelKind::Uplift;
+
+    fn slot(serving: &ServingModels) -> &ServingSlot<Self> {
+        &serving.uplift
+    }
 
     fn load(stored: &StoredModel) -> Result<Self, ModelError> {
         UpliftModel::from_artifact_json(&stored.artifact)
@@ -86,29 +94,10 @@ impl ServedModel for UpliftModel {
 
 /// A new version name: the kind and the creation time to the millisecond, so versions sort
 /// by age and read as dates.
-pub fn new_version(kind: &str, created_at: Timestamp) -> String {
+pub fn new_version(kind: ModelKind, created_at: Timestamp) -> String {
     let (seconds, nanos) = created_at.to_seconds_nanos();
     let at = chrono::DateTime::from_timestamp(seconds, nanos).unwrap_or_default();
     format!("{kind}-{}", at.format("%Y%m%dT%H%M%S%.3fZ"))
-}
-
-/// Makes health model `version` the active one: checks that its artifact loads, records it
-/// in the store, then swaps it into `slot`.
-pub async fn activate(
-    store: &dyn Store,
-    slot: &ModelSlot,
-    version: &str,
-) -> Result<StoredModel, RegistryError> {
-    activate_in(store, slot, version).await
-}
-
-/// [`activate`] for an uplift model.
-pub async fn activate_uplift(
-    store: &dyn Store,
-    slot: &UpliftSlot,
-    version: &str,
-) -> Result<StoredModel, RegistryError> {
-    activate_in(store, slot, version).await
 }
 
 /// Makes `version`, of whatever kind, the active model of its kind.
@@ -121,14 +110,15 @@ pub async fn promote(
         .model(version)
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
-    match stored.kind.as_str() {
-        HEALTH_MODEL_KIND => activate_in(store, serving.health.as_ref(), version).await,
-        UPLIFT_MODEL_KIND => activate_in(store, serving.uplift.as_ref(), version).await,
-        other => Err(RegistryError::UnknownKind(other.to_owned())),
+    match stored.kind {
+        ModelKind::Health => activate::<HealthModel>(store, &serving.health, version).await,
+        ModelKind::Uplift => activate::<UpliftModel>(store, &serving.uplift, version).await,
     }
 }
 
-async fn activate_in<M: ServedModel>(
+/// Makes model `version` of kind `M` the active one: checks that its artifact loads, records
+/// it in the store, then swaps it into `slot`.
+pub async fn activate<M: ServedModel>(
     store: &dyn Store,
     slot: &ServingSlot<M>,
     version: &str,
@@ -154,7 +144,7 @@ async fn activate_in<M: ServedModel>(
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
     slot.replace(Arc::new(loaded));
-    tracing::info!(%version, kind = M::KIND, "model activated");
+    tracing::info!(%version, kind = %M::KIND, "model activated");
     Ok(activated)
 }
 
@@ -162,34 +152,19 @@ async fn activate_in<M: ServedModel>(
 pub async fn roll_back(
     store: &dyn Store,
     serving: &ServingModels,
-    kind: &str,
+    kind: ModelKind,
 ) -> Result<StoredModel, RegistryError> {
     let previous = store
         .previously_active_model(kind)
         .await?
-        .ok_or_else(|| RegistryError::NothingToRollBackTo(kind.to_owned()))?;
+        .ok_or(RegistryError::NothingToRollBackTo(kind))?;
     promote(store, serving, &previous.version).await
 }
 
-/// Loads the store's active health model into `slot` (what replicas do on start-up and on a
-/// promotion elsewhere). Returns the version now serving, if any.
-pub async fn load_active(
-    store: &dyn Store,
-    slot: &ModelSlot,
-) -> Result<Option<String>, RegistryError> {
-    load_active_in(store, slot).await
-}
-
-/// [`load_active`] for the uplift model. `None` (no uplift model yet) is normal: decisions
-/// then use the documented prior.
-pub async fn load_active_uplift(
-    store: &dyn Store,
-    slot: &UpliftSlot,
-) -> Result<Option<String>, RegistryError> {
-    load_active_in(store, slot).await
-}
-
-async fn load_active_in<M: ServedModel>(
+/// Loads the store's active model of kind `M` into `slot` (what replicas do on start-up and
+/// on a promotion elsewhere). Returns the version now serving, if any: `None` is normal for
+/// an uplift model not trained yet (decisions then use the documented prior).
+pub async fn load_active<M: ServedModel>(
     store: &dyn Store,
     slot: &ServingSlot<M>,
 ) -> Result<Option<String>, RegistryError> {
@@ -211,6 +186,34 @@ async fn load_active_in<M: ServedModel>(
     })?;
     slot.replace(Arc::new(loaded));
     Ok(Some(active.version))
+}
+
+/// What re-reading the registry for one kind changed in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    pub before: Option<String>,
+    pub now: Option<String>,
+}
+
+/// [`load_active`] for the slot of `kind` among `serving`, with the version it replaced.
+pub async fn reload(
+    store: &dyn Store,
+    serving: &ServingModels,
+    kind: ModelKind,
+) -> Result<Reloaded, RegistryError> {
+    async fn reload_slot<M: ServedModel>(
+        store: &dyn Store,
+        serving: &ServingModels,
+    ) -> Result<Reloaded, RegistryError> {
+        let slot = M::slot(serving);
+        let before = slot.current().map(|model| model.version().to_owned());
+        let now = load_active(store, slot).await?;
+        Ok(Reloaded { before, now })
+    }
+    match kind {
+        ModelKind::Health => reload_slot::<HealthModel>(store, serving).await,
+        ModelKind::Uplift => reload_slot::<UpliftModel>(store, serving).await,
+    }
 }
 
 /// The shipped baseline: trained on simulated data (see `models/health-baseline.card.json`),
@@ -236,7 +239,7 @@ pub async fn load_active_or_baseline(
         let registered = store
             .insert_model(&StoredModel {
                 version: baseline.version.clone(),
-                kind: HEALTH_MODEL_KIND.to_owned(),
+                kind: ModelKind::Health,
                 status: crate::store::ModelStatus::Candidate,
                 source: SOURCE_BASELINE.to_owned(),
                 artifact: BASELINE_ARTIFACT.to_owned(),
@@ -251,7 +254,7 @@ pub async fn load_active_or_baseline(
             return Err(error.into());
         }
     }
-    match store.active_model(HEALTH_MODEL_KIND).await? {
+    match store.active_model(ModelKind::Health).await? {
         Some(_) => {}
         None => {
             activate(store, slot, &baseline.version).await?;

@@ -12,6 +12,7 @@ use tonic::transport::Server;
 
 use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
 use crate::config::Settings;
+use crate::model::ModelKind;
 use crate::program_file::ProgramSource;
 use crate::proto::{
     self,
@@ -20,11 +21,9 @@ use crate::proto::{
         scoring_server::ScoringServer,
     },
 };
-use crate::registry::ServingModels;
-use crate::scoring::ModelSlot;
+use crate::registry::{self, ServingModels};
 use crate::store::{self, Store};
 use crate::telemetry;
-use crate::uplift::UpliftSlot;
 
 mod connection;
 
@@ -37,10 +36,9 @@ const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
 pub struct Application {
     listener: TcpListener,
     store: Arc<dyn Store>,
-    slot: Arc<ModelSlot>,
-    /// The serving recovery uplift model; empty until one is promoted (decisions then use the
-    /// documented prior).
-    uplift: Arc<UpliftSlot>,
+    /// The serving model of every kind; the uplift slot is empty until one is promoted
+    /// (decisions then use the documented prior).
+    serving: ServingModels,
     programs: Arc<ProgramSource>,
     settings: Settings,
 }
@@ -55,8 +53,8 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
-        let slot = Arc::new(ModelSlot::default());
-        match crate::registry::load_active_or_baseline(store.as_ref(), &slot).await {
+        let serving = ServingModels::default();
+        match registry::load_active_or_baseline(store.as_ref(), &serving.health).await {
             Ok(version) => tracing::info!(%version, "health model loaded"),
             // Serving ingest without a model beats not serving at all; scoring answers
             // UNAVAILABLE until a model is promoted.
@@ -64,8 +62,7 @@ impl Application {
                 tracing::error!(error = %crate::api::error_chain(&error), "no health model could be loaded")
             }
         }
-        let uplift = Arc::new(UpliftSlot::default());
-        match crate::registry::load_active_uplift(store.as_ref(), &uplift).await {
+        match registry::load_active(store.as_ref(), serving.uplift.as_ref()).await {
             Ok(Some(version)) => tracing::info!(%version, "uplift model loaded"),
             Ok(None) => {
                 tracing::info!("no uplift model is active: recovery decisions use the prior")
@@ -78,8 +75,7 @@ impl Application {
         Ok(Self {
             listener,
             store,
-            slot,
-            uplift,
+            serving,
             programs,
             settings: settings.clone(),
         })
@@ -93,22 +89,9 @@ impl Application {
         Arc::clone(&self.store)
     }
 
-    /// The serving model slot, shared with the services.
-    pub fn model_slot(&self) -> Arc<ModelSlot> {
-        Arc::clone(&self.slot)
-    }
-
-    /// The serving uplift model slot, shared with the services.
-    pub fn uplift_slot(&self) -> Arc<UpliftSlot> {
-        Arc::clone(&self.uplift)
-    }
-
-    /// Every serving slot, as the registry swaps models into them.
-    fn serving_models(&self) -> ServingModels {
-        ServingModels {
-            health: Arc::clone(&self.slot),
-            uplift: Arc::clone(&self.uplift),
-        }
+    /// Every serving slot, shared with the services, as the registry swaps models into them.
+    pub fn serving_models(&self) -> ServingModels {
+        self.serving.clone()
     }
 
     /// Serves until `shutdown` completes, then stops accepting connections, reports
@@ -144,12 +127,12 @@ impl Application {
             ))))
             .add_service(ScoringServer::new(ScoringService::new(
                 Arc::clone(&self.store),
-                Arc::clone(&self.slot),
+                Arc::clone(&self.serving.health),
                 self.settings.bands,
                 Recommender::new(
                     Arc::clone(&self.store),
-                    Arc::clone(&self.slot),
-                    Arc::clone(&self.uplift),
+                    Arc::clone(&self.serving.health),
+                    Arc::clone(&self.serving.uplift),
                     Arc::clone(&self.programs),
                     self.settings.bands,
                 ),
@@ -160,10 +143,10 @@ impl Application {
             )))
             .add_service(ModelsServer::new(ModelsService::new(
                 Arc::clone(&self.store),
-                self.serving_models(),
+                self.serving.clone(),
                 self.settings.promotion_margin,
             )));
-        let models = self.serving_models();
+        let models = self.serving.clone();
         let incoming = connection::incoming(self.listener);
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             stopped.await.ok();
@@ -234,43 +217,38 @@ async fn follow_promotions(
     tokio::spawn(async move { store::follow_activations(&database, notices).await });
     let mut poll = tokio::time::interval(REGISTRY_POLL);
     loop {
-        let kind = tokio::select! {
+        let noticed = tokio::select! {
             notice = received.recv() => match notice {
-                Some(kind) => kind,
+                // A kind this build does not serve has nothing to reload.
+                Some(kind) => match ModelKind::parse(&kind) {
+                    Some(kind) => Some(kind),
+                    None => continue,
+                },
                 None => break,
             },
-            _ = poll.tick() => String::new(),
+            _ = poll.tick() => None,
         };
-        let every_kind = kind.is_empty();
-        if every_kind || kind == crate::model::artifact::HEALTH_MODEL_KIND {
-            let before = serving.health.current().map(|model| model.version.clone());
-            let loaded = crate::registry::load_active(store.as_ref(), &serving.health).await;
-            report_followed("health", before, loaded);
-        }
-        if every_kind || kind == crate::uplift::UPLIFT_MODEL_KIND {
-            let before = serving
-                .uplift
-                .current()
-                .map(|model| model.version().to_owned());
-            let loaded = crate::registry::load_active_uplift(store.as_ref(), &serving.uplift).await;
-            report_followed("uplift", before, loaded);
+        for kind in ModelKind::ALL {
+            if noticed.is_none_or(|noticed| noticed == kind) {
+                let reloaded = registry::reload(store.as_ref(), &serving, kind).await;
+                report_followed(kind, reloaded);
+            }
         }
     }
 }
 
 /// Logs what following a promotion of `kind` did.
-fn report_followed(
-    kind: &str,
-    before: Option<String>,
-    loaded: Result<Option<String>, crate::registry::RegistryError>,
-) {
-    match loaded {
-        Ok(Some(version)) if before.as_deref() != Some(version.as_str()) => {
-            tracing::info!(%version, kind, "serving the model activated in the registry");
+fn report_followed(kind: ModelKind, reloaded: Result<registry::Reloaded, registry::RegistryError>) {
+    match reloaded {
+        Ok(registry::Reloaded {
+            before,
+            now: Some(version),
+        }) if before.as_deref() != Some(version.as_str()) => {
+            tracing::info!(%version, %kind, "serving the model activated in the registry");
         }
         Ok(_) => {}
         Err(error) => {
-            tracing::error!(error = %crate::api::error_chain(&error), kind, "cannot load the newly active model")
+            tracing::error!(error = %crate::api::error_chain(&error), %kind, "cannot load the newly active model")
         }
     }
 }

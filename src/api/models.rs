@@ -9,13 +9,13 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, RecordParser};
 use super::error::ApiError;
 use crate::domain::Timestamp;
-use crate::model::artifact::HEALTH_MODEL_KIND;
-use crate::model::{Metrics, ModelArtifact};
+use crate::model::{Metrics, ModelArtifact, ModelKind};
 use crate::proto::v1::{self as proto, models_server::Models};
 use crate::registry::{self, RegistryError, ServingModels};
+use crate::scoring::HealthModel;
 use crate::store::{ModelStatus, Store, StoredModel};
-use crate::training::{self, TrainingError, TrainingPlan};
-use crate::uplift::{UPLIFT_MODEL_KIND, UpliftArtifact, UpliftMetrics};
+use crate::training::{self, Trainable, TrainingError, TrainingPlan};
+use crate::uplift::{UpliftArtifact, UpliftMetrics, UpliftModel};
 
 /// Progress lines buffered for a slow client; training never waits on them.
 const PROGRESS_BUFFER: usize = 32;
@@ -24,8 +24,8 @@ const PROGRESS_BUFFER: usize = 32;
 pub struct ModelsService {
     store: Arc<dyn Store>,
     serving: ServingModels,
-    /// The health model's promotion margin (ROC-AUC); the uplift model's is
-    /// [`training::DEFAULT_UPLIFT_PROMOTION_MARGIN`].
+    /// The health model's promotion margin (ROC-AUC); other kinds use their default
+    /// ([`training::default_promotion_margin`]).
     promotion_margin: f64,
 }
 
@@ -39,10 +39,10 @@ impl ModelsService {
     }
 }
 
-fn kind(raw: i32) -> Result<&'static str, ApiError> {
+fn kind(raw: i32) -> Result<ModelKind, ApiError> {
     match proto::ModelKind::try_from(raw) {
-        Ok(proto::ModelKind::Health) => Ok(HEALTH_MODEL_KIND),
-        Ok(proto::ModelKind::Uplift) => Ok(UPLIFT_MODEL_KIND),
+        Ok(proto::ModelKind::Health) => Ok(ModelKind::Health),
+        Ok(proto::ModelKind::Uplift) => Ok(ModelKind::Uplift),
         Ok(proto::ModelKind::Unspecified) => {
             Err(ApiError::InvalidArgument(convert::missing("kind")))
         }
@@ -115,97 +115,119 @@ fn status(status: ModelStatus) -> proto::ModelStatus {
     }
 }
 
+/// How a model kind appears in the `Models` RPCs beyond what the registry records.
+trait Described: Trainable {
+    const PROTO_KIND: proto::ModelKind;
+    /// `base` (the registry's fields) with the kind's own, read from its artifact.
+    fn model_info(artifact: &str, base: proto::ModelInfo) -> proto::ModelInfo;
+    /// Puts the active model's metrics on the new model's hold-out into `result`.
+    fn set_active_metrics(result: &mut proto::TrainResult, metrics: &Self::Metrics);
+}
+
+impl Described for HealthModel {
+    const PROTO_KIND: proto::ModelKind = proto::ModelKind::Health;
+
+    fn model_info(artifact: &str, base: proto::ModelInfo) -> proto::ModelInfo {
+        // Listing shows every version, even one this build could not serve, so the artifact
+        // is read without the serving checks.
+        let Ok(a) = ModelArtifact::from_json(artifact) else {
+            return base;
+        };
+        proto::ModelInfo {
+            feature_schema_version: crate::features::FEATURE_SCHEMA_VERSION,
+            feature_names: a.features.names().map(str::to_owned).collect(),
+            holdout_metrics: Some(metrics(&a.metrics)),
+            trained_from: Some(convert::timestamp(a.trained_from)),
+            trained_to: Some(convert::timestamp(a.trained_to)),
+            training_rows: a.training_rows,
+            holdout_rows: a.holdout_rows,
+            horizon_days: a.horizon_days,
+            learner: a.model.learner().name().to_owned(),
+            candidates: a
+                .candidates
+                .iter()
+                .map(|c| proto::LearnerResult {
+                    learner: c.learner.clone(),
+                    holdout_metrics: Some(metrics(&c.metrics)),
+                })
+                .collect(),
+            holdout: a.holdout,
+            ..base
+        }
+    }
+
+    fn set_active_metrics(result: &mut proto::TrainResult, active: &Metrics) {
+        result.active_on_same_holdout = Some(metrics(active));
+    }
+}
+
+impl Described for UpliftModel {
+    const PROTO_KIND: proto::ModelKind = proto::ModelKind::Uplift;
+
+    fn model_info(artifact: &str, base: proto::ModelInfo) -> proto::ModelInfo {
+        // As for health: read without the serving checks, so every version is listed.
+        let Ok(a) = serde_json::from_str::<UpliftArtifact>(artifact) else {
+            return base;
+        };
+        proto::ModelInfo {
+            feature_schema_version: a.feature_schema,
+            feature_names: a.feature_names,
+            trained_from: Some(convert::timestamp(a.trained_from)),
+            trained_to: Some(convert::timestamp(a.trained_to)),
+            training_rows: a.training_rows,
+            holdout_rows: a.holdout_rows,
+            horizon_days: a.horizon_days,
+            uplift_metrics: Some(uplift_metrics(&a.metrics)),
+            learner: a.learner.as_str().to_owned(),
+            holdout_from: Some(convert::timestamp(a.holdout_from)),
+            ..base
+        }
+    }
+
+    fn set_active_metrics(result: &mut proto::TrainResult, active: &UpliftMetrics) {
+        result.active_uplift_on_same_holdout = Some(uplift_metrics(active));
+    }
+}
+
 fn model_info(model: &StoredModel) -> proto::ModelInfo {
-    if model.kind == UPLIFT_MODEL_KIND {
-        return uplift_model_info(model);
+    fn of_kind<M: Described>(model: &StoredModel) -> proto::ModelInfo {
+        let base = proto::ModelInfo {
+            version: model.version.clone(),
+            kind: M::PROTO_KIND.into(),
+            status: status(model.status).into(),
+            created_at: Some(convert::timestamp(model.created_at)),
+            activated_at: model.activated_at.map(convert::timestamp),
+            source: model.source.clone(),
+            ..proto::ModelInfo::default()
+        };
+        M::model_info(&model.artifact, base)
     }
-    // Listing shows every version, even one this build could not serve, so the artifact is
-    // read without the serving checks.
-    let artifact = ModelArtifact::from_json(&model.artifact).ok();
-    proto::ModelInfo {
-        version: model.version.clone(),
-        kind: proto::ModelKind::Health.into(),
-        status: status(model.status).into(),
-        feature_schema_version: crate::features::FEATURE_SCHEMA_VERSION,
-        feature_names: artifact
-            .as_ref()
-            .map(|a| a.features.names().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        holdout_metrics: artifact.as_ref().map(|a| metrics(&a.metrics)),
-        created_at: Some(convert::timestamp(model.created_at)),
-        trained_from: artifact
-            .as_ref()
-            .map(|a| convert::timestamp(a.trained_from)),
-        trained_to: artifact.as_ref().map(|a| convert::timestamp(a.trained_to)),
-        training_rows: artifact.as_ref().map_or(0, |a| a.training_rows),
-        holdout_rows: artifact.as_ref().map_or(0, |a| a.holdout_rows),
-        horizon_days: artifact.as_ref().map_or(0, |a| a.horizon_days),
-        activated_at: model.activated_at.map(convert::timestamp),
-        source: model.source.clone(),
-        uplift_metrics: None,
-        learner: artifact
-            .as_ref()
-            .map(|a| a.model.learner().name().to_owned())
-            .unwrap_or_default(),
-        holdout_from: None,
-        candidates: artifact
-            .as_ref()
-            .map(|a| {
-                a.candidates
-                    .iter()
-                    .map(|c| proto::LearnerResult {
-                        learner: c.learner.clone(),
-                        holdout_metrics: Some(metrics(&c.metrics)),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        holdout: artifact.map(|a| a.holdout).unwrap_or_default(),
+    match model.kind {
+        ModelKind::Health => of_kind::<HealthModel>(model),
+        ModelKind::Uplift => of_kind::<UpliftModel>(model),
     }
 }
 
-fn uplift_model_info(model: &StoredModel) -> proto::ModelInfo {
-    // As for health: read without the serving checks, so every version is listed.
-    let artifact: Option<UpliftArtifact> = serde_json::from_str(&model.artifact).ok();
-    let a = artifact.as_ref();
-    proto::ModelInfo {
-        version: model.version.clone(),
-        kind: proto::ModelKind::Uplift.into(),
-        status: status(model.status).into(),
-        feature_schema_version: a.map_or(0, |a| a.feature_schema),
-        feature_names: a.map(|a| a.feature_names.clone()).unwrap_or_default(),
-        holdout_metrics: None,
-        created_at: Some(convert::timestamp(model.created_at)),
-        trained_from: a.map(|a| convert::timestamp(a.trained_from)),
-        trained_to: a.map(|a| convert::timestamp(a.trained_to)),
-        training_rows: a.map_or(0, |a| a.training_rows),
-        holdout_rows: a.map_or(0, |a| a.holdout_rows),
-        horizon_days: a.map_or(0, |a| a.horizon_days),
-        activated_at: model.activated_at.map(convert::timestamp),
-        source: model.source.clone(),
-        uplift_metrics: a.map(|a| uplift_metrics(&a.metrics)),
-        learner: a.map(|a| a.learner.as_str().to_owned()).unwrap_or_default(),
-        holdout_from: a.map(|a| convert::timestamp(a.holdout_from)),
-        candidates: Vec::new(),
-        holdout: String::new(),
-    }
-}
-
-/// A training's result without the active model's metrics, which depend on the kind.
-fn train_result(
-    model: &StoredModel,
-    active_version: Option<String>,
-    promoted: bool,
-    decision: String,
-) -> proto::TrainResult {
-    proto::TrainResult {
-        model: Some(model_info(model)),
-        active_on_same_holdout: None,
+/// Trains a model of kind `M` and describes the result.
+async fn train_and_describe<M: Described>(
+    store: &Arc<dyn Store>,
+    serving: &ServingModels,
+    plan: TrainingPlan,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<proto::TrainResult, TrainingError> {
+    let report = training::train::<M>(store, serving, plan, progress).await?;
+    let (active_version, active) = report.active_on_same_holdout.unzip();
+    let mut result = proto::TrainResult {
+        model: Some(model_info(&report.model)),
         active_version: active_version.unwrap_or_default(),
-        promoted,
-        decision,
-        active_uplift_on_same_holdout: None,
+        promoted: report.promoted,
+        decision: report.decision,
+        ..proto::TrainResult::default()
+    };
+    if let Some(active) = &active {
+        M::set_active_metrics(&mut result, active);
     }
+    Ok(result)
 }
 
 impl From<RegistryError> for ApiError {
@@ -216,8 +238,7 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::NothingToRollBackTo(_)
             | RegistryError::Unloadable { .. }
-            | RegistryError::WrongKind { .. }
-            | RegistryError::UnknownKind(_) => ApiError::FailedPrecondition(
+            | RegistryError::WrongKind { .. } => ApiError::FailedPrecondition(
                 crate::domain::FieldViolation::new("version", error.to_string()),
             ),
             RegistryError::Store(error) => ApiError::Store(error),
@@ -260,7 +281,7 @@ impl Models for ModelsService {
             min_outcomes,
         } = request.into_inner();
         let kind = kind(raw_kind)?;
-        if min_outcomes.is_some() && kind != UPLIFT_MODEL_KIND {
+        if min_outcomes.is_some() && kind != ModelKind::Uplift {
             let mut violations = crate::domain::Violations::default();
             violations.push("min_outcomes", "applies to MODEL_KIND_UPLIFT only");
             return Err(ApiError::InvalidArgument(violations).into());
@@ -276,10 +297,9 @@ impl Models for ModelsService {
             horizon_days: horizon_days.unwrap_or(training::DEFAULT_HORIZON_DAYS),
             as_of,
             auto_promote: auto_promote.unwrap_or(true),
-            promotion_margin: if kind == UPLIFT_MODEL_KIND {
-                training::DEFAULT_UPLIFT_PROMOTION_MARGIN
-            } else {
-                self.promotion_margin
+            promotion_margin: match kind {
+                ModelKind::Health => self.promotion_margin,
+                other => training::default_promotion_margin(other),
             },
             min_outcomes: min_outcomes.map_or(training::DEFAULT_MIN_OUTCOMES, |n| n as usize),
             ..TrainingPlan::default()
@@ -294,26 +314,13 @@ impl Models for ModelsService {
                     event: Some(proto::train_progress::Event::Stage(message)),
                 }));
             };
-            let outcome = if kind == UPLIFT_MODEL_KIND {
-                training::train_uplift_model(&store, &serving.uplift, plan, &stage)
-                    .await
-                    .map(|report| {
-                        let (version, active) = report.active_on_same_holdout.unzip();
-                        proto::TrainResult {
-                            active_uplift_on_same_holdout: active.as_ref().map(uplift_metrics),
-                            ..train_result(&report.model, version, report.promoted, report.decision)
-                        }
-                    })
-            } else {
-                training::train_health_model(&store, &serving.health, plan, &stage)
-                    .await
-                    .map(|report| {
-                        let (version, active) = report.active_on_same_holdout.unzip();
-                        proto::TrainResult {
-                            active_on_same_holdout: active.as_ref().map(metrics),
-                            ..train_result(&report.model, version, report.promoted, report.decision)
-                        }
-                    })
+            let outcome = match kind {
+                ModelKind::Health => {
+                    train_and_describe::<HealthModel>(&store, &serving, plan, &stage).await
+                }
+                ModelKind::Uplift => {
+                    train_and_describe::<UpliftModel>(&store, &serving, plan, &stage).await
+                }
             };
             let message = match outcome {
                 Ok(result) => Ok(proto::TrainProgress {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{FittedModel, LogisticModel, Metrics, ModelError, Scaler};
+use super::{FittedModel, LogisticModel, Metrics, ModelError, ModelKind, Scaler};
 use crate::domain::Timestamp;
 use crate::features::FeatureSpec;
 
@@ -21,9 +21,6 @@ use crate::features::FeatureSpec;
 /// built-in features and a logistic learner.
 pub const ARTIFACT_SCHEMA_VERSION: u32 = 2;
 
-/// The model kind of the churn / health model.
-pub const HEALTH_MODEL_KIND: &str = "health";
-
 /// A trained model with everything needed to trust it: what it reads, how it was trained,
 /// and how it did on the hold-out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,8 +28,8 @@ pub struct ModelArtifact {
     /// [`ARTIFACT_SCHEMA_VERSION`] when written; read first so an unknown layout is refused by
     /// name instead of failing on some field.
     pub artifact_schema: u32,
-    /// Which model this is, e.g. [`HEALTH_MODEL_KIND`].
-    pub kind: String,
+    /// Always [`ModelKind::Health`].
+    pub kind: ModelKind,
     /// The registry's version string, shown to callers with every score.
     pub version: String,
     /// Every feature the model reads, in input order: name, computation, wording, range.
@@ -76,7 +73,7 @@ pub struct LearnerMetrics {
 /// Layout 1: a logistic model over the built-in features of one feature schema.
 #[derive(Debug, Deserialize)]
 struct ArtifactV1 {
-    kind: String,
+    kind: ModelKind,
     version: String,
     feature_schema: u32,
     feature_names: Vec<String>,
@@ -147,7 +144,8 @@ impl ModelArtifact {
     /// checksum, then that this build computes every feature it reads and that the learner
     /// has one input per feature. Each refusal names what is wrong.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let (value, recorded) = checked_json(text, &[1, ARTIFACT_SCHEMA_VERSION])?;
+        let (value, recorded) =
+            checked_json(text, ModelKind::Health, &[1, ARTIFACT_SCHEMA_VERSION])?;
         // Read from the text, not the checked value: the tree booster keys maps by number,
         // which serde_json reads from JSON text but not from a `Value`'s string keys.
         let artifact = if value.get("artifact_schema").and_then(Value::as_u64) == Some(1) {
@@ -196,10 +194,14 @@ pub(crate) fn to_checksummed_json<T: Serialize>(
     Ok((serde_json::to_string_pretty(&value)?, checksum))
 }
 
-/// Parses an artifact and checks, in this order, its `artifact_schema` against `supported`
-/// and its checksum. Returns the JSON without its `checksum` field, and the checksum, for the
-/// caller to deserialize and check its own fields.
-pub(crate) fn checked_json(text: &str, supported: &[u32]) -> Result<(Value, String), ModelError> {
+/// Parses an artifact and checks, in this order, its `artifact_schema` against `supported`,
+/// its checksum and that it is a model of `kind`. Returns the JSON without its `checksum`
+/// field, and the checksum, for the caller to deserialize and check its own fields.
+pub(crate) fn checked_json(
+    text: &str,
+    kind: ModelKind,
+    supported: &[u32],
+) -> Result<(Value, String), ModelError> {
     let mut value: Value = serde_json::from_str(text)?;
     let schema = value.get("artifact_schema").and_then(Value::as_u64).ok_or(
         ModelError::ArtifactMissingField {
@@ -220,6 +222,13 @@ pub(crate) fn checked_json(text: &str, supported: &[u32]) -> Result<(Value, Stri
     let computed = checksum_of(&mut value);
     if recorded != computed {
         return Err(ModelError::ChecksumMismatch { recorded, computed });
+    }
+    let found = value.get("kind").and_then(Value::as_str);
+    if found != Some(kind.as_str()) {
+        return Err(ModelError::ArtifactKindMismatch {
+            expected: kind,
+            found: found.unwrap_or_default().to_owned(),
+        });
     }
     Ok((value, recorded))
 }
@@ -386,7 +395,7 @@ mod tests {
         let names: Vec<String> = NAMES.iter().map(|name| (*name).to_owned()).collect();
         ModelArtifact {
             artifact_schema: ARTIFACT_SCHEMA_VERSION,
-            kind: HEALTH_MODEL_KIND.into(),
+            kind: ModelKind::Health,
             version: "health-2026-01-05-1".into(),
             features: FeatureSpec::built_in(&names),
             horizon_days: 90,

@@ -67,9 +67,9 @@ pub enum ModelError {
     #[error("model artifact is not valid JSON for this schema: {0}")]
     ArtifactFormat(#[from] serde_json::Error),
 
-    #[error("model artifact is of kind {found:?}, expected {expected:?}")]
+    #[error("model artifact is of kind {found:?}, expected \"{expected}\"")]
     ArtifactKindMismatch {
-        expected: &'static str,
+        expected: super::ModelKind,
         found: String,
     },
 

@@ -9,6 +9,7 @@
 //! - [`train_logistic`] → [`LogisticModel`]: the fit, and P(churn) with per-feature contributions.
 //! - [`train_trees`] → [`TreeModel`]: gradient-boosted trees (forust), calibrated.
 //! - [`FittedModel`]: either, as training, artifacts and scoring handle them.
+//! - [`ModelKind`]: what a model predicts (health, uplift), named once.
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
 //! - [`qini`]: the Qini curve, Qini coefficient and uplift@k of an uplift model on a hold-out.
 //! - [`artifact`]: the JSON artifact, with the refusals that keep a wrong model from loading.
@@ -16,6 +17,7 @@
 pub mod artifact;
 mod dataset;
 mod error;
+mod kind;
 mod learner;
 mod logistic;
 pub mod metrics;
@@ -27,6 +29,7 @@ mod trees;
 pub use artifact::{ARTIFACT_SCHEMA_VERSION, LearnerMetrics, ModelArtifact};
 pub use dataset::Dataset;
 pub use error::ModelError;
+pub use kind::ModelKind;
 pub use learner::{FittedModel, Learner};
 pub use logistic::{LogisticModel, Scaler, train_logistic};
 pub use metrics::{CalibrationBin, Metrics};

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use crate::decision::Decision;
 use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
+use crate::model::ModelKind;
 
 pub use batch::Outcome;
 pub use history::CustomerRecords;
@@ -126,11 +127,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn insert_model(&self, model: &StoredModel) -> Result<(), StoreError>;
 
     /// Every version of `kind`, newest first.
-    async fn models(&self, kind: &str) -> Result<Vec<StoredModel>, StoreError>;
+    async fn models(&self, kind: ModelKind) -> Result<Vec<StoredModel>, StoreError>;
 
     async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError>;
 
-    async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError>;
+    async fn active_model(&self, kind: ModelKind) -> Result<Option<StoredModel>, StoreError>;
 
     /// Makes `version` the active one of its kind and retires the one it replaces, in one
     /// transaction. `None` if there is no such version.
@@ -141,7 +142,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Option<StoredModel>, StoreError>;
 
     /// The version of `kind` that was active most recently before the current one.
-    async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError>;
+    async fn previously_active_model(
+        &self,
+        kind: ModelKind,
+    ) -> Result<Option<StoredModel>, StoreError>;
 
     /// Up to `limit` customers with everything stored about them, in customer-id order,
     /// starting after `after`; an empty page means there are no more.

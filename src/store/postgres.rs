@@ -25,6 +25,7 @@ use super::{
 use crate::decision::Decision;
 use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
+use crate::model::ModelKind;
 
 /// How this backend tests a column against a list of ids bound as one array parameter.
 const IDS_MATCH: &str = "= ANY($1)";
@@ -112,7 +113,7 @@ impl Store for PostgresStore {
              VALUES ($1, $2, 'candidate', $3, $4, $5, NULL)",
         )
         .bind(&model.version)
-        .bind(&model.kind)
+        .bind(model.kind.as_str())
         .bind(&model.source)
         .bind(&model.artifact)
         .bind(to_datetime(model.created_at))
@@ -121,13 +122,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn models(&self, kind: &str) -> Result<Vec<StoredModel>, StoreError> {
+    async fn models(&self, kind: ModelKind) -> Result<Vec<StoredModel>, StoreError> {
         let sql = format!(
             "SELECT {} FROM models WHERE kind = $1 ORDER BY created_at DESC, version DESC",
             registry::COLUMNS
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind)
+            .bind(kind.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|row| registry::stored_model(row)).collect()
@@ -137,8 +138,9 @@ impl Store for PostgresStore {
         self.first_model(registry::BY_VERSION, version).await
     }
 
-    async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::ACTIVE_OF_KIND, kind).await
+    async fn active_model(&self, kind: ModelKind) -> Result<Option<StoredModel>, StoreError> {
+        self.first_model(registry::ACTIVE_OF_KIND, kind.as_str())
+            .await
     }
 
     async fn activate_model(
@@ -174,8 +176,11 @@ impl Store for PostgresStore {
         Ok(Some(model))
     }
 
-    async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind)
+    async fn previously_active_model(
+        &self,
+        kind: ModelKind,
+    ) -> Result<Option<StoredModel>, StoreError> {
+        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind.as_str())
             .await
     }
 

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use super::StoreError;
 use super::rows::ReadRow;
 use crate::domain::Timestamp;
+use crate::model::ModelKind;
 
 /// Where a version is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +55,8 @@ impl fmt::Display for ModelStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredModel {
     pub version: String,
-    /// What the model predicts, e.g. "health".
-    pub kind: String,
+    /// What the model predicts.
+    pub kind: ModelKind,
     pub status: ModelStatus,
     /// "trained" for models trained here, "baseline" for the shipped one.
     pub source: String,
@@ -88,7 +89,11 @@ pub(super) fn stored_model(row: &dyn ReadRow) -> Result<StoredModel, StoreError>
     };
     Ok(StoredModel {
         version: text(0, "version")?,
-        kind: text(1, "kind")?,
+        kind: {
+            let kind = text(1, "kind")?;
+            ModelKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown model kind {kind:?}")))?
+        },
         status: text(2, "status")?.parse()?,
         source: text(3, "source")?,
         artifact: text(4, "artifact")?,

@@ -28,6 +28,7 @@ use super::{
 use crate::decision::Decision;
 use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
+use crate::model::ModelKind;
 
 /// How this backend tests a column against a list of ids bound as one JSON array parameter.
 const IDS_MATCH: &str = "IN (SELECT value FROM json_each(?))";
@@ -130,7 +131,7 @@ impl Store for SqliteStore {
              VALUES (?, ?, 'candidate', ?, ?, ?, NULL)",
         )
         .bind(&model.version)
-        .bind(&model.kind)
+        .bind(model.kind.as_str())
         .bind(&model.source)
         .bind(&model.artifact)
         .bind(model.created_at.unix_micros())
@@ -139,13 +140,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn models(&self, kind: &str) -> Result<Vec<StoredModel>, StoreError> {
+    async fn models(&self, kind: ModelKind) -> Result<Vec<StoredModel>, StoreError> {
         let sql = format!(
             "SELECT {} FROM models WHERE kind = ? ORDER BY created_at DESC, version DESC",
             registry::COLUMNS
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind)
+            .bind(kind.as_str())
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(|row| registry::stored_model(row)).collect()
@@ -155,8 +156,9 @@ impl Store for SqliteStore {
         self.first_model(registry::BY_VERSION, version).await
     }
 
-    async fn active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::ACTIVE_OF_KIND, kind).await
+    async fn active_model(&self, kind: ModelKind) -> Result<Option<StoredModel>, StoreError> {
+        self.first_model(registry::ACTIVE_OF_KIND, kind.as_str())
+            .await
     }
 
     async fn activate_model(
@@ -192,8 +194,11 @@ impl Store for SqliteStore {
         Ok(Some(model))
     }
 
-    async fn previously_active_model(&self, kind: &str) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind)
+    async fn previously_active_model(
+        &self,
+        kind: ModelKind,
+    ) -> Result<Option<StoredModel>, StoreError> {
+        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind.as_str())
             .await
     }
 

@@ -1,23 +1,23 @@
-//! Training models from stored data. The health model: point-in-time rows at a grid of as-of
-//! times, a split by time (train on older rows, hold out the newest), a fit off the async
-//! threads, hold-out metrics for the new model and for the active one on the same rows, and
-//! the promotion gate. The recovery uplift model goes the same way in [`uplift`].
+//! Training models from stored data, written once for every model kind by [`train`]: check
+//! the plan, read the rows, fit off the async threads, register the new version, judge the
+//! active model on the same hold-out rows, and the promotion gate. What a kind does its own
+//! way — which rows, which fit, which metric the gate compares — is its [`Trainable`] impl:
+//! the health model's in [`health`] (point-in-time rows at a grid of as-of times or a
+//! snapshot, every learner fitted, the best kept), the recovery uplift model's in [`uplift`].
 
+mod health;
 mod rows;
 mod uplift;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::{CustomerId, Timestamp};
-use crate::features::SpecBuilder;
-use crate::model::artifact::HEALTH_MODEL_KIND;
-use crate::model::{
-    Dataset, FittedModel, Learner, LearnerMetrics, Metrics, ModelArtifact, ModelError, TrainParams,
-    TreeParams, ValidTrainParams, train_logistic, train_trees,
-};
-use crate::registry;
-use crate::scoring::{HealthModel, ModelSlot};
-use crate::store::{CustomerRecords, Store, StoreError, StoredModel};
+use crate::model::{ModelError, ModelKind, TrainParams};
+use crate::registry::{self, ServedModel, ServingModels};
+use crate::scoring::HealthModel;
+use crate::store::{CustomerRecords, ModelStatus, Store, StoreError, StoredModel};
+use crate::uplift::UpliftModel;
 
 /// Customers read per store round trip: large enough to amortise the queries, small enough
 /// that a page of histories stays a few megabytes.
@@ -32,9 +32,7 @@ pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 pub const DEFAULT_PROMOTION_MARGIN: f64 = 0.005;
 
 pub use rows::{Holdout, RowBuilder, SNAPSHOT_HOLDOUT_SHARE, SplitRows};
-pub use uplift::{
-    DEFAULT_MIN_OUTCOMES, DEFAULT_UPLIFT_PROMOTION_MARGIN, UpliftTrainingReport, train_uplift_model,
-};
+pub use uplift::{DEFAULT_MIN_OUTCOMES, DEFAULT_UPLIFT_PROMOTION_MARGIN};
 
 use crate::domain::MICROS_PER_DAY;
 
@@ -85,15 +83,84 @@ impl Default for TrainingPlan {
     }
 }
 
-/// What a training run produced and decided.
-#[derive(Debug, Clone)]
-pub struct TrainingReport {
+/// What a training run of a model of kind `M` produced and decided.
+#[derive(Debug)]
+pub struct TrainingReport<M: Trainable> {
     pub model: StoredModel,
-    pub artifact: ModelArtifact,
+    pub artifact: M::Artifact,
     /// The model that was active before, with its metrics on the same hold-out.
-    pub active_on_same_holdout: Option<(String, Metrics)>,
+    pub active_on_same_holdout: Option<(String, M::Metrics)>,
     pub promoted: bool,
     pub decision: String,
+}
+
+/// The default promotion margin of `kind` (see [`TrainingPlan::promotion_margin`]).
+pub fn default_promotion_margin(kind: ModelKind) -> f64 {
+    match kind {
+        ModelKind::Health => HealthModel::DEFAULT_PROMOTION_MARGIN,
+        ModelKind::Uplift => UpliftModel::DEFAULT_PROMOTION_MARGIN,
+    }
+}
+
+/// What training a model kind does its own way; [`train`] does the rest, once for every kind.
+pub trait Trainable: ServedModel {
+    /// The sealed artifact a fit produces.
+    type Artifact: std::fmt::Debug + Send + 'static;
+    /// The hold-out metrics, of the new model and of the active one on the same rows.
+    type Metrics: Clone + std::fmt::Debug + Send + 'static;
+    /// Everything read from the store that the fit needs.
+    type Rows: std::fmt::Debug + Send + 'static;
+    /// The hold-out rows, as another model of the kind is judged on them.
+    type Holdout: std::fmt::Debug + Send + 'static;
+    /// The hold-out metric the gate compares, as reports name it.
+    const GATE_METRIC: &'static str;
+    /// How much worse than the active model's that metric may be by default.
+    const DEFAULT_PROMOTION_MARGIN: f64;
+
+    /// Reads what the fit needs. `active` is the serving model of the kind, if it loads: a
+    /// kind that judges it in its own inputs prepares them here.
+    fn read_rows(
+        store: &Arc<dyn Store>,
+        plan: &TrainingPlan,
+        active: Option<&Self>,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> impl Future<Output = Result<Self::Rows, TrainingError>> + Send;
+
+    /// Fits and measures on the hold-out; runs on a blocking thread.
+    fn fit(
+        rows: Self::Rows,
+        plan: &TrainingPlan,
+        version: NewVersion,
+    ) -> Result<Fitted<Self>, TrainingError>;
+
+    /// `active`'s metrics on the new model's hold-out; `None` when it cannot read those rows.
+    fn judge(
+        active: &Self,
+        holdout: &Self::Holdout,
+    ) -> Result<Option<Self::Metrics>, TrainingError>;
+
+    /// The value of [`Self::GATE_METRIC`] in `metrics`.
+    fn gate_value(metrics: &Self::Metrics) -> f64;
+
+    /// The artifact as sealed JSON (its checksum filled in).
+    fn seal(artifact: &mut Self::Artifact) -> Result<String, ModelError>;
+}
+
+/// The name and time of the version being trained.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub version: String,
+    pub created_at: Timestamp,
+}
+
+/// What a fit produced.
+#[derive(Debug)]
+pub struct Fitted<M: Trainable> {
+    pub artifact: M::Artifact,
+    pub metrics: M::Metrics,
+    pub holdout: M::Holdout,
+    /// What the fit found worth reporting as progress, in order.
+    pub notes: Vec<String>,
 }
 
 /// The default grid for the data: [`default_as_of_grid`] without the times before the
@@ -154,6 +221,77 @@ async fn read_customers(
     Ok(customers)
 }
 
+/// Trains a model of kind `M` on everything stored, registers it, and promotes it through the
+/// gate (or not), swapping it into its slot among `serving` on promotion.
+pub async fn train<M: Trainable>(
+    store: &Arc<dyn Store>,
+    serving: &ServingModels,
+    plan: TrainingPlan,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<TrainingReport<M>, TrainingError> {
+    check_plan(&plan)?;
+    // The active model, to be judged on the same hold-out rows. One that no longer loads
+    // (another feature schema) is not compared: the new model is then promoted on its own.
+    let active = match store.active_model(M::KIND).await? {
+        Some(stored) => M::load(&stored).ok().map(|model| (stored.version, model)),
+        None => None,
+    };
+    let rows = M::read_rows(store, &plan, active.as_ref().map(|(_, m)| m), progress).await?;
+    let created_at = Timestamp::now();
+    let version = NewVersion {
+        version: registry::new_version(M::KIND, created_at),
+        created_at,
+    };
+    let name = version.version.clone();
+    let auto_promote = plan.auto_promote;
+    let margin = plan.promotion_margin;
+    let Fitted {
+        mut artifact,
+        metrics,
+        holdout,
+        notes,
+    } = tokio::task::spawn_blocking(move || M::fit(rows, &plan, version))
+        .await
+        .map_err(|e| TrainingError::Task(e.to_string()))??;
+    notes.into_iter().for_each(progress);
+
+    let stored = StoredModel {
+        version: name,
+        kind: M::KIND,
+        status: ModelStatus::Candidate,
+        source: registry::SOURCE_TRAINED.to_owned(),
+        artifact: M::seal(&mut artifact)?,
+        created_at,
+        activated_at: None,
+    };
+    store.insert_model(&stored).await?;
+
+    let active = match active {
+        Some((version, model)) => M::judge(&model, &holdout)?.map(|metrics| (version, metrics)),
+        None => None,
+    };
+    let (promote, decision) = gate(
+        auto_promote,
+        M::GATE_METRIC,
+        M::gate_value(&metrics),
+        active.as_ref().map(|(v, m)| (v.as_str(), M::gate_value(m))),
+        margin,
+    );
+    let model = if promote {
+        registry::activate(store.as_ref(), M::slot(serving), &stored.version).await?
+    } else {
+        stored
+    };
+    progress(decision.clone());
+    Ok(TrainingReport {
+        model,
+        artifact,
+        active_on_same_holdout: active,
+        promoted: promote,
+        decision,
+    })
+}
+
 /// Checks what every kind of training needs from a plan.
 fn check_plan(plan: &TrainingPlan) -> Result<(), TrainingError> {
     if plan.horizon_days == 0 || plan.horizon_days > 730 {
@@ -199,231 +337,4 @@ fn gate(
             ),
         ),
     }
-}
-
-/// Trains a health model on everything stored — every learner, on features chosen from the
-/// data — registers the best on the hold-out, and promotes it through the gate (or not).
-/// `slot` is the serving slot to swap on promotion.
-pub async fn train_health_model(
-    store: &Arc<dyn Store>,
-    slot: &ModelSlot,
-    plan: TrainingPlan,
-    progress: &(dyn Fn(String) + Send + Sync),
-) -> Result<TrainingReport, TrainingError> {
-    check_plan(&plan)?;
-    let params = plan.params.clone().check()?;
-    // The grid the plan names, or the default one, whose last time does not depend on the
-    // data's start: the first pass over the customers both chooses the features at that time
-    // and finds when the earliest customer joined, to drop default times before it.
-    let (grid, default_grid) = match plan.as_of.clone() {
-        grid if !grid.is_empty() => (grid, None),
-        _ => {
-            let latest = store.latest_churn_observation().await?.ok_or_else(|| {
-                TrainingError::NotEnoughData(
-                    "no churn outcomes are stored: store each customer's churn outcome (`rescue-client backfill churn_outcomes` or `rescue-client import`) first".into(),
-                )
-            })?;
-            let grid = default_as_of_grid(latest, plan.horizon_days, DEFAULT_AS_OF_COUNT);
-            (grid, Some(latest))
-        }
-    };
-    let last = grid[grid.len() - 1];
-    let mut chosen = SpecBuilder::default();
-    let mut earliest: Option<Timestamp> = None;
-    read_customers(store.as_ref(), progress, |c| {
-        chosen.add(&c.history, last);
-        let since = c.history.customer.customer_since;
-        earliest = Some(earliest.map_or(since, |e| e.min(since)));
-    })
-    .await?;
-    let as_of = match default_grid {
-        Some(latest) => {
-            adaptive_as_of_grid(latest, earliest, plan.horizon_days, DEFAULT_AS_OF_COUNT)?
-        }
-        None => grid,
-    };
-    let spec = chosen.finish();
-    progress(format!("{} candidate features from the data", spec.len()));
-
-    // The active model, to be judged on the same hold-out rows in its own features.
-    let active = match store.active_model(HEALTH_MODEL_KIND).await? {
-        Some(stored) => HealthModel::from_artifact_json(&stored.artifact)
-            .ok()
-            .map(|model| (stored.version, model)),
-        None => None,
-    };
-    let rows = RowBuilder::new(as_of.clone(), plan.horizon_days)?
-        .with_spec(spec)
-        .comparing(active.as_ref().map(|(_, model)| model.features.clone()));
-    let holdout_kind = rows.holdout();
-    progress(format!(
-        "building rows at {} as-of time(s) from {} to {} (hold-out: {})",
-        as_of.len(),
-        as_of[0],
-        last,
-        holdout_kind.describe()
-    ));
-    let mut rows = rows;
-    let customers = read_customers(store.as_ref(), progress, |c| rows.add(c)).await?;
-    let split = rows.finish()?.without_constant_features()?;
-    progress(format!(
-        "{customers} customers: {} training rows, {} hold-out rows, {} features",
-        split.train.rows(),
-        split.holdout.rows(),
-        split.spec.len()
-    ));
-
-    let fitted = tokio::task::spawn_blocking(move || fit_every_learner(split, &params))
-        .await
-        .map_err(|e| TrainingError::Task(e.to_string()))??;
-    let FittedLearners {
-        chosen,
-        metrics,
-        candidates,
-        split,
-    } = fitted;
-    for candidate in &candidates {
-        progress(format!(
-            "{}: hold-out ROC-AUC {:.4}, Brier {:.4}, ECE {:.4}",
-            candidate.learner,
-            candidate.metrics.roc_auc,
-            candidate.metrics.brier,
-            candidate.metrics.expected_calibration_error
-        ));
-    }
-    progress(format!("kept the {} model", chosen.learner().name()));
-
-    let created_at = Timestamp::now();
-    let trained_to = match holdout_kind {
-        Holdout::LastAsOf => as_of[as_of.len() - 2],
-        Holdout::Customers { .. } => last,
-    };
-    let mut artifact = ModelArtifact {
-        artifact_schema: crate::model::ARTIFACT_SCHEMA_VERSION,
-        kind: HEALTH_MODEL_KIND.to_owned(),
-        version: registry::new_version(HEALTH_MODEL_KIND, created_at),
-        features: split.spec.clone(),
-        horizon_days: plan.horizon_days,
-        model: chosen,
-        metrics: metrics.clone(),
-        candidates,
-        holdout: holdout_kind.describe(),
-        trained_from: as_of[0],
-        trained_to,
-        training_rows: split.train.rows() as u64,
-        holdout_rows: split.holdout.rows() as u64,
-        positives: split.train.positives() as u64,
-        created_at,
-        checksum: String::new(),
-    };
-    let json = artifact.to_json()?;
-    let stored = StoredModel {
-        version: artifact.version.clone(),
-        kind: HEALTH_MODEL_KIND.to_owned(),
-        status: crate::store::ModelStatus::Candidate,
-        source: registry::SOURCE_TRAINED.to_owned(),
-        artifact: json,
-        created_at,
-        activated_at: None,
-    };
-    store.insert_model(&stored).await?;
-
-    // The active model, judged on exactly the new model's hold-out rows.
-    let active = match (active, &split.compared_holdout) {
-        (Some((version, model)), Some(rows)) => {
-            let scores: Vec<f64> = rows
-                .rows()
-                .into_iter()
-                .map(|row| model.probability(&row.to_vec()))
-                .collect();
-            Some((version, Metrics::evaluate(&scores, &split.holdout.labels)?))
-        }
-        _ => None,
-    };
-    let (promote, decision) = gate(
-        plan.auto_promote,
-        "ROC-AUC",
-        metrics.roc_auc,
-        active.as_ref().map(|(v, m)| (v.as_str(), m.roc_auc)),
-        plan.promotion_margin,
-    );
-    let model = if promote {
-        registry::activate(store.as_ref(), slot, &stored.version).await?
-    } else {
-        stored
-    };
-    progress(decision.clone());
-    Ok(TrainingReport {
-        model,
-        artifact,
-        active_on_same_holdout: active,
-        promoted: promote,
-        decision,
-    })
-}
-
-/// The learners of one run, and the one kept.
-#[derive(Debug)]
-struct FittedLearners {
-    chosen: FittedModel,
-    metrics: Metrics,
-    candidates: Vec<LearnerMetrics>,
-    split: SplitRows,
-}
-
-/// Fits every learner on the training rows and keeps the one with the highest hold-out
-/// ROC-AUC (the first listed on a tie: the simpler one), then fits that learner again on the
-/// training and hold-out rows together: the hold-out has judged the learner, and the model
-/// served learns from every labelled row (the newest ones, under a time split). Its reported
-/// metrics are the hold-out's, of the fit that did not see it.
-fn fit_every_learner(
-    split: SplitRows,
-    params: &ValidTrainParams,
-) -> Result<FittedLearners, TrainingError> {
-    let fit = |learner: Learner, rows: &Dataset| -> Result<FittedModel, TrainingError> {
-        Ok(match learner {
-            Learner::Logistic => FittedModel::Logistic(train_logistic(rows, params)?),
-            Learner::Trees => {
-                FittedModel::Trees(Box::new(train_trees(rows, &TreeParams::default())?))
-            }
-        })
-    };
-    let mut best: Option<(Learner, Metrics)> = None;
-    let mut candidates = Vec::new();
-    for learner in Learner::ALL {
-        let model = fit(learner, &split.train)?;
-        let scores = model.predict_all(split.holdout.features.view());
-        let metrics = Metrics::evaluate(&scores, &split.holdout.labels)?;
-        candidates.push(LearnerMetrics {
-            learner: learner.name().to_owned(),
-            metrics: metrics.clone(),
-        });
-        if best
-            .as_ref()
-            .is_none_or(|(_, kept)| metrics.roc_auc > kept.roc_auc)
-        {
-            best = Some((learner, metrics));
-        }
-    }
-    let (learner, metrics) = best.ok_or_else(|| TrainingError::Invalid("no learner".into()))?;
-    let every_row = Dataset::new(
-        ndarray::concatenate(
-            ndarray::Axis(0),
-            &[split.train.features.view(), split.holdout.features.view()],
-        )
-        .map_err(|e| TrainingError::Invalid(format!("feature matrix: {e}")))?,
-        split
-            .train
-            .labels
-            .iter()
-            .chain(&split.holdout.labels)
-            .copied()
-            .collect(),
-    )?;
-    Ok(FittedLearners {
-        chosen: fit(learner, &every_row)?,
-        metrics,
-        candidates,
-        split,
-    })
 }

@@ -14,13 +14,10 @@ use crate::model::artifact::{
     check_feature_names, check_model_finite, check_model_lengths, checked_json, rfc3339,
     to_checksummed_json,
 };
-use crate::model::{LogisticModel, ModelError};
+use crate::model::{LogisticModel, ModelError, ModelKind};
 
 /// The layout of [`UpliftArtifact`]. Bump it when a field changes meaning or is removed.
 pub const UPLIFT_ARTIFACT_SCHEMA_VERSION: u32 = 1;
-
-/// The model kind of the recovery uplift model in the registry.
-pub const UPLIFT_MODEL_KIND: &str = "uplift";
 
 /// A trained uplift model with what it expects as input, how it was trained and how it did on
 /// its hold-out.
@@ -29,8 +26,8 @@ pub struct UpliftArtifact {
     /// [`UPLIFT_ARTIFACT_SCHEMA_VERSION`] when written; read first so an unknown layout is
     /// refused by name.
     pub artifact_schema: u32,
-    /// Always [`UPLIFT_MODEL_KIND`]: a health artifact is not an uplift model.
-    pub kind: String,
+    /// Always [`ModelKind::Uplift`]: a health artifact is not an uplift model.
+    pub kind: ModelKind,
     /// The registry's version string, shown with every recommendation.
     pub version: String,
     pub learner: Learner,
@@ -82,14 +79,8 @@ impl UpliftArtifact {
     /// Parses and checks an artifact: schema version, checksum, kind, then that it fits this
     /// build's features and treatment inputs. Each refusal names what is wrong.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let (value, recorded) = checked_json(text, &[UPLIFT_ARTIFACT_SCHEMA_VERSION])?;
-        let kind = value.get("kind").and_then(serde_json::Value::as_str);
-        if kind != Some(UPLIFT_MODEL_KIND) {
-            return Err(ModelError::ArtifactKindMismatch {
-                expected: UPLIFT_MODEL_KIND,
-                found: kind.unwrap_or_default().to_owned(),
-            });
-        }
+        let (value, recorded) =
+            checked_json(text, ModelKind::Uplift, &[UPLIFT_ARTIFACT_SCHEMA_VERSION])?;
         let mut artifact: Self = serde_json::from_value(value)?;
         artifact.checksum = recorded;
         check_feature_names(
@@ -156,7 +147,7 @@ mod tests {
         let features = FEATURE_NAMES.len();
         UpliftArtifact {
             artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
-            kind: UPLIFT_MODEL_KIND.into(),
+            kind: ModelKind::Uplift,
             version: "uplift-1".into(),
             learner: Learner::TLearner,
             feature_schema: FEATURE_SCHEMA_VERSION,
@@ -214,7 +205,7 @@ mod tests {
     #[test]
     fn a_health_artifact_is_not_an_uplift_model() {
         let mut other = artifact();
-        other.kind = "health".into();
+        other.kind = ModelKind::Health;
         let text = other.to_json().expect("serializes");
         assert!(matches!(
             UpliftArtifact::from_json(&text),

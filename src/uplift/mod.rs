@@ -28,7 +28,7 @@ pub mod rows;
 pub mod train;
 pub mod treatment;
 
-pub use artifact::{UPLIFT_MODEL_KIND, UpliftArtifact};
+pub use artifact::UpliftArtifact;
 pub use evaluation::UpliftMetrics;
 pub use learner::Learner;
 pub use model::{ExpectedQuality, Retention, UpliftModel, UpliftSlot};

@@ -2,7 +2,7 @@
 //! learn the program mix from their recoveries, and measure the result on the hold-out, each
 //! failure weighted by its inverse propensity.
 
-use super::artifact::{UPLIFT_ARTIFACT_SCHEMA_VERSION, UPLIFT_MODEL_KIND, UpliftArtifact};
+use super::artifact::{UPLIFT_ARTIFACT_SCHEMA_VERSION, UpliftArtifact};
 use super::evaluation::UpliftMetrics;
 use super::learner::{self, Learner, RetentionModels};
 use super::mix::ProgramMix;
@@ -12,7 +12,7 @@ use super::rows::{UpliftRow, UpliftSplit};
 use super::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
 use crate::domain::Timestamp;
 use crate::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
-use crate::model::{ModelError, ValidTrainParams};
+use crate::model::{ModelError, ModelKind, ValidTrainParams};
 
 /// The learner training uses: the S-learner. Measured against the simulator's truth (README,
 /// "Recovery uplift model"), it ranks failures far better than the T-learner on the same
@@ -63,7 +63,7 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
     );
     let mut artifact = UpliftArtifact {
         artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
-        kind: UPLIFT_MODEL_KIND.to_owned(),
+        kind: ModelKind::Uplift,
         version: training.version.clone(),
         learner: training.learner,
         feature_schema: FEATURE_SCHEMA_VERSION,

@@ -342,7 +342,7 @@ pub fn artifact(version: &str, intercept: f64) -> rescue::model::ModelArtifact {
     let now = rescue::domain::Timestamp::now();
     rescue::model::ModelArtifact {
         artifact_schema: rescue::model::ARTIFACT_SCHEMA_VERSION,
-        kind: "health".into(),
+        kind: rescue::model::ModelKind::Health,
         version: version.into(),
         features: rescue::features::FeatureSpec::built_in(
             &FEATURE_NAMES

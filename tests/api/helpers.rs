@@ -146,8 +146,8 @@ pub async fn spawn_app_with(
         .expect("build the application");
     let address = application.local_addr().expect("bound address");
     let store = application.store();
-    let models = application.model_slot();
-    let uplift = application.uplift_slot();
+    let serving = application.serving_models();
+    let (models, uplift) = (serving.health, serving.uplift);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(application.run_until_stopped(async {
         stopped.await.ok();
@@ -206,24 +206,14 @@ impl TestApp {
         json: String,
         created_at: rescue::domain::Timestamp,
     ) {
-        self.store
-            .insert_model(&rescue::store::StoredModel {
-                version: version.into(),
-                kind: "health".into(),
-                status: rescue::store::ModelStatus::Candidate,
-                source: "trained".into(),
-                artifact: json,
-                created_at,
-                activated_at: None,
-            })
-            .await
-            .expect("register the model");
+        self.register_artifact_of_kind(rescue::model::ModelKind::Health, version, json, created_at)
+            .await;
     }
 
     /// Registers an artifact's JSON of model `kind`, as given, as a candidate.
     pub async fn register_artifact_of_kind(
         &self,
-        kind: &str,
+        kind: rescue::model::ModelKind,
         version: &str,
         json: String,
         created_at: rescue::domain::Timestamp,
@@ -231,7 +221,7 @@ impl TestApp {
         self.store
             .insert_model(&rescue::store::StoredModel {
                 version: version.into(),
-                kind: kind.into(),
+                kind,
                 status: rescue::store::ModelStatus::Candidate,
                 source: "trained".into(),
                 artifact: json,

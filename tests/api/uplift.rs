@@ -223,6 +223,7 @@ fn the_uplift_model_ranks_and_invests_within_80_percent_of_the_oracle() {
 mod registry {
     use rescue::domain::{RecoveryAction, Timestamp};
     use rescue::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
+    use rescue::model::ModelKind as Kind;
     use rescue::model::{LogisticModel, Scaler};
     use rescue::proto::v1::{
         ListModelsRequest, ModelKind, ModelStatus, PromoteModelRequest, RollbackModelRequest,
@@ -231,7 +232,7 @@ mod registry {
     use rescue::uplift::artifact::UPLIFT_ARTIFACT_SCHEMA_VERSION;
     use rescue::uplift::mix::{ActionShare, ProgramMix, QualityShare};
     use rescue::uplift::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
-    use rescue::uplift::{Learner, UPLIFT_MODEL_KIND, UpliftArtifact, UpliftMetrics};
+    use rescue::uplift::{Learner, UpliftArtifact, UpliftMetrics};
     use tonic::Code;
 
     use crate::helpers::{TestApp, TestDatabase, on_every_backend, spawn_app};
@@ -401,7 +402,7 @@ mod registry {
         };
         UpliftArtifact {
             artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
-            kind: UPLIFT_MODEL_KIND.into(),
+            kind: Kind::Uplift,
             version: version.into(),
             learner: Learner::TLearner,
             feature_schema: FEATURE_SCHEMA_VERSION,
@@ -439,7 +440,7 @@ mod registry {
     async fn register(app: &TestApp, version: &str, lift: f64) {
         let mut artifact = hand_made(version, lift);
         let json = artifact.to_json().expect("artifact JSON");
-        app.register_artifact_of_kind(UPLIFT_MODEL_KIND, version, json, artifact.created_at)
+        app.register_artifact_of_kind(Kind::Uplift, version, json, artifact.created_at)
             .await;
     }
 
@@ -463,7 +464,7 @@ mod registry {
         let sealed = artifact.to_json().expect("json");
         let json = sealed.replacen("\"intercept\": 2.7", "\"intercept\": 2.8", 1);
         assert_ne!(json, sealed, "the test must actually change the file");
-        app.register_artifact_of_kind(UPLIFT_MODEL_KIND, "uplift-bad", json, artifact.created_at)
+        app.register_artifact_of_kind(Kind::Uplift, "uplift-bad", json, artifact.created_at)
             .await;
         let status = promote(&app, "uplift-bad").await.expect_err("corrupt");
         assert_eq!(status.code(), Code::FailedPrecondition);
@@ -477,12 +478,24 @@ mod registry {
         // An artifact registered under the wrong kind is refused too, by its kind.
         let mut health_shaped = hand_made("uplift-as-health", 0.5);
         let json = health_shaped.to_json().expect("json");
-        app.register_artifact_of_kind("health", "uplift-as-health", json, health_shaped.created_at)
-            .await;
+        app.register_artifact_of_kind(
+            Kind::Health,
+            "uplift-as-health",
+            json,
+            health_shaped.created_at,
+        )
+        .await;
         let status = promote(&app, "uplift-as-health")
             .await
             .expect_err("not health");
         assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(
+            status
+                .message()
+                .contains(r#"of kind "uplift", expected "health""#),
+            "{}",
+            status.message()
+        );
         assert_eq!(serving(&app).as_deref(), Some("uplift-v1"));
         app.stop().await;
     }
