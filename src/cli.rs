@@ -125,17 +125,18 @@ async fn train(args: TrainArgs) -> anyhow::Result<()> {
         ..TrainingPlan::default()
     };
     let serving = ServingModels::default();
+    let now = Timestamp::now();
     let log = |stage: String| tracing::info!("{stage}");
     let export = args.export.as_deref();
     let decision = match args.kind {
         ModelKind::Health => {
-            let report = training::train::<HealthModel>(&store, &serving, plan, &log).await?;
+            let report = training::train::<HealthModel>(&store, &serving, plan, now, &log).await?;
             export_and_name(export, &report.model)?;
             print_health_metrics(&report);
             report.decision
         }
         ModelKind::Uplift => {
-            let report = training::train::<UpliftModel>(&store, &serving, plan, &log).await?;
+            let report = training::train::<UpliftModel>(&store, &serving, plan, now, &log).await?;
             export_and_name(export, &report.model)?;
             print_uplift_metrics(&report);
             report.decision

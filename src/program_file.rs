@@ -54,9 +54,9 @@ fn read(path: &Path) -> Result<Program, ReloadError> {
 }
 
 impl ProgramSource {
-    /// The built-in program, or the file's; a bad file at start-up is an error, not a
-    /// silent fallback.
-    pub fn open(path: Option<&Path>) -> Result<Self, ReloadError> {
+    /// The built-in program, or the file's, loaded at `now`; a bad file at start-up is an
+    /// error, not a silent fallback.
+    pub fn open(path: Option<&Path>, now: Timestamp) -> Result<Self, ReloadError> {
         let program = match path {
             None => Program::builtin(),
             Some(path) => read(path)?,
@@ -65,7 +65,7 @@ impl ProgramSource {
             path: path.map(Path::to_owned),
             current: RwLock::new(Arc::new(LoadedProgram {
                 program,
-                loaded_at: Timestamp::now(),
+                loaded_at: now,
             })),
         })
     }
@@ -82,9 +82,9 @@ impl ProgramSource {
         }
     }
 
-    /// Reads the file again and serves it if valid; otherwise keeps the current program.
-    /// Returns the program serving afterwards.
-    pub fn reload(&self) -> Result<Arc<LoadedProgram>, ReloadError> {
+    /// Reads the file again and serves it, as loaded at `now`, if valid; otherwise keeps the
+    /// current program. Returns the program serving afterwards.
+    pub fn reload(&self, now: Timestamp) -> Result<Arc<LoadedProgram>, ReloadError> {
         let path = self.path.as_deref().ok_or(ReloadError::NoFile)?;
         let program = read(path)?;
         let current = self.current();
@@ -93,7 +93,7 @@ impl ProgramSource {
         }
         let loaded = Arc::new(LoadedProgram {
             program,
-            loaded_at: Timestamp::now(),
+            loaded_at: now,
         });
         match self.current.write() {
             Ok(mut slot) => *slot = Arc::clone(&loaded),
@@ -114,7 +114,7 @@ impl ProgramSource {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match self.reload() {
+            match self.reload(Timestamp::now()) {
                 Ok(_) => last_refused = None,
                 Err(error) => {
                     let text = error.to_string();

@@ -100,28 +100,30 @@ pub fn new_version(kind: ModelKind, created_at: Timestamp) -> String {
     format!("{kind}-{}", at.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
-/// Makes `version`, of whatever kind, the active model of its kind.
+/// Makes `version`, of whatever kind, the active model of its kind, as of `now`.
 pub async fn promote(
     store: &dyn Store,
     serving: &ServingModels,
     version: &str,
+    now: Timestamp,
 ) -> Result<StoredModel, RegistryError> {
     let stored = store
         .model(version)
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
     match stored.kind {
-        ModelKind::Health => activate::<HealthModel>(store, &serving.health, version).await,
-        ModelKind::Uplift => activate::<UpliftModel>(store, &serving.uplift, version).await,
+        ModelKind::Health => activate::<HealthModel>(store, &serving.health, version, now).await,
+        ModelKind::Uplift => activate::<UpliftModel>(store, &serving.uplift, version, now).await,
     }
 }
 
 /// Makes model `version` of kind `M` the active one: checks that its artifact loads, records
-/// it in the store, then swaps it into `slot`.
+/// it in the store as activated at `now`, then swaps it into `slot`.
 pub async fn activate<M: ServedModel>(
     store: &dyn Store,
     slot: &ServingSlot<M>,
     version: &str,
+    now: Timestamp,
 ) -> Result<StoredModel, RegistryError> {
     let stored = store
         .model(version)
@@ -140,7 +142,7 @@ pub async fn activate<M: ServedModel>(
     })?;
     let _turn = slot.activation().lock().await;
     let activated = store
-        .activate_model(version, Timestamp::now())
+        .activate_model(version, now)
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
     slot.replace(Arc::new(loaded));
@@ -148,17 +150,18 @@ pub async fn activate<M: ServedModel>(
     Ok(activated)
 }
 
-/// Makes the previously active model of `kind` active again.
+/// Makes the previously active model of `kind` active again, as of `now`.
 pub async fn roll_back(
     store: &dyn Store,
     serving: &ServingModels,
     kind: ModelKind,
+    now: Timestamp,
 ) -> Result<StoredModel, RegistryError> {
     let previous = store
         .previously_active_model(kind)
         .await?
         .ok_or(RegistryError::NothingToRollBackTo(kind))?;
-    promote(store, serving, &previous.version).await
+    promote(store, serving, &previous.version, now).await
 }
 
 /// Loads the store's active model of kind `M` into `slot` (what replicas do on start-up and
@@ -221,10 +224,11 @@ pub async fn reload(
 pub const BASELINE_ARTIFACT: &str = include_str!("../models/health-baseline.json");
 
 /// Loads the active health model, or, when the store has none, registers and activates the
-/// shipped baseline. Returns the version now serving.
+/// shipped baseline (as of `now`). Returns the version now serving.
 pub async fn load_active_or_baseline(
     store: &dyn Store,
     slot: &ModelSlot,
+    now: Timestamp,
 ) -> Result<String, RegistryError> {
     if let Some(version) = load_active(store, slot).await? {
         return Ok(version);
@@ -257,7 +261,7 @@ pub async fn load_active_or_baseline(
     match store.active_model(ModelKind::Health).await? {
         Some(_) => {}
         None => {
-            activate(store, slot, &baseline.version).await?;
+            activate(store, slot, &baseline.version, now).await?;
         }
     }
     load_active(store, slot)

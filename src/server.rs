@@ -12,6 +12,7 @@ use tonic::transport::Server;
 
 use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
 use crate::config::Settings;
+use crate::domain::Timestamp;
 use crate::model::ModelKind;
 use crate::program_file::ProgramSource;
 use crate::proto::{
@@ -48,13 +49,18 @@ impl Application {
         let store = store::open(&settings.database, settings.pool)
             .await
             .with_context(|| format!("Failed to open the database {}", settings.database))?;
-        let programs = Arc::new(ProgramSource::open(settings.program.as_deref())?);
+        let programs = Arc::new(ProgramSource::open(
+            settings.program.as_deref(),
+            Timestamp::now(),
+        )?);
         tracing::info!(version = %programs.current().program.version, "recovery program loaded");
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
         let serving = ServingModels::default();
-        match registry::load_active_or_baseline(store.as_ref(), &serving.health).await {
+        match registry::load_active_or_baseline(store.as_ref(), &serving.health, Timestamp::now())
+            .await
+        {
             Ok(version) => tracing::info!(%version, "health model loaded"),
             // Serving ingest without a model beats not serving at all; scoring answers
             // UNAVAILABLE until a model is promoted.

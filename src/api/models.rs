@@ -213,9 +213,10 @@ async fn train_and_describe<M: Described>(
     store: &Arc<dyn Store>,
     serving: &ServingModels,
     plan: TrainingPlan,
+    requested_at: Timestamp,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<proto::TrainResult, TrainingError> {
-    let report = training::train::<M>(store, serving, plan, progress).await?;
+    let report = training::train::<M>(store, serving, plan, requested_at, progress).await?;
     let (active_version, active) = report.active_on_same_holdout.unzip();
     let mut result = proto::TrainResult {
         model: Some(model_info(&report.model)),
@@ -286,7 +287,8 @@ impl Models for ModelsService {
             violations.push("min_outcomes", "applies to MODEL_KIND_UPLIFT only");
             return Err(ApiError::InvalidArgument(violations).into());
         }
-        let parser = RecordParser::received_at(Timestamp::now());
+        let requested_at = Timestamp::now();
+        let parser = RecordParser::received_at(requested_at);
         let as_of = as_of
             .into_iter()
             .enumerate()
@@ -316,10 +318,12 @@ impl Models for ModelsService {
             };
             let outcome = match kind {
                 ModelKind::Health => {
-                    train_and_describe::<HealthModel>(&store, &serving, plan, &stage).await
+                    train_and_describe::<HealthModel>(&store, &serving, plan, requested_at, &stage)
+                        .await
                 }
                 ModelKind::Uplift => {
-                    train_and_describe::<UpliftModel>(&store, &serving, plan, &stage).await
+                    train_and_describe::<UpliftModel>(&store, &serving, plan, requested_at, &stage)
+                        .await
                 }
             };
             let message = match outcome {
@@ -366,9 +370,14 @@ impl Models for ModelsService {
         if version.is_empty() {
             return Err(ApiError::InvalidArgument(convert::missing("version")).into());
         }
-        let model = registry::promote(self.store.as_ref(), &self.serving, &version)
-            .await
-            .map_err(ApiError::from)?;
+        let model = registry::promote(
+            self.store.as_ref(),
+            &self.serving,
+            &version,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(Response::new(model_info(&model)))
     }
 
@@ -377,7 +386,7 @@ impl Models for ModelsService {
         request: Request<proto::RollbackModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
         let kind = kind(request.into_inner().kind)?;
-        let model = registry::roll_back(self.store.as_ref(), &self.serving, kind)
+        let model = registry::roll_back(self.store.as_ref(), &self.serving, kind, Timestamp::now())
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(model_info(&model)))

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::convert::timestamp;
 use super::error::ApiError;
 use super::recommend;
-use crate::domain::Violations;
+use crate::domain::{Timestamp, Violations};
 use crate::program_file::{LoadedProgram, ProgramSource, ReloadError};
 use crate::proto::v1::{self as proto, program_server::Program};
 use crate::store::Store;
@@ -78,7 +78,10 @@ impl Program for ProgramService {
         &self,
         _request: Request<proto::ReloadProgramRequest>,
     ) -> Result<Response<proto::ProgramInfo>, Status> {
-        let loaded = self.programs.reload().map_err(reload_error)?;
+        let loaded = self
+            .programs
+            .reload(Timestamp::now())
+            .map_err(reload_error)?;
         Ok(Response::new(self.info(&loaded)))
     }
 }

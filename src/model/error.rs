@@ -32,7 +32,7 @@ pub enum ModelError {
     FeatureCountMismatch { expected: usize, actual: usize },
 
     #[error("logistic regression did not fit: {0}")]
-    Fit(#[from] linfa_logistic::error::Error),
+    Fit(String),
 
     #[error("{count} scores but {labels} labels")]
     MetricLengthMismatch { count: usize, labels: usize },

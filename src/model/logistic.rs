@@ -1,25 +1,29 @@
-//! Fitting linfa-logistic's `LogisticRegression` fast, and the fitted model that scores rows.
+//! Fitting the logistic regression fast, and the fitted model that scores rows.
 //!
-//! linfa-logistic as shipped is ~13× slower than scikit-learn at 1M rows (docs/dependencies.md, "Speed").
-//! The fit here keeps linfa's solver and makes its inputs cheap to work with:
-//! - the standardized matrix is column-major, so the gradient's `Xᵀ·v` (the cost of trap 5) walks
-//!   contiguous columns instead of striding across rows — about 10× faster per product;
-//! - it is `f32` ([`Work`]): every solver step streams the whole matrix, so half the bytes is
-//!   half the time, and single precision is ample for standardized features (the loss and the
-//!   gradient are sums linfa accumulates in several lanes, and the tolerance is far coarser);
+//! The objective is linfa-logistic's (the summed logistic loss of P(label = true) plus an L2
+//! penalty on the standardized coefficients; see [`TrainParams`](super::TrainParams)) and so is
+//! the solver: argmin's L-BFGS with a More–Thuente line search. What differs is the work per
+//! step (docs/dependencies.md, "linfa-logistic"):
+//! - one pass over the matrix gives the loss and its gradient together ([`Objective`]), split
+//!   between the cores; linfa-logistic makes three or four, each `X·w` a general matrix
+//!   product that first copies the whole matrix;
+//! - the standardized matrix is column-major, so every pass walks contiguous columns;
+//! - it is `f32` ([`Work`]): every pass streams the whole matrix, so half the bytes is half
+//!   the time, and single precision is ample for standardized features (each block's sums go
+//!   into `f64` totals, and the tolerance is far coarser);
 //! - the solve is warm-started from fits on nested random subsamples, so the full-data L-BFGS
 //!   starts close to the optimum and needs a few iterations instead of dozens.
 //!
-//! All of this solves the same objective as the plain fit (see [`TrainParams`](super::TrainParams));
-//! only the path to the optimum changes. The benchmark `cargo bench --bench train` measures it
+//! Only the path to the optimum changes. The benchmark `cargo bench --bench train` measures it
 //! against scikit-learn.
 
 use std::thread;
 
-use linfa::DatasetBase;
-use linfa::ParamGuard;
-use linfa::traits::Fit;
-use linfa_logistic::LogisticRegression;
+use std::sync::Mutex;
+
+use argmin::core::{CostFunction, Executor, Gradient};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
 use ndarray::{Array1, Array2, ArrayView2, ShapeBuilder};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -353,8 +357,8 @@ fn gather_rows(x: ArrayView2<'_, Work>, picked: &[usize]) -> Array2<Work> {
     out
 }
 
-/// One linfa-logistic fit. `gradient_tolerance` is scikit-learn's (max component of the mean
-/// loss's gradient); `start` is a previous solution for P(label = true).
+/// One L-BFGS solve. `gradient_tolerance` is scikit-learn's (max component of the mean loss's
+/// gradient); `start` is a previous solution for P(label = true).
 fn fit_once(
     x: ArrayView2<'_, Work>,
     labels: &Array1<bool>,
@@ -364,39 +368,213 @@ fn fit_once(
     start: Option<&(Vec<f64>, f64)>,
 ) -> Result<(Vec<f64>, f64), ModelError> {
     let rows = x.nrows();
-    // linfa-logistic stops when the L2 norm of the SUMMED gradient is below its tolerance
-    // (trap 4). Since max|gᵢ| ≤ ‖g‖₂, `rows × tol` guarantees scikit-learn's criterion.
-    let linfa_tolerance = (gradient_tolerance * rows as f64) as Work;
-    // linfa-logistic models P(more frequent class) (trap 3); for churn that is "retained". A
-    // start for P(true) is flipped to that orientation; ties go to the first row's class.
-    let trues = labels.iter().filter(|label| **label).count();
-    let falses = rows - trues;
-    let linfa_positive_is_true =
-        trues > falses || (trues == falses && labels.first() == Some(&true));
-    let orientation: f64 = if linfa_positive_is_true { 1.0 } else { -1.0 };
-
-    let mut solver = LogisticRegression::<Work>::default()
-        .alpha(l2_penalty as Work)
-        .gradient_tolerance(linfa_tolerance)
-        .max_iterations(max_iterations);
-    if let Some((coefficients, intercept)) = start {
-        let initial: Array1<Work> = coefficients
+    let objective = Objective::new(x, labels, l2_penalty)?;
+    // The solver stops when the L2 norm of the SUMMED gradient is below its tolerance. Since
+    // max|gᵢ| ≤ ‖g‖₂, `rows × tol` guarantees scikit-learn's criterion.
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), LBFGS_MEMORY)
+        .with_tolerance_grad(gradient_tolerance * rows as f64)
+        .map_err(|e| ModelError::Fit(e.to_string()))?;
+    let initial: Array1<f64> = match start {
+        Some((coefficients, intercept)) => coefficients
             .iter()
             .chain(std::iter::once(intercept))
-            .map(|value| (value * orientation) as Work)
-            .collect();
-        solver = solver.initial_params(initial);
-    }
-    let fitted = solver.check()?.fit(&DatasetBase::new(x, labels.view()))?;
+            .copied()
+            .collect(),
+        None => Array1::zeros(x.ncols() + 1),
+    };
+    let result = Executor::new(objective, solver)
+        .configure(|state| state.param(initial).max_iters(max_iterations))
+        .run()
+        .map_err(|e| ModelError::Fit(e.to_string()))?;
+    let solution = result
+        .state
+        .best_param
+        .ok_or_else(|| ModelError::Fit("the solver returned no parameters".into()))?;
+    let (coefficients, intercept) = solution.as_slice().unwrap_or(&[]).split_at(x.ncols());
+    Ok((
+        coefficients.to_vec(),
+        intercept.first().copied().unwrap_or(0.0),
+    ))
+}
 
-    // The authoritative orientation is the one linfa reports, not our prediction of it.
-    let sign: f64 = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let coefficients = fitted
-        .params()
-        .iter()
-        .map(|value| f64::from(*value) * sign)
-        .collect();
-    Ok((coefficients, f64::from(fitted.intercept()) * sign))
+/// linfa-logistic's solver: L-BFGS with a More–Thuente line search, 10 corrections kept.
+const LBFGS_MEMORY: usize = 10;
+
+/// Rows per block of one evaluation: a block's margins and residuals (2 × 4096 × 4 bytes)
+/// stay in L1 while every column's slice of the block streams past them.
+const EVALUATION_BLOCK_ROWS: usize = 4_096;
+
+/// The L2-penalised logistic loss of P(label = true) over column-major rows, as
+/// linfa-logistic defines it — Σᵢ log(1 + exp(−yᵢ·zᵢ)) + λ/2·‖w‖², the intercept unpenalised —
+/// and its gradient, both from one pass over the matrix. (linfa-logistic computes them apart,
+/// each `X·w` a general matrix product that first copies the whole matrix: three to four
+/// passes and two copies for what one pass gives.) The parameters are the coefficients, then
+/// the intercept.
+struct Objective<'a> {
+    x: &'a [Work],
+    rows: usize,
+    columns: usize,
+    /// +1 for a true label, −1 for a false one.
+    signs: Vec<Work>,
+    l2_penalty: f64,
+    /// The last point evaluated: the line search asks for the cost and then the gradient at
+    /// each point it tries, and the second comes from the same pass.
+    last: Mutex<Option<Evaluation>>,
+}
+
+#[derive(Clone)]
+struct Evaluation {
+    at: Array1<f64>,
+    cost: f64,
+    gradient: Array1<f64>,
+}
+
+impl<'a> Objective<'a> {
+    fn new(
+        x: ArrayView2<'a, Work>,
+        labels: &Array1<bool>,
+        l2_penalty: f64,
+    ) -> Result<Self, ModelError> {
+        let (rows, columns) = x.dim();
+        // Column-major and contiguous, as `standardize_column_major` and `gather_rows` make it.
+        let x = x
+            .reversed_axes()
+            .to_slice()
+            .ok_or_else(|| ModelError::Fit("the solver needs column-major rows".into()))?;
+        Ok(Self {
+            x,
+            rows,
+            columns,
+            signs: labels.iter().map(|&l| if l { 1.0 } else { -1.0 }).collect(),
+            l2_penalty,
+            last: Mutex::new(None),
+        })
+    }
+
+    fn evaluation(&self, at: &Array1<f64>) -> Evaluation {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(done) = last.as_ref().filter(|done| done.at == *at) {
+            return done.clone();
+        }
+        let done = self.evaluate(at);
+        *last = Some(done.clone());
+        done
+    }
+
+    /// Loss and gradient at `at`, the rows split between the cores.
+    fn evaluate(&self, at: &Array1<f64>) -> Evaluation {
+        let weights: Vec<Work> = at.iter().take(self.columns).map(|&w| w as Work).collect();
+        let intercept = at[self.columns] as Work;
+        let threads = thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .clamp(1, self.rows.div_ceil(EVALUATION_BLOCK_ROWS).max(1));
+        let rows_per_thread = self.rows.div_ceil(threads);
+        let parts: Vec<(f64, Vec<f64>)> = thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (weights, from) = (&weights, t * rows_per_thread);
+                    let to = (from + rows_per_thread).min(self.rows);
+                    scope.spawn(move || self.loss_and_gradient(weights, intercept, from..to))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or((f64::NAN, Vec::new())))
+                .collect()
+        });
+        let mut loss = 0.0;
+        let mut gradient = Array1::zeros(self.columns + 1);
+        for (part_loss, part_gradient) in parts {
+            loss += part_loss;
+            if part_gradient.len() != gradient.len() {
+                gradient.fill(f64::NAN);
+            } else {
+                gradient += &Array1::from(part_gradient);
+            }
+        }
+        let mut penalty = 0.0;
+        for (j, &w) in at.iter().take(self.columns).enumerate() {
+            penalty += w * w;
+            gradient[j] += self.l2_penalty * w;
+        }
+        Evaluation {
+            at: at.clone(),
+            cost: loss + 0.5 * self.l2_penalty * penalty,
+            gradient,
+        }
+    }
+
+    /// The unpenalised loss over `rows` and its gradient (coefficients, then intercept).
+    fn loss_and_gradient(
+        &self,
+        weights: &[Work],
+        intercept: Work,
+        rows: std::ops::Range<usize>,
+    ) -> (f64, Vec<f64>) {
+        let mut loss = 0.0f64;
+        let mut gradient = vec![0.0f64; self.columns + 1];
+        let mut margins = vec![0.0 as Work; EVALUATION_BLOCK_ROWS];
+        let mut residuals = vec![0.0 as Work; EVALUATION_BLOCK_ROWS];
+        for from in rows.clone().step_by(EVALUATION_BLOCK_ROWS) {
+            let to = (from + EVALUATION_BLOCK_ROWS).min(rows.end);
+            let (margins, residuals) = (&mut margins[..to - from], &mut residuals[..to - from]);
+            margins.fill(intercept);
+            for (j, &w) in weights.iter().enumerate() {
+                let column = &self.x[j * self.rows + from..j * self.rows + to];
+                for (m, &v) in margins.iter_mut().zip(column) {
+                    *m += w * v;
+                }
+            }
+            let mut residual_sum = 0.0f64;
+            for ((m, r), &y) in margins
+                .iter()
+                .zip(residuals.iter_mut())
+                .zip(&self.signs[from..to])
+            {
+                let yz = f64::from(y * m);
+                // log(1 + exp(−yz)) without overflow either way.
+                loss += if yz > 0.0 {
+                    (-yz).exp().ln_1p()
+                } else {
+                    -yz + yz.exp().ln_1p()
+                };
+                // d loss / d z = −y · σ(−yz).
+                let slope = -f64::from(y) * sigmoid(-yz);
+                *r = slope as Work;
+                residual_sum += slope;
+            }
+            gradient[self.columns] += residual_sum;
+            for (j, g) in gradient.iter_mut().take(self.columns).enumerate() {
+                let column = &self.x[j * self.rows + from..j * self.rows + to];
+                let dot: Work = column
+                    .iter()
+                    .zip(residuals.iter())
+                    .map(|(v, r)| v * r)
+                    .sum();
+                *g += f64::from(dot);
+            }
+        }
+        (loss, gradient)
+    }
+}
+
+impl CostFunction for Objective<'_> {
+    type Param = Array1<f64>;
+    type Output = f64;
+
+    fn cost(&self, at: &Array1<f64>) -> Result<f64, argmin::core::Error> {
+        Ok(self.evaluation(at).cost)
+    }
+}
+
+impl Gradient for Objective<'_> {
+    type Param = Array1<f64>;
+    type Gradient = Array1<f64>;
+
+    fn gradient(&self, at: &Array1<f64>) -> Result<Array1<f64>, argmin::core::Error> {
+        Ok(self.evaluation(at).gradient)
+    }
 }
 
 #[cfg(test)]

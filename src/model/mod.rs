@@ -1,4 +1,4 @@
-//! The churn model: training a logistic regression (linfa-logistic) on standardized features,
+//! The churn model: training a logistic regression (argmin's L-BFGS) on standardized features,
 //! scoring with it, measuring it on a hold-out, and the checksummed artifact it is stored as.
 //!
 //! Everything here is synchronous, CPU-bound and free of I/O: callers run training on a blocking

@@ -14,7 +14,7 @@ pub struct TrainParams {
     /// Cap on L-BFGS iterations of the final full-data solve.
     pub max_iterations: u64,
     /// Stop when every component of the gradient of the MEAN loss is at most this: scikit-learn's
-    /// `tol` for lbfgs. Training converts it for linfa-logistic, which sums the loss and tests the
+    /// `tol` for lbfgs. Training converts it for its solver, which sums the loss and tests the
     /// L2 norm of the gradient (docs/dependencies.md, "Stopping rule").
     pub gradient_tolerance: f64,
 }

@@ -13,11 +13,11 @@
 //! mean output, as XGBoost's `approx_contribs`) cost microseconds a row where exact TreeSHAP
 //! costs hundreds, so drivers stay cheap enough to compute for every score.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use forust_ml::gradientbooster::ContributionsMethod;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
+use forust_ml::tree::Tree;
 use forust_ml::{GradientBooster, Matrix};
 use linfa::ParamGuard;
 use linfa::composing::platt_scaling::{Platt, platt_newton_method};
@@ -78,6 +78,11 @@ pub struct TreeModel {
     /// Calibrated log-odds = `slope` × the booster's log-odds + `offset`.
     pub slope: f64,
     pub offset: f64,
+    /// Each prediction tree's node weights, as the `Average` contributions walk them. forust
+    /// derives them from every tree on each call, which is most of a one-row score's time;
+    /// they depend on the booster alone, so they are derived once, when first needed.
+    #[serde(skip)]
+    node_weights: OnceLock<Arc<Vec<Vec<f64>>>>,
 }
 
 impl std::fmt::Debug for TreeModel {
@@ -146,6 +151,7 @@ pub fn train_trees(dataset: &Dataset, params: &TreeParams) -> Result<TreeModel, 
         booster: Arc::new(booster),
         slope: 1.0,
         offset: 0.0,
+        node_weights: OnceLock::new(),
     };
     let calibration_labels: Vec<bool> = calibration_rows
         .iter()
@@ -206,6 +212,10 @@ impl TreeModel {
             .min(self.booster.trees.len())
     }
 
+    fn prediction_trees(&self) -> &[Tree] {
+        &self.booster.trees[..self.trees()]
+    }
+
     fn raw_logits(&self, rows: ArrayView2<'_, f64>) -> Vec<f64> {
         let features = column_major(&rows.to_owned());
         self.booster
@@ -223,16 +233,67 @@ impl TreeModel {
     /// Each feature's share of the calibrated log-odds of one row, and that log-odds: the
     /// shares and the base (the calibrated average prediction) sum to it.
     pub fn contributions(&self, x: &[f64]) -> (Vec<f64>, f64) {
-        let raw = self.booster.predict_contributions(
-            &Matrix::new(x, 1, x.len()),
-            ContributionsMethod::Average,
-            false,
-        );
+        // forust's `predict_contributions(…, ContributionsMethod::Average, …)` for one row,
+        // with the node weights kept instead of derived again.
+        let trees = self.prediction_trees();
+        let weights = self
+            .node_weights
+            .get_or_init(|| Arc::new(trees.iter().map(Tree::distribute_leaf_weights).collect()));
+        let mut raw = vec![0.0; x.len() + 1];
+        raw[x.len()] = self.booster.base_score;
+        for (tree, weights) in trees.iter().zip(weights.iter()) {
+            tree.predict_contributions_row_average(x, &mut raw, weights, &self.booster.missing);
+        }
         let (shares, base) = raw.split_at(raw.len().saturating_sub(1));
         let contributions: Vec<f64> = shares.iter().map(|c| self.slope * c).collect();
         let logit = contributions.iter().sum::<f64>()
             + self.slope * base.first().copied().unwrap_or(0.0)
             + self.offset;
         (contributions, logit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forust_ml::gradientbooster::ContributionsMethod;
+    use rand::Rng;
+
+    /// Rows where churn rises with the first feature and, only when the second is high, with
+    /// the third: an interaction trees find and a sum of features does not.
+    fn rows(count: usize, seed: u64) -> Dataset {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut features = ndarray::Array2::zeros((count, 4));
+        let mut labels = Vec::with_capacity(count);
+        for mut row in features.rows_mut() {
+            let x: [f64; 4] = std::array::from_fn(|_| rng.gen_range(0.0..1.0));
+            let logit = 3.0 * x[0] - 2.0 + if x[1] > 0.5 { 2.0 * x[2] } else { 0.0 };
+            labels.push(rng.gen_range(0.0..1.0) < 1.0 / (1.0 + (-logit).exp()));
+            row.assign(&ndarray::Array1::from(x.to_vec()));
+        }
+        Dataset::new(features, labels).expect("a dataset")
+    }
+
+    #[test]
+    fn contributions_are_forusts_average_contributions_and_sum_to_the_score() {
+        let data = rows(3_000, 7);
+        let model = train_trees(&data, &TreeParams::default()).expect("fits");
+        for row in data.features.rows().into_iter().take(50) {
+            let x = row.to_vec();
+            let forust = model.booster.predict_contributions(
+                &Matrix::new(&x, 1, x.len()),
+                ContributionsMethod::Average,
+                false,
+            );
+            let (contributions, logit) = model.contributions(&x);
+            for (mine, theirs) in contributions.iter().zip(&forust) {
+                assert!(
+                    (mine - model.slope * theirs).abs() < 1e-12,
+                    "{mine} vs {theirs}"
+                );
+            }
+            let probability = model.predict_all(row.insert_axis(ndarray::Axis(0)))[0];
+            assert!((super::super::logistic::sigmoid(logit) - probability).abs() < 1e-9);
+        }
     }
 }

@@ -222,11 +222,13 @@ async fn read_customers(
 }
 
 /// Trains a model of kind `M` on everything stored, registers it, and promotes it through the
-/// gate (or not), swapping it into its slot among `serving` on promotion.
+/// gate (or not), swapping it into its slot among `serving` on promotion. `requested_at`
+/// names and dates the new version (and its activation).
 pub async fn train<M: Trainable>(
     store: &Arc<dyn Store>,
     serving: &ServingModels,
     plan: TrainingPlan,
+    requested_at: Timestamp,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<TrainingReport<M>, TrainingError> {
     check_plan(&plan)?;
@@ -237,7 +239,7 @@ pub async fn train<M: Trainable>(
         None => None,
     };
     let rows = M::read_rows(store, &plan, active.as_ref().map(|(_, m)| m), progress).await?;
-    let created_at = Timestamp::now();
+    let created_at = requested_at;
     let version = NewVersion {
         version: registry::new_version(M::KIND, created_at),
         created_at,
@@ -278,7 +280,13 @@ pub async fn train<M: Trainable>(
         margin,
     );
     let model = if promote {
-        registry::activate(store.as_ref(), M::slot(serving), &stored.version).await?
+        registry::activate(
+            store.as_ref(),
+            M::slot(serving),
+            &stored.version,
+            created_at,
+        )
+        .await?
     } else {
         stored
     };

@@ -235,9 +235,14 @@ impl TestApp {
     /// Registers a hand-made health model and makes it active.
     pub async fn install_model(&self, version: &str, intercept: f64) {
         self.register_model(version, intercept).await;
-        rescue::registry::activate(self.store.as_ref(), &self.models, version)
-            .await
-            .expect("activate the model");
+        rescue::registry::activate(
+            self.store.as_ref(),
+            &self.models,
+            version,
+            rescue::domain::Timestamp::now(),
+        )
+        .await
+        .expect("activate the model");
     }
 
     pub async fn ingest_client(&self) -> IngestClient<Channel> {
