@@ -25,6 +25,10 @@ pub struct TrainArgs {
     /// Keep the new model a candidate whatever its metrics.
     #[arg(long)]
     pub no_promote: bool,
+    /// Uplift: the fewest recovered, and the fewest unrecovered, training failures with a
+    /// known outcome; below it training is refused [server default: 200].
+    #[arg(long)]
+    pub min_outcomes: Option<u32>,
 }
 
 /// `rescue-client models` subcommands.
@@ -55,8 +59,7 @@ pub async fn train(channel: Channel, args: &TrainArgs, json: bool) -> anyhow::Re
         horizon_days: args.horizon_days,
         auto_promote: args.no_promote.then_some(false),
         as_of: args.as_of.clone(),
-        // Options this command does not offer keep the server's defaults.
-        ..Default::default()
+        min_outcomes: args.min_outcomes,
     };
     let mut progress = client
         .train(request)
@@ -165,6 +168,31 @@ fn metrics_json(metrics: Option<&proto::Metrics>) -> serde_json::Value {
     })
 }
 
+fn uplift_metrics_json(metrics: Option<&proto::UpliftMetrics>) -> serde_json::Value {
+    let Some(m) = metrics else {
+        return serde_json::Value::Null;
+    };
+    serde_json::json!({
+        "qini_coefficient": m.qini_coefficient,
+        "unweighted_qini_coefficient": m.unweighted_qini_coefficient,
+        "rows": m.rows,
+        "treated": m.treated,
+        "treated_retained": m.treated_retained,
+        "control": m.control,
+        "control_retained": m.control_retained,
+        "uplift_at": m.uplift_at.iter().map(|at| serde_json::json!({
+            "fraction": at.fraction,
+            "uplift": at.uplift,
+            "treated": at.treated,
+            "control": at.control,
+        })).collect::<Vec<_>>(),
+        "qini_curve": m.qini_curve.iter().map(|point| serde_json::json!({
+            "units": point.units,
+            "qini": point.qini,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
     serde_json::json!({
         "version": model.version,
@@ -183,6 +211,8 @@ pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
         "training_rows": model.training_rows,
         "holdout_rows": model.holdout_rows,
         "holdout_metrics": metrics_json(model.holdout_metrics.as_ref()),
+        "uplift_metrics": uplift_metrics_json(model.uplift_metrics.as_ref()),
+        "holdout_from": model.holdout_from.map(format_time),
         "learner": model.learner,
         "holdout": model.holdout,
         "candidates": model.candidates.iter().map(|c| serde_json::json!({
@@ -218,6 +248,7 @@ fn train_result_json(result: &proto::TrainResult) -> serde_json::Value {
         "model": result.model.as_ref().map(model_json),
         "active_version": result.active_version,
         "active_on_same_holdout": metrics_json(result.active_on_same_holdout.as_ref()),
+        "active_uplift_on_same_holdout": uplift_metrics_json(result.active_uplift_on_same_holdout.as_ref()),
         "promoted": result.promoted,
         "decision": result.decision,
     })
@@ -227,6 +258,34 @@ fn metrics_line(m: &proto::Metrics) -> String {
     format!(
         "{} rows, {} churned: ROC-AUC {:.4}, PR-AUC {:.4}, Brier {:.4}, log-loss {:.4}, calibration error {:.4}",
         m.rows, m.positives, m.roc_auc, m.pr_auc, m.brier, m.log_loss, m.expected_calibration_error
+    )
+}
+
+/// Uplift@k as "uplift@10% 0.0412, …" ("undefined" where a group is empty).
+fn uplift_at_text(m: &proto::UpliftMetrics) -> String {
+    m.uplift_at
+        .iter()
+        .map(|at| {
+            let uplift = at
+                .uplift
+                .map_or("undefined".to_owned(), |u| format!("{u:.4}"));
+            format!("uplift@{:.0}% {uplift}", at.fraction * 100.0)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn uplift_metrics_line(m: &proto::UpliftMetrics) -> String {
+    format!(
+        "{} failures, {} recovered ({} retained), {} not ({} retained): Qini coefficient {:.4} (unweighted {:.4}), {}",
+        m.rows,
+        m.treated,
+        m.treated_retained,
+        m.control,
+        m.control_retained,
+        m.qini_coefficient,
+        m.unweighted_qini_coefficient,
+        uplift_at_text(m)
     )
 }
 
@@ -253,6 +312,15 @@ fn model_text(model: &proto::ModelInfo) -> String {
         let _ = writeln!(text, "held out     {}", model.holdout);
     }
     candidates_text(&mut text, model);
+    if let Some(from) = model.holdout_from {
+        let _ = writeln!(text, "held out     failures from {}", format_time(from));
+    }
+    if let Some(metrics) = &model.uplift_metrics {
+        let _ = writeln!(text, "hold-out     {}", uplift_metrics_line(metrics));
+        for point in &metrics.qini_curve {
+            let _ = writeln!(text, "  top {:>7}  Qini {:.1}", point.units, point.qini);
+        }
+    }
     if let Some(metrics) = &model.holdout_metrics {
         let _ = writeln!(text, "hold-out     {}", metrics_line(metrics));
         for bin in &metrics.calibration {
@@ -272,19 +340,34 @@ fn model_text(model: &proto::ModelInfo) -> String {
     text
 }
 
+/// The list of versions, with the headline metrics of their kind: ROC-AUC and Brier for a
+/// health model, the Qini coefficient and uplift@10% for an uplift model.
 fn models_table(models: &[proto::ModelInfo]) -> String {
+    let uplift = models
+        .first()
+        .is_some_and(|model| model.kind() == proto::ModelKind::Uplift);
+    let (first, second) = if uplift {
+        ("Qini", "uplift@10%")
+    } else {
+        ("ROC-AUC", "Brier")
+    };
     let mut text = format!(
-        "{:<32} {:<10} {:<9} {:<27} {:>8} {:>8}",
-        "version", "status", "source", "created", "ROC-AUC", "Brier"
+        "{:<32} {:<10} {:<9} {:<27} {first:>10} {second:>10}",
+        "version", "status", "source", "created"
     );
     for model in models {
-        let (auc, brier) = model
-            .holdout_metrics
-            .as_ref()
-            .map_or((f64::NAN, f64::NAN), |m| (m.roc_auc, m.brier));
+        let headline = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.4}"));
+        let (first, second) = match (&model.uplift_metrics, &model.holdout_metrics) {
+            (Some(m), _) => (
+                headline(Some(m.qini_coefficient)),
+                headline(m.uplift_at.first().and_then(|at| at.uplift)),
+            ),
+            (None, Some(m)) => (headline(Some(m.roc_auc)), headline(Some(m.brier))),
+            (None, None) => (headline(None), headline(None)),
+        };
         let _ = write!(
             text,
-            "\n{:<32} {:<10} {:<9} {:<27} {auc:>8.4} {brier:>8.4}",
+            "\n{:<32} {:<10} {:<9} {:<27} {first:>10} {second:>10}",
             model.version,
             status(model),
             model.source,
@@ -311,12 +394,29 @@ fn train_result_text(result: &proto::TrainResult) -> String {
                 model.learner
             );
         }
+        if let Some(metrics) = &model.uplift_metrics {
+            let _ = writeln!(
+                text,
+                "hold-out     {} ({})",
+                uplift_metrics_line(metrics),
+                model.learner
+            );
+        }
     }
     if let Some(active) = &result.active_on_same_holdout {
         let _ = writeln!(
             text,
             "was active   {}: ROC-AUC {:.4}, Brier {:.4} on the same hold-out",
             result.active_version, active.roc_auc, active.brier
+        );
+    }
+    if let Some(active) = &result.active_uplift_on_same_holdout {
+        let _ = writeln!(
+            text,
+            "was active   {}: Qini coefficient {:.4}, {} on the same hold-out",
+            result.active_version,
+            active.qini_coefficient,
+            uplift_at_text(active)
         );
     }
     let _ = write!(text, "decision     {}", result.decision);

@@ -388,6 +388,100 @@ mod registry {
         app.stop().await;
     }
 
+    /// `rescue-client` shows an uplift model by its own metrics — Qini, weighted and not,
+    /// uplift@k and the learner — in `train`, `models list` and `models show`, as text and JSON.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_client_shows_uplift_models_by_their_qini_metrics() {
+        use crate::helpers::client;
+        let database = TestDatabase::sqlite();
+        let app = spawn_app(&database).await;
+        for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams {
+            customers: CUSTOMERS,
+            seed: 3,
+        }) {
+            app.store
+                .write_batch(&customer.records)
+                .await
+                .expect("store simulated records");
+        }
+        let server = app.endpoint();
+        let run = |args: &[&str]| {
+            let output = client(&server, args);
+            let shown = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(output.status.code(), Some(0), "{args:?}: {shown}");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let parse = |text: &str| -> serde_json::Value {
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        };
+
+        let trained = parse(&run(&[
+            "--json",
+            "train",
+            "--kind",
+            "uplift",
+            "--min-outcomes",
+            "100",
+        ]));
+        let model = &trained["model"];
+        let version = model["version"].as_str().expect("a version").to_owned();
+        assert_eq!(model["kind"], "uplift", "{trained}");
+        assert_eq!(model["learner"], LEARNER_NAME, "{trained}");
+        let metrics = &model["uplift_metrics"];
+        for field in ["qini_coefficient", "unweighted_qini_coefficient"] {
+            assert!(metrics[field].as_f64().is_some(), "{field}: {trained}");
+        }
+        assert_eq!(metrics["uplift_at"].as_array().map(Vec::len), Some(3));
+        assert_eq!(metrics["rows"], model["holdout_rows"], "{trained}");
+        assert!(model["holdout_from"].is_string(), "{trained}");
+
+        let second = run(&[
+            "train",
+            "--kind",
+            "uplift",
+            "--min-outcomes",
+            "100",
+            "--no-promote",
+        ]);
+        assert!(second.contains("Qini coefficient"), "{second}");
+        assert!(second.contains("uplift@10%"), "{second}");
+        assert!(
+            second.contains(&format!("was active   {version}: Qini coefficient")),
+            "{second}"
+        );
+
+        let listed = run(&["models", "list", "--kind", "uplift"]);
+        assert!(
+            listed.lines().next().unwrap_or_default().contains("Qini"),
+            "{listed}"
+        );
+        assert!(!listed.contains("NaN"), "{listed}");
+        assert_eq!(
+            listed.lines().count(),
+            3,
+            "a header and two versions: {listed}"
+        );
+
+        let shown = run(&["models", "show", &version]);
+        assert!(shown.contains("Qini coefficient"), "{shown}");
+        assert!(
+            shown.contains(&format!("learner      {LEARNER_NAME}")),
+            "{shown}"
+        );
+        let shown = parse(&run(&["--json", "models", "show", &version]));
+        assert_eq!(
+            shown["uplift_metrics"], *metrics,
+            "the same metrics when shown again"
+        );
+        app.stop().await;
+    }
+
+    const LEARNER_NAME: &str = rescue::uplift::train::LEARNER.as_str();
+
     /// A hand-made uplift model: recovery adds `lift` to the retention logit, whatever the
     /// customer.
     fn hand_made(version: &str, lift: f64) -> UpliftArtifact {
