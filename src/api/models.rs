@@ -179,7 +179,8 @@ impl Described for UpliftModel {
             horizon_days: a.horizon_days,
             uplift_metrics: Some(uplift_metrics(&a.metrics)),
             learner: a.learner.as_str().to_owned(),
-            holdout_from: Some(convert::timestamp(a.holdout_from)),
+            holdout_from: a.holdout_from.map(convert::timestamp),
+            holdout: a.holdout,
             ..base
         }
     }

@@ -368,6 +368,31 @@ pub(crate) mod rfc3339 {
         Timestamp::from_seconds_nanos(at.timestamp(), at.timestamp_subsec_nanos() as i32)
             .ok_or_else(|| D::Error::custom(format!("`{text}` is out of range")))
     }
+
+    /// An optional time: absent or `null` is `None`.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use crate::domain::Timestamp;
+
+        pub fn serialize<S: Serializer>(
+            at: &Option<Timestamp>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => super::serialize(at, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Timestamp>, D::Error> {
+            #[derive(Deserialize)]
+            struct Time(#[serde(with = "super")] Timestamp);
+            Ok(Option::<Time>::deserialize(deserializer)?.map(|Time(at)| at))
+        }
+    }
 }
 
 #[cfg(test)]

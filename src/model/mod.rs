@@ -10,6 +10,7 @@
 //! - [`train_trees`] → [`TreeModel`]: gradient-boosted trees (forust), calibrated.
 //! - [`FittedModel`]: either, as training, artifacts and scoring handle them.
 //! - [`ModelKind`]: what a model predicts (health, uplift), named once.
+//! - [`holdout`]: seeded, stratified draws of customers for a hold-out.
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
 //! - [`qini`]: the Qini curve, Qini coefficient and uplift@k of an uplift model on a hold-out.
 //! - [`artifact`]: the JSON artifact, with the refusals that keep a wrong model from loading.
@@ -17,6 +18,7 @@
 pub mod artifact;
 mod dataset;
 mod error;
+pub mod holdout;
 mod kind;
 mod learner;
 mod logistic;

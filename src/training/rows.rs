@@ -3,12 +3,12 @@
 //! (a seeded, stratified share of the customers is held out).
 
 use ndarray::Array2;
-use sha2::{Digest, Sha256};
 
 use super::TrainingError;
 use crate::domain::{CustomerId, Timestamp};
 use crate::features::{self, FEATURE_NAMES, FeatureSpec};
 use crate::model::Dataset;
+use crate::model::holdout::stratified_customers;
 use crate::store::CustomerRecords;
 
 /// The share of a snapshot's customers held out: scikit-learn's customary 80/20.
@@ -205,32 +205,11 @@ struct Parts {
     compared: Vec<f64>,
 }
 
-/// Which rows belong to held-out customers: within each class (a customer's label at the
-/// snapshot), the customers are ordered by a seeded hash of their id and the first `share`
-/// of them held out — stratified, reproducible, and independent of the order rows came in.
+/// Which rows belong to held-out customers: a seeded, stratified `share` of them by their
+/// label at the snapshot ([`stratified_customers`]).
 fn held_customers(rows: &[PendingRow], share: f64, seed: u64) -> Vec<bool> {
-    // SHA-256, not std's hasher: the split must not change with the compiler.
-    let draw = |id: &CustomerId| {
-        let digest = Sha256::digest(format!("{seed}:{}", id.as_str()));
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        u64::from_le_bytes(first)
-    };
-    let mut held = vec![false; rows.len()];
-    for class in [true, false] {
-        let mut members: Vec<(u64, usize)> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.label == class)
-            .map(|(i, r)| (draw(&r.customer), i))
-            .collect();
-        members.sort_unstable();
-        let count = (members.len() as f64 * share).round() as usize;
-        for &(_, i) in &members[..count] {
-            held[i] = true;
-        }
-    }
-    held
+    let held = stratified_customers(rows.iter().map(|r| (&r.customer, r.label)), share, seed);
+    rows.iter().map(|r| held.contains(&r.customer)).collect()
 }
 
 /// Rows split for training and evaluation.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Fitted, NewVersion, Trainable, TrainingError, TrainingPlan, read_customers};
 use crate::model::{ModelError, ValidTrainParams};
 use crate::store::Store;
-use crate::uplift::rows::DEFAULT_HOLDOUT_SHARE;
+use crate::uplift::rows::{CUSTOMER_HOLDOUT_SEED, DEFAULT_HOLDOUT_SHARE};
 use crate::uplift::train::{self, LEARNER, Trained, UpliftTraining};
 use crate::uplift::{
     HoldoutStart, UpliftArtifact, UpliftMetrics, UpliftModel, UpliftRow, UpliftRows, UpliftSplit,
@@ -59,7 +59,10 @@ impl Trainable for UpliftModel {
             ));
         }
         let holdout = match plan.as_of.as_slice() {
-            [] => HoldoutStart::NewestShare(DEFAULT_HOLDOUT_SHARE),
+            [] => HoldoutStart::NewestShareOrCustomers {
+                share: DEFAULT_HOLDOUT_SHARE,
+                seed: CUSTOMER_HOLDOUT_SEED,
+            },
             [at] => HoldoutStart::At(*at),
             _ => {
                 return Err(TrainingError::Invalid(
@@ -83,20 +86,31 @@ impl Trainable for UpliftModel {
         let (train_treated, train_control) = groups(&split.train);
         let (holdout_treated, holdout_control) = groups(&split.holdout);
         progress(format!(
-            "{customers} customers: {} training rows ({train_treated} recovered), {} hold-out rows ({holdout_treated} recovered), {} between them left out, {unlabelled} failures too recent to have an outcome",
+            "{customers} customers: {} training rows ({train_treated} recovered), {} hold-out rows ({holdout_treated} recovered), {} between them left out, {unlabelled} failures too recent to have an outcome; hold-out: {}",
             split.train.len(),
             split.holdout.len(),
-            split.embargoed
+            split.embargoed,
+            split.describe()
         ));
+        if split.train.is_empty() && !split.holdout.is_empty() {
+            return Err(TrainingError::NotEnoughData(format!(
+                "the hold-out ({}) takes all {} failures with a known outcome and {} more lie within a horizon before it, so none is left to train on: give an earlier --as-of, or none to let training choose",
+                split.describe(),
+                split.holdout.len(),
+                split.embargoed
+            )));
+        }
         if train_treated < plan.min_outcomes || train_control < plan.min_outcomes {
             return Err(TrainingError::NotEnoughData(format!(
-                "{train_treated} recovered and {train_control} unrecovered failures with a known outcome to train on; at least {} of each are needed (min_outcomes)",
+                "{train_treated} recovered and {train_control} unrecovered failures with a known outcome to train on (hold-out: {}); at least {} of each are needed (min_outcomes): store more recovery cases and outcomes, or lower min_outcomes",
+                split.describe(),
                 plan.min_outcomes
             )));
         }
         if holdout_treated == 0 || holdout_control == 0 {
             return Err(TrainingError::NotEnoughData(format!(
-                "the hold-out needs recovered and unrecovered failures ({holdout_treated} recovered, {holdout_control} not)"
+                "the hold-out ({}) needs recovered and unrecovered failures ({holdout_treated} recovered, {holdout_control} not)",
+                split.describe()
             )));
         }
         for (group, treated) in [("recovered", true), ("unrecovered", false)] {

@@ -53,9 +53,14 @@ pub struct UpliftArtifact {
     pub trained_from: Timestamp,
     #[serde(with = "rfc3339")]
     pub trained_to: Timestamp,
-    /// Where the hold-out starts: every failure at or after it is held out.
-    #[serde(with = "rfc3339")]
-    pub holdout_from: Timestamp,
+    /// Where a time split's hold-out starts: every failure at or after it is held out.
+    /// `None` when customers were held out instead (see `holdout`).
+    #[serde(with = "rfc3339::option", default)]
+    pub holdout_from: Option<Timestamp>,
+    /// How the hold-out was drawn, in words (empty in artifacts from before it was recorded,
+    /// all split by time).
+    #[serde(default)]
+    pub holdout: String,
     pub training_rows: u64,
     pub training_treated: u64,
     pub holdout_rows: u64,
@@ -172,7 +177,8 @@ mod tests {
             metrics: UpliftMetrics::default(),
             trained_from: Timestamp::from_unix_micros(1_735_689_600_000_000),
             trained_to: Timestamp::from_unix_micros(1_750_000_000_000_000),
-            holdout_from: Timestamp::from_unix_micros(1_760_000_000_000_000),
+            holdout_from: Some(Timestamp::from_unix_micros(1_760_000_000_000_000)),
+            holdout: String::new(),
             training_rows: 1_000,
             training_treated: 480,
             holdout_rows: 400,

@@ -1,11 +1,12 @@
 //! Training rows of the uplift model: one per service failure of a stored customer, with the
 //! customer's features right after it, the recovery it got (if any) and whether the customer
-//! was still there when the horizon ended; and the split of those rows by time.
+//! was still there when the horizon ended; and the split of those rows by time or by customer.
 
 use crate::domain::{
     ChurnOutcome, CustomerId, InteractionId, IssueTag, RecoveryAction, Segment, Timestamp,
 };
 use crate::features::{self, History};
+use crate::model::holdout::stratified_customers;
 
 use super::treatment::Quality;
 
@@ -15,6 +16,8 @@ use crate::domain::MICROS_PER_DAY;
 /// compares treated and control customers among the best-ranked few, so it needs a large
 /// hold-out to be more than noise, while the rest (less the embargo) still trains the model.
 pub const DEFAULT_HOLDOUT_SHARE: f64 = 0.3;
+/// The seed of a customer split's draw: fixed, so the same data gives the same split.
+pub const CUSTOMER_HOLDOUT_SEED: u64 = 42;
 
 /// The recovery a failure got.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,7 +124,7 @@ impl UpliftRows {
         self.unlabelled
     }
 
-    /// Splits the rows by time (see [`UpliftSplit`]).
+    /// Splits the rows as `holdout` says (see [`UpliftSplit`]).
     pub fn split(mut self, holdout: HoldoutStart) -> UpliftSplit {
         self.rows.sort_by(|a, b| {
             (a.failed_at, &a.customer_id, &a.failure_id).cmp(&(
@@ -132,25 +135,28 @@ impl UpliftRows {
         });
         let holdout_from = match holdout {
             HoldoutStart::At(at) => Some(at),
-            HoldoutStart::NewestShare(share) => {
-                let first = ((self.rows.len() as f64) * (1.0 - share.clamp(0.0, 1.0))) as usize;
-                self.rows.get(first).map(|row| row.failed_at)
+            HoldoutStart::NewestShare(share) => self.newest_share_start(share),
+            HoldoutStart::Customers { share, seed } => return self.split_by_customer(share, seed),
+            HoldoutStart::NewestShareOrCustomers { share, seed } => {
+                let from = self.newest_share_start(share);
+                let trains = from.map_or(0, |from| self.training_rows_before(from));
+                // The time split is kept unless it leaves under half the training rows it
+                // means to: failures bunched on a few dates (a campaign) put most of them in
+                // the hold-out or the embargo, and a customer split is the honest test.
+                let intended = (self.rows.len() as f64 * (1.0 - share.clamp(0.0, 1.0))) as usize;
+                if trains * 2 < intended {
+                    return self.split_by_customer(share, seed);
+                }
+                from
             }
         };
         let Some(holdout_from) = holdout_from else {
-            return UpliftSplit {
-                train: Vec::new(),
-                holdout: Vec::new(),
-                holdout_from: None,
-                embargoed: 0,
-            };
+            return UpliftSplit::default();
         };
         let horizon = i64::from(self.horizon_days) * MICROS_PER_DAY;
         let mut split = UpliftSplit {
-            train: Vec::new(),
-            holdout: Vec::new(),
             holdout_from: Some(holdout_from),
-            embargoed: 0,
+            ..UpliftSplit::default()
         };
         for row in self.rows {
             if row.failed_at >= holdout_from {
@@ -163,30 +169,93 @@ impl UpliftRows {
         }
         split
     }
+
+    /// The failure time that leaves `share` of the (sorted) rows at or after it.
+    fn newest_share_start(&self, share: f64) -> Option<Timestamp> {
+        let first = ((self.rows.len() as f64) * (1.0 - share.clamp(0.0, 1.0))) as usize;
+        self.rows.get(first).map(|row| row.failed_at)
+    }
+
+    /// Rows whose whole horizon ends by `from`: what a time split there would train on.
+    fn training_rows_before(&self, from: Timestamp) -> usize {
+        let horizon = i64::from(self.horizon_days) * MICROS_PER_DAY;
+        self.rows
+            .iter()
+            .filter(|row| row.failed_at.unix_micros() + horizon <= from.unix_micros())
+            .count()
+    }
+
+    /// A seeded `share` of the customers, stratified by whether their first failure was
+    /// recovered and whether they were retained, holds out every failure of theirs; the rest
+    /// train. The customers are disjoint, so no embargo is needed.
+    fn split_by_customer(self, share: f64, seed: u64) -> UpliftSplit {
+        let held = stratified_customers(
+            self.rows
+                .iter()
+                .map(|row| (&row.customer_id, (row.treated(), row.retained))),
+            share,
+            seed,
+        );
+        let mut split = UpliftSplit {
+            customers: Some((share, seed)),
+            ..UpliftSplit::default()
+        };
+        for row in self.rows {
+            if held.contains(&row.customer_id) {
+                split.holdout.push(row);
+            } else {
+                split.train.push(row);
+            }
+        }
+        split
+    }
 }
 
-/// Where the hold-out starts.
+/// Which failures are held out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HoldoutStart {
-    /// At the failure time that leaves this share of the labelled failures at or after it.
+    /// Those from the failure time that leaves this share of the labelled failures at or
+    /// after it.
     NewestShare(f64),
-    /// At this time.
+    /// Those at or after this time.
     At(Timestamp),
+    /// Those of a seeded, stratified share of the customers.
+    Customers { share: f64, seed: u64 },
+    /// [`Self::NewestShare`], unless that leaves under half the training rows it means to
+    /// (failures bunched in time, as in a campaign): then [`Self::Customers`].
+    NewestShareOrCustomers { share: f64, seed: u64 },
 }
 
-/// Rows split by time. The hold-out is every failure at or after `holdout_from`; training
-/// rows are the failures whose whole horizon ended by then, so no training label was still
-/// unknown when the hold-out began — as for a model deployed at that moment. Failures in
-/// between (the embargo) are used by neither.
+/// Rows split for training and evaluation. Split by time, the hold-out is every failure at or
+/// after `holdout_from`; training rows are the failures whose whole horizon ended by then, so
+/// no training label was still unknown when the hold-out began — as for a model deployed at
+/// that moment. Failures in between (the embargo) are used by neither. Split by customer
+/// (`customers`), the hold-out is every failure of the held-out customers.
 #[derive(Debug, Default)]
 pub struct UpliftSplit {
     /// In failure-time order.
     pub train: Vec<UpliftRow>,
     /// In failure-time order.
     pub holdout: Vec<UpliftRow>,
-    /// `None` when there were no rows.
+    /// Where a time split's hold-out starts; `None` for a customer split or no rows.
     pub holdout_from: Option<Timestamp>,
+    /// The share and seed of a customer split.
+    pub customers: Option<(f64, u64)>,
     pub embargoed: usize,
+}
+
+impl UpliftSplit {
+    /// How the hold-out was drawn, in words.
+    pub fn describe(&self) -> String {
+        match (self.customers, self.holdout_from) {
+            (Some((share, seed)), _) => format!(
+                "every failure of a stratified {:.0}% of the customers (seed {seed})",
+                share * 100.0
+            ),
+            (None, Some(from)) => format!("the failures from {from} on"),
+            (None, None) => "no failures".to_owned(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -341,5 +410,83 @@ mod tests {
                 .holdout_from
                 .is_none()
         );
+    }
+
+    /// One failure on the campaign's day, recovered or not; churned by day 50 or not.
+    fn campaign_customer(i: usize) -> (History, ChurnOutcome) {
+        let id = format!("k-{i}");
+        let mut history = History::new(customer(&id));
+        let failure = contact(&format!("{id}-f"), &id, day(0), true);
+        if i.is_multiple_of(2) {
+            history.recovery_cases.push(case_for(&failure, 8));
+        }
+        history.interactions.push(failure);
+        let churned = i.is_multiple_of(3);
+        let churn = ChurnOutcome {
+            customer_id: CustomerId::parse(id).expect("id"),
+            status: if churned {
+                ChurnStatus::Churned
+            } else {
+                ChurnStatus::Active
+            },
+            churned_at: churned.then(|| day(50)),
+            observed_at: day(150),
+        };
+        (history, churn)
+    }
+
+    #[test]
+    fn failures_on_one_day_are_held_out_by_customer_and_spread_ones_by_time() {
+        let adaptive = HoldoutStart::NewestShareOrCustomers {
+            share: 0.3,
+            seed: 42,
+        };
+        let mut campaign = UpliftRows::new(90);
+        for i in 0..600 {
+            let (history, churn) = campaign_customer(i);
+            campaign.add(&history, Some(&churn));
+        }
+        let split = campaign.split(adaptive);
+        assert_eq!(split.customers, Some((0.3, 42)));
+        assert_eq!(split.holdout_from, None);
+        assert_eq!((split.train.len(), split.holdout.len()), (420, 180));
+        assert!(
+            split.describe().contains("30% of the customers"),
+            "{}",
+            split.describe()
+        );
+        // Stratified: each (recovered, retained) group keeps its share in the hold-out.
+        for treated in [true, false] {
+            for retained in [true, false] {
+                let count = |rows: &[UpliftRow]| {
+                    rows.iter()
+                        .filter(|r| r.treated() == treated && r.retained == retained)
+                        .count()
+                };
+                let (held, all) = (
+                    count(&split.holdout),
+                    count(&split.holdout) + count(&split.train),
+                );
+                assert!(
+                    (held as f64 - 0.3 * all as f64).abs() <= 1.0,
+                    "{held} of {all}"
+                );
+            }
+        }
+        let held: std::collections::HashSet<_> =
+            split.holdout.iter().map(|r| &r.customer_id).collect();
+        assert!(split.train.iter().all(|r| !held.contains(&r.customer_id)));
+
+        // Failures spread over time keep the time split.
+        let mut spread = UpliftRows::new(5);
+        for i in 0..10 {
+            add(&mut spread, &format!("c-{i}"), None);
+        }
+        let split = spread.split(HoldoutStart::NewestShareOrCustomers {
+            share: 0.5,
+            seed: 42,
+        });
+        assert_eq!(split.holdout_from, Some(day(10)));
+        assert_eq!(split.customers, None);
     }
 }

@@ -45,9 +45,7 @@ pub struct Trained {
 /// Trains on `split.train` and measures on `split.holdout`. Both need recovered and
 /// not-recovered failures, and the training rows of each group both outcomes.
 pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, ModelError> {
-    let (Some(first), Some(last), Some(holdout_from)) =
-        (split.train.first(), split.train.last(), split.holdout_from)
-    else {
+    let (Some(first), Some(last)) = (split.train.first(), split.train.last()) else {
         return Err(ModelError::EmptyDataset);
     };
     let RetentionModels {
@@ -77,7 +75,8 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         metrics: UpliftMetrics::default(),
         trained_from: first.failed_at,
         trained_to: last.failed_at,
-        holdout_from,
+        holdout_from: split.holdout_from,
+        holdout: split.describe(),
         training_rows: split.train.len() as u64,
         training_treated: split.train.iter().filter(|r| r.treated()).count() as u64,
         holdout_rows: split.holdout.len() as u64,

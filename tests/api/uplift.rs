@@ -480,6 +480,74 @@ mod registry {
         app.stop().await;
     }
 
+    /// Campaign-shaped data — every failure on one day — cannot be split by time (the
+    /// hold-out would take every failure); training holds out customers instead and says so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_on_one_day_train_with_a_customer_hold_out() {
+        let database = TestDatabase::sqlite();
+        let app = spawn_app(&database).await;
+        let campaign_day = rescue::simulate::snapshot_dates()[0];
+        for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams {
+            customers: CUSTOMERS,
+            seed: 3,
+        }) {
+            let records: Vec<_> = customer
+                .records
+                .into_iter()
+                .map(|record| match record {
+                    rescue::domain::Record::Interaction(mut contact) if contact.failure => {
+                        contact.occurred_at = campaign_day;
+                        rescue::domain::Record::Interaction(contact)
+                    }
+                    other => other,
+                })
+                .collect();
+            app.store
+                .write_batch(&records)
+                .await
+                .expect("store simulated records");
+        }
+        let result = train(&app, train_request(None, Some(100)))
+            .await
+            .expect("trains on a customer hold-out");
+        let model = result.model.expect("the new model");
+        assert!(
+            model.holdout.contains("of the customers"),
+            "{}",
+            model.holdout
+        );
+        assert_eq!(model.holdout_from, None);
+        let metrics = model.uplift_metrics.clone().expect("uplift metrics");
+        assert!(metrics.treated > 0 && metrics.control > 0, "{metrics:?}");
+        assert!(model.training_rows > 2 * metrics.rows, "{model:?}");
+
+        // Named explicitly, the same day as the hold-out's start leaves nothing to train on,
+        // and the refusal says why and what to do.
+        let refused = train(
+            &app,
+            TrainRequest {
+                as_of: vec![{
+                    let (seconds, nanos) = campaign_day.to_seconds_nanos();
+                    prost_types::Timestamp {
+                        seconds,
+                        nanos: nanos as i32,
+                    }
+                }],
+                ..train_request(None, Some(100))
+            },
+        )
+        .await
+        .expect_err("nothing before the hold-out");
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert!(
+            refused.message().contains("none is left to train on")
+                && refused.message().contains("--as-of"),
+            "{}",
+            refused.message()
+        );
+        app.stop().await;
+    }
+
     const LEARNER_NAME: &str = rescue::uplift::train::LEARNER.as_str();
 
     /// A hand-made uplift model: recovery adds `lift` to the retention logit, whatever the
@@ -521,7 +589,8 @@ mod registry {
             metrics: UpliftMetrics::default(),
             trained_from: Timestamp::from_unix_micros(1_735_689_600_000_000),
             trained_to: Timestamp::from_unix_micros(1_750_000_000_000_000),
-            holdout_from: Timestamp::from_unix_micros(1_760_000_000_000_000),
+            holdout_from: Some(Timestamp::from_unix_micros(1_760_000_000_000_000)),
+            holdout: String::new(),
             training_rows: 1_000,
             training_treated: 500,
             holdout_rows: 400,
