@@ -75,14 +75,22 @@ impl Recommender {
             .map(|_| crate::features::compute(history, request.as_of));
         let quality = request.expected_quality;
         let prior_quality = quality.unwrap_or(program.program.prior_quality);
-        let retention = |action| -> Retention {
+        // An action the model saw too few recoveries with is valued by the prior: the model
+        // would only extrapolate its one-hot column from nothing.
+        let retention = |action| -> (Retention, UpliftSource) {
             match (&uplift, &features) {
-                (Some(model), Some(features)) => model.retention(
-                    &features.0,
-                    action,
-                    quality.map_or(ExpectedQuality::ProgramMix, ExpectedQuality::Rating),
+                (Some(model), Some(features)) if model.knows(action) => (
+                    model.retention(
+                        &features.0,
+                        action,
+                        quality.map_or(ExpectedQuality::ProgramMix, ExpectedQuality::Rating),
+                    ),
+                    UpliftSource::Model,
                 ),
-                _ => prior::retention(p_churn, prior_quality),
+                _ => (
+                    prior::retention(p_churn, prior_quality),
+                    UpliftSource::Prior,
+                ),
             }
         };
         let estimates = Estimates {

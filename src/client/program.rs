@@ -113,6 +113,12 @@ fn approval(raw: i32) -> String {
         .unwrap_or_default()
 }
 
+fn uplift_source(raw: i32) -> String {
+    proto::UpliftSource::try_from(raw)
+        .map(|source| enum_name(source.as_str_name(), "UPLIFT_SOURCE_"))
+        .unwrap_or_default()
+}
+
 fn option_json(option: &proto::RecoveryOption) -> Value {
     json!({
         "action": action(option.action),
@@ -123,6 +129,7 @@ fn option_json(option: &proto::RecoveryOption) -> Value {
         "expected_value": option.expected_value,
         "net_value": option.net_value,
         "approval": approval(option.approval),
+        "uplift_source": uplift_source(option.uplift_source),
     })
 }
 
@@ -151,9 +158,7 @@ fn recommendation_json(r: &proto::RecoveryRecommendation) -> Value {
         "health_score": r.health_score,
         "customer_value": r.customer_value,
         "health_model_version": r.health_model_version,
-        "uplift_source": proto::UpliftSource::try_from(r.uplift_source)
-            .map(|source| enum_name(source.as_str_name(), "UPLIFT_SOURCE_"))
-            .unwrap_or_default(),
+        "uplift_source": uplift_source(r.uplift_source),
         "uplift_model_version": r.uplift_model_version,
         "program_version": r.program_version,
     })
@@ -212,19 +217,20 @@ fn recommendation_text(r: &proto::RecoveryRecommendation) -> String {
     if !r.options.is_empty() {
         let _ = writeln!(
             text,
-            "options      {:<16} {:>9} {:>8} {:>10} {:>10}  approval",
-            "action", "cost", "uplift", "value", "net"
+            "options      {:<16} {:>9} {:>8} {:>10} {:>10}  {:<9} uplift from",
+            "action", "cost", "uplift", "value", "net", "approval"
         );
         for option in &r.options {
             let _ = writeln!(
                 text,
-                "             {:<16} {:>9.2} {:>8.3} {:>10.2} {:>10.2}  {}",
+                "             {:<16} {:>9.2} {:>8.3} {:>10.2} {:>10.2}  {:<9} {}",
                 action(option.action),
                 option.cost,
                 option.expected_uplift,
                 option.expected_value,
                 option.net_value,
-                approval(option.approval)
+                approval(option.approval),
+                uplift_source(option.uplift_source)
             );
         }
     }

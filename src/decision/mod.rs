@@ -72,6 +72,9 @@ pub struct ValuedAction {
     /// Expected value − cost.
     pub net_value: f64,
     pub approval: Approval,
+    /// Where `retention` came from: the prior for an action the uplift model saw too few
+    /// recoveries with, even when a model serves.
+    pub source: UpliftSource,
 }
 
 /// The event a decision was about.

@@ -31,7 +31,9 @@ pub struct Facts<'a> {
 pub struct Estimates<'e> {
     pub source: UpliftSource,
     pub version: String,
-    pub retention: &'e (dyn Fn(RecoveryAction) -> Retention + Send + Sync),
+    /// An action's retention, and where that estimate came from: the model, or the prior
+    /// for an action the model did not learn enough about.
+    pub retention: &'e (dyn Fn(RecoveryAction) -> (Retention, UpliftSource) + Send + Sync),
 }
 
 impl std::fmt::Debug for Estimates<'_> {
@@ -71,7 +73,7 @@ pub fn decide(
         .iter()
         .map(|allowed| {
             let cost = allowed.for_customer(value);
-            let retention = (estimates.retention)(allowed.action);
+            let (retention, source) = (estimates.retention)(allowed.action);
             let expected_value = value * retention.uplift();
             ValuedAction {
                 action: allowed.action,
@@ -80,6 +82,7 @@ pub fn decide(
                 expected_value,
                 net_value: expected_value - cost,
                 approval: approval(program, cost),
+                source,
             }
         })
         .collect();

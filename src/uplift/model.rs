@@ -41,7 +41,13 @@ pub struct UpliftModel {
     recovered: LogisticModel,
     not_recovered: LogisticModel,
     mix: ProgramMix,
+    /// Recovered training failures.
+    training_treated: u64,
 }
+
+/// Fewer recovered training failures than this with an action, and the model has not seen
+/// enough of it to say what it does: recommendations value it by the prior instead.
+pub const MIN_ACTION_CASES: u64 = 30;
 
 impl UpliftModel {
     /// Loads an artifact, refusing one that is corrupt or does not match this build.
@@ -56,7 +62,26 @@ impl UpliftModel {
             recovered: artifact.recovered_model.clone(),
             not_recovered: artifact.not_recovered_model.clone(),
             mix: artifact.program_mix.clone(),
+            training_treated: artifact.training_treated,
         }
+    }
+
+    /// About how many recovered training failures got `action`: its share of the program's
+    /// recoveries times the recovered failures.
+    pub fn training_cases(&self, action: RecoveryAction) -> u64 {
+        let share: f64 = self
+            .mix
+            .actions
+            .iter()
+            .filter(|a| a.action == action)
+            .map(|a| a.share)
+            .sum();
+        (share * self.training_treated as f64).round() as u64
+    }
+
+    /// Whether the model learned enough about `action` to value it ([`MIN_ACTION_CASES`]).
+    pub fn knows(&self, action: RecoveryAction) -> bool {
+        self.training_cases(action) >= MIN_ACTION_CASES
     }
 
     pub fn version(&self) -> &str {
@@ -206,12 +231,33 @@ mod tests {
                     },
                 ],
                 segments: Vec::new(),
-                actions: vec![ActionShare {
-                    action: RecoveryAction::Apology,
-                    share: 1.0,
-                }],
+                actions: vec![
+                    ActionShare {
+                        action: RecoveryAction::Apology,
+                        share: 0.95,
+                    },
+                    ActionShare {
+                        action: RecoveryAction::Refund,
+                        share: 0.05,
+                    },
+                ],
             },
+            training_treated: 400,
         }
+    }
+
+    #[test]
+    fn an_action_with_few_training_recoveries_is_not_known() {
+        let model = model();
+        assert_eq!(model.training_cases(RecoveryAction::Apology), 380);
+        assert!(model.knows(RecoveryAction::Apology));
+        assert_eq!(model.training_cases(RecoveryAction::Refund), 20);
+        assert!(
+            !model.knows(RecoveryAction::Refund),
+            "20 < {MIN_ACTION_CASES}"
+        );
+        assert_eq!(model.training_cases(RecoveryAction::StoreCredit), 0);
+        assert!(!model.knows(RecoveryAction::StoreCredit));
     }
 
     #[test]

@@ -548,6 +548,61 @@ mod registry {
         app.stop().await;
     }
 
+    /// An action the serving uplift model saw too few recoveries with is valued by the prior,
+    /// and each option says where its estimate came from.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_action_the_model_never_saw_is_valued_by_the_prior_and_says_so() {
+        use crate::recommend::{ProgramFile, failed_customer, recommend, request, serve_program};
+        use rescue::proto::v1::{
+            RecoveryAction as Action, UpliftSource, recommend_recovery_request::Trigger,
+        };
+        let database = TestDatabase::sqlite();
+        // The built-in program without a hold-out group: billing allows a refund and a fee
+        // waiver.
+        let program = ProgramFile::new(|_| {
+            rescue::decision::DEFAULT_PROGRAM_TOML.replace("fraction = 0.05", "fraction = 0.0")
+        });
+        let app = serve_program(&database, &program).await;
+        // Every training recovery was a refund.
+        let mut artifact = hand_made("uplift-refunds-only", 0.5);
+        artifact.program_mix.actions = vec![ActionShare {
+            action: RecoveryAction::Refund,
+            share: 1.0,
+        }];
+        let json = artifact.to_json().expect("json");
+        app.register_artifact_of_kind(
+            Kind::Uplift,
+            "uplift-refunds-only",
+            json,
+            artifact.created_at,
+        )
+        .await;
+        promote(&app, "uplift-refunds-only")
+            .await
+            .expect("promoted");
+        failed_customer(&app, "c-1", 1_200.0).await;
+
+        let answer = recommend(
+            &app,
+            request("c-1", Some(Trigger::InteractionId("c-1-i1".into()))),
+        )
+        .await
+        .expect("a recommendation");
+        assert_eq!(answer.uplift_source(), UpliftSource::Model);
+        assert_eq!(answer.uplift_model_version, "uplift-refunds-only");
+        let source = |action: Action| {
+            answer
+                .options
+                .iter()
+                .find(|o| o.action() == action)
+                .unwrap_or_else(|| panic!("{action:?} among {:?}", answer.options))
+                .uplift_source()
+        };
+        assert_eq!(source(Action::Refund), UpliftSource::Model);
+        assert_eq!(source(Action::FeeWaiver), UpliftSource::Prior);
+        app.stop().await;
+    }
+
     const LEARNER_NAME: &str = rescue::uplift::train::LEARNER.as_str();
 
     /// A hand-made uplift model: recovery adds `lift` to the retention logit, whatever the

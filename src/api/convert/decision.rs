@@ -123,6 +123,14 @@ fn option(valued: &ValuedAction) -> proto::RecoveryOption {
         expected_value: valued.expected_value,
         net_value: valued.net_value,
         approval: approval(valued.approval).into(),
+        uplift_source: uplift_source(valued.source).into(),
+    }
+}
+
+fn uplift_source(source: UpliftSource) -> proto::UpliftSource {
+    match source {
+        UpliftSource::Prior => proto::UpliftSource::Prior,
+        UpliftSource::Model => proto::UpliftSource::Model,
     }
 }
 
@@ -166,11 +174,7 @@ impl From<Decision> for proto::RecoveryRecommendation {
             health_score: d.health_score,
             customer_value: d.customer_value,
             health_model_version: d.health_model_version,
-            uplift_source: match d.uplift_source {
-                UpliftSource::Prior => proto::UpliftSource::Prior,
-                UpliftSource::Model => proto::UpliftSource::Model,
-            }
-            .into(),
+            uplift_source: uplift_source(d.uplift_source).into(),
             uplift_model_version: d.uplift_version,
             program_version: d.program_version,
             reasons: d.reasons,
