@@ -352,6 +352,7 @@ async fn main() -> anyhow::Result<()> {
                 tag: 0,
                 as_of: Some(timestamp(as_of)),
                 expected_quality: None,
+                what_if: false,
             })
         })
         .collect();

@@ -118,6 +118,11 @@ impl Recommender {
             Ok(decision) => decision,
             Err(error) => return Err(self.trigger_error(&request, error).await),
         };
+        if request.what_if {
+            let mut answer = proto::RecoveryRecommendation::from(decision);
+            answer.decision_id.clear();
+            return Ok(answer);
+        }
         self.store.insert_decision(&decision).await?;
         Ok(decision.into())
     }

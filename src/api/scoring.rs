@@ -1,6 +1,9 @@
-//! `rescue.v1.Scoring`: health scores for one customer or a stream of them.
+//! `rescue.v1.Scoring`: health scores and recovery recommendations, for one customer or a
+//! stream of them.
 
 use std::sync::Arc;
+
+use std::future::Future;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -97,19 +100,10 @@ impl Scoring for ScoringService {
         &self,
         request: Request<Streaming<proto::ScoreCustomersRequest>>,
     ) -> Result<Response<Self::ScoreCustomersStream>, Status> {
-        let mut requests = request.into_inner();
-        let (responses, receiver) = mpsc::channel(STREAM_BUFFER);
         let service = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let item = match requests.message().await {
-                    Ok(Some(item)) => item,
-                    Ok(None) => break,
-                    Err(status) => {
-                        let _ = responses.send(Err(status)).await;
-                        break;
-                    }
-                };
+        let answers = in_order(request.into_inner(), move |item| {
+            let service = service.clone();
+            async move {
                 let proto::ScoreCustomersRequest {
                     request_id,
                     request,
@@ -124,16 +118,81 @@ impl Scoring for ScoringService {
                         convert::score_error(Status::from(error)),
                     ),
                 };
-                let response = proto::ScoreCustomersResponse {
+                proto::ScoreCustomersResponse {
                     request_id,
                     result: Some(result),
-                };
-                // The client went away: stop reading its requests.
-                if responses.send(Ok(response)).await.is_err() {
-                    break;
                 }
             }
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(answers))
     }
+
+    type RecommendRecoveriesStream =
+        ReceiverStream<Result<proto::RecommendRecoveriesResponse, Status>>;
+
+    async fn recommend_recoveries(
+        &self,
+        request: Request<Streaming<proto::RecommendRecoveriesRequest>>,
+    ) -> Result<Response<Self::RecommendRecoveriesStream>, Status> {
+        let recommender = self.recommender.clone();
+        let answers = in_order(request.into_inner(), move |item| {
+            let recommender = recommender.clone();
+            async move {
+                let proto::RecommendRecoveriesRequest {
+                    request_id,
+                    request,
+                } = item;
+                let result = match request {
+                    Some(request) => recommender.recommend(request).await,
+                    None => Err(ApiError::InvalidArgument(convert::missing("request"))),
+                };
+                let result = match result {
+                    Ok(answer) => {
+                        proto::recommend_recoveries_response::Result::Recommendation(answer)
+                    }
+                    Err(error) => proto::recommend_recoveries_response::Result::Error(
+                        convert::score_error(Status::from(error)),
+                    ),
+                };
+                proto::RecommendRecoveriesResponse {
+                    request_id,
+                    result: Some(result),
+                }
+            }
+        });
+        Ok(Response::new(answers))
+    }
+}
+
+/// Answers a stream of requests one at a time, in request order, each with what `answer`
+/// makes of it (a failure included: it never ends the stream). At most [`STREAM_BUFFER`]
+/// answers wait for a slow client before reading stops, so a stream's memory is bounded
+/// however long it runs; a client that goes away stops the reading.
+fn in_order<Q, A, F, Fut>(
+    mut requests: Streaming<Q>,
+    answer: F,
+) -> ReceiverStream<Result<A, Status>>
+where
+    Q: Send + 'static,
+    A: Send + 'static,
+    F: Fn(Q) -> Fut + Send + 'static,
+    Fut: Future<Output = A> + Send,
+{
+    let (answers, receiver) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            let item = match requests.message().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(status) => {
+                    let _ = answers.send(Err(status)).await;
+                    break;
+                }
+            };
+            if answers.send(Ok(answer(item).await)).await.is_err() {
+                break;
+            }
+        }
+    });
+    ReceiverStream::new(receiver)
 }

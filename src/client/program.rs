@@ -35,6 +35,9 @@ pub struct RecommendArgs {
     /// The 1–7 recovery rating the acting team usually gets [default: the program's mix].
     #[arg(long)]
     pub expected_quality: Option<u32>,
+    /// Answer without storing a decision, for analysis (the funnel never counts it).
+    #[arg(long)]
+    pub what_if: bool,
 }
 
 /// `rescue-client funnel` options.
@@ -65,6 +68,7 @@ pub async fn recommend(
         tag: args.tag.unwrap_or_default(),
         as_of: args.as_of,
         expected_quality: args.expected_quality,
+        what_if: args.what_if,
     };
     let recommendation = ScoringClient::new(channel)
         .recommend_recovery(request)
@@ -240,10 +244,15 @@ fn recommendation_text(r: &proto::RecoveryRecommendation) -> String {
             let _ = writeln!(text, "  {:<15} {}", item.element, item.instruction);
         }
     }
+    let decision = if r.decision_id.is_empty() {
+        "not stored (what-if)"
+    } else {
+        r.decision_id.as_str()
+    };
     let _ = write!(
         text,
-        "decision id  {} (health model {}, uplift {}, program {})",
-        r.decision_id, r.health_model_version, r.uplift_model_version, r.program_version
+        "decision id  {decision} (health model {}, uplift {}, program {})",
+        r.health_model_version, r.uplift_model_version, r.program_version
     );
     text
 }

@@ -93,6 +93,7 @@ pub fn request(customer: &str, trigger: Option<Trigger>) -> proto::RecommendReco
         // A day after the base time: the failure is 22 hours old.
         as_of: at(86_400),
         expected_quality: None,
+        what_if: false,
     }
 }
 
@@ -483,7 +484,74 @@ async fn the_program_file_is_picked_up_when_it_changes(database: TestDatabase) {
     }
 }
 
+/// `RecommendRecoveries` answers every request in order, a bad one with its error in its
+/// answer; a what-if request gets the same answer as a stored one and stores no decision.
+async fn a_stream_of_recommendations_answers_in_order_and_what_if_stores_nothing(
+    database: TestDatabase,
+) {
+    let program = ProgramFile::new(|p| p);
+    let app = serve_program(&database, &program).await;
+    failed_customer(&app, "c-1", 1_200.0).await;
+    failed_customer(&app, "c-2", 2_400.0).await;
+    let what_if = |customer: &str| proto::RecommendRecoveryRequest {
+        what_if: true,
+        ..request(customer, interaction_trigger(customer))
+    };
+    let stream = [
+        ("a", Some(request("c-1", interaction_trigger("c-1")))),
+        ("b", Some(request("nobody", None))),
+        ("c", None),
+        ("d", Some(what_if("c-2"))),
+        ("e", Some(request("c-2", interaction_trigger("c-2")))),
+    ]
+    .map(|(id, request)| proto::RecommendRecoveriesRequest {
+        request_id: id.into(),
+        request,
+    });
+    let mut answers = app
+        .scoring_client()
+        .await
+        .recommend_recoveries(tokio_stream::iter(stream))
+        .await
+        .expect("a stream")
+        .into_inner();
+    let mut received = Vec::new();
+    while let Some(answer) = answers.message().await.expect("an answer") {
+        received.push(answer);
+    }
+    let ids: Vec<&str> = received.iter().map(|a| a.request_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+    use proto::recommend_recoveries_response::Result as Answer;
+    let recommendation = |i: usize| match &received[i].result {
+        Some(Answer::Recommendation(r)) => r.clone(),
+        other => panic!("{}: {other:?}", received[i].request_id),
+    };
+    let error = |i: usize| match &received[i].result {
+        Some(Answer::Error(e)) => e.clone(),
+        other => panic!("{}: {other:?}", received[i].request_id),
+    };
+    assert!(recommendation(0).invest && !recommendation(0).decision_id.is_empty());
+    assert_eq!(error(1).code, Code::NotFound as i32, "{:?}", error(1));
+    assert_eq!(
+        error(2).code,
+        Code::InvalidArgument as i32,
+        "{:?}",
+        error(2)
+    );
+    let (imagined, stored) = (recommendation(3), recommendation(4));
+    assert!(imagined.decision_id.is_empty(), "{imagined:?}");
+    assert!(!stored.decision_id.is_empty());
+    assert_eq!(imagined.recommended, stored.recommended);
+    assert_eq!(imagined.invest, stored.invest);
+    assert_eq!(imagined.reasons, stored.reasons);
+    // Two decisions stored: c-1's and c-2's second; the what-if left none.
+    let decisions = stored_decisions(&app).await;
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    app.stop().await;
+}
+
 on_every_backend!(
+    a_stream_of_recommendations_answers_in_order_and_what_if_stores_nothing,
     an_eligible_customer_worth_recovering_gets_a_frontline_recovery,
     a_cost_above_the_frontline_authority_needs_a_manager,
     recovery_that_costs_more_than_it_is_worth_is_not_recommended,

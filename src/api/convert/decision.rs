@@ -14,6 +14,8 @@ pub struct RecommendRequest {
     pub tag: Option<IssueTag>,
     pub as_of: Timestamp,
     pub expected_quality: Option<u8>,
+    /// Answer without storing the decision.
+    pub what_if: bool,
 }
 
 impl RecordParser {
@@ -28,6 +30,7 @@ impl RecordParser {
             tag,
             as_of,
             expected_quality,
+            what_if,
         } = request;
         let mut v = Violations::default();
         let customer_id = v.check("customer_id", CustomerId::parse(customer_id));
@@ -60,7 +63,7 @@ impl RecordParser {
             .map(Some)
         };
         let as_of = match as_of {
-            None => Some(Timestamp::now()),
+            None => Some(self.now),
             Some(raw) => v.check("as_of", self.time(raw)),
         };
         let expected_quality = match expected_quality {
@@ -78,6 +81,7 @@ impl RecordParser {
                 tag: tag?,
                 as_of: as_of?,
                 expected_quality: expected_quality?,
+                what_if,
             })
         })
     }

@@ -121,12 +121,15 @@ pub(super) fn optional<T, U>(
 #[derive(Debug, Clone, Copy)]
 pub struct RecordParser {
     bounds: TimestampBounds,
+    /// When the request arrived: the default "as of" time.
+    now: Timestamp,
 }
 
 impl RecordParser {
     pub fn received_at(now: Timestamp) -> Self {
         Self {
             bounds: TimestampBounds::received_at(now),
+            now,
         }
     }
 

@@ -45,7 +45,7 @@ impl RecordParser {
         let proto::ScoreCustomerRequest { subject, as_of } = request;
         let mut v = Violations::default();
         let as_of = match as_of {
-            None => Some(Timestamp::now()),
+            None => Some(self.now),
             Some(raw) => v.check("as_of", self.time(raw)),
         };
         let subject = match subject {
