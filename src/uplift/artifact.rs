@@ -81,26 +81,28 @@ impl UpliftArtifact {
         Ok(json)
     }
 
-    /// Parses and checks an artifact: schema version, checksum, kind, then that it fits this
-    /// build's features and treatment inputs. Each refusal names what is wrong.
+    /// Parses and checks an artifact: schema version, checksum, kind, then that this build
+    /// computes every feature it reads (by name: a built-in feature added since it was trained
+    /// does not matter) and its treatment inputs. Each refusal names what is wrong.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         let (value, recorded) =
             checked_json(text, ModelKind::Uplift, &[UPLIFT_ARTIFACT_SCHEMA_VERSION])?;
         let mut artifact: Self = serde_json::from_value(value)?;
         artifact.checksum = recorded;
-        check_feature_names(
-            artifact.feature_schema,
-            &artifact.feature_names,
-            FEATURE_NAMES,
-            FEATURE_SCHEMA_VERSION,
-        )?;
+        if artifact.feature_schema != FEATURE_SCHEMA_VERSION {
+            return Err(ModelError::FeatureSchemaMismatch {
+                expected: FEATURE_SCHEMA_VERSION,
+                found: artifact.feature_schema,
+            });
+        }
+        artifact.feature_columns()?;
         check_feature_names(
             artifact.treatment_schema,
             &artifact.treatment_names,
             TREATMENT_NAMES,
             TREATMENT_SCHEMA_VERSION,
         )?;
-        let features = FEATURE_NAMES.len();
+        let features = artifact.feature_names.len();
         let recovered = &artifact.recovered_model;
         check_model_lengths(
             &recovered.scaler,
@@ -110,6 +112,21 @@ impl UpliftArtifact {
         let not_recovered = &artifact.not_recovered_model;
         check_model_lengths(&not_recovered.scaler, &not_recovered.coefficients, features)?;
         Ok(artifact)
+    }
+
+    /// Where each feature the model reads sits among this build's built-in features, in the
+    /// model's input order; refuses a feature this build does not compute, by name.
+    pub fn feature_columns(&self) -> Result<Vec<usize>, ModelError> {
+        self.feature_names
+            .iter()
+            .map(|name| {
+                FEATURE_NAMES.iter().position(|n| n == name).ok_or_else(|| {
+                    ModelError::UnusableFeatures(format!(
+                        "this build does not compute the feature {name:?}"
+                    ))
+                })
+            })
+            .collect()
     }
 
     fn check_finite(&self) -> Result<(), ModelError> {
@@ -234,6 +251,42 @@ mod tests {
         assert!(matches!(
             UpliftArtifact::from_json(&text),
             Err(ModelError::ArtifactLengthMismatch { .. })
+        ));
+    }
+
+    /// A model trained when the build had fewer built-in features (here: without the first)
+    /// still loads and reads its own features from today's vector; a feature this build does
+    /// not compute is refused by name.
+    #[test]
+    fn a_model_reads_the_features_it_names_whatever_the_build_added_since() {
+        let mut older = artifact();
+        older.feature_names.remove(0);
+        let width = older.feature_names.len();
+        older.recovered_model = logistic(width + TREATMENT_NAMES.len(), 2.3);
+        older.not_recovered_model = logistic(width, 1.1);
+        let text = older.to_json().expect("serializes");
+        let loaded = UpliftArtifact::from_json(&text).expect("loads");
+        assert_eq!(
+            loaded.feature_columns().expect("known"),
+            (1..FEATURE_NAMES.len()).collect::<Vec<_>>()
+        );
+        let model = crate::uplift::UpliftModel::from_artifact(&loaded);
+        let today: Vec<f64> = (0..FEATURE_NAMES.len()).map(|j| j as f64 * 0.1).collect();
+        let retention = model.retention(
+            &today,
+            RecoveryAction::Refund,
+            crate::uplift::ExpectedQuality::Rating(5),
+        );
+        assert!(
+            (retention.if_not - older.not_recovered_model.probability(&today[1..])).abs() < 1e-12
+        );
+
+        let mut unknown = artifact();
+        unknown.feature_names[3] = "moon_phase".into();
+        let text = unknown.to_json().expect("serializes");
+        assert!(matches!(
+            UpliftArtifact::from_json(&text),
+            Err(ModelError::UnusableFeatures(reason)) if reason.contains("moon_phase")
         ));
     }
 

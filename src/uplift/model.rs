@@ -43,6 +43,9 @@ pub struct UpliftModel {
     mix: ProgramMix,
     /// Recovered training failures.
     training_treated: u64,
+    /// Where each feature the models read sits among this build's built-in features (the
+    /// artifact may predate features added since).
+    columns: Vec<usize>,
 }
 
 /// Fewer recovered training failures than this with an action, and the model has not seen
@@ -55,8 +58,22 @@ impl UpliftModel {
         Ok(Self::from_artifact(&UpliftArtifact::from_json(json)?))
     }
 
+    /// A model from an artifact checked by [`UpliftArtifact::from_json`] (or just trained):
+    /// every feature it names is one this build computes.
     pub fn from_artifact(artifact: &UpliftArtifact) -> Self {
+        // A name this build lacks (refused by `from_json`) would read as 0.
+        let columns = artifact
+            .feature_names
+            .iter()
+            .map(|name| {
+                FEATURE_NAMES
+                    .iter()
+                    .position(|n| n == name)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
         Self {
+            columns,
             version: artifact.version.clone(),
             horizon_days: artifact.horizon_days,
             recovered: artifact.recovered_model.clone(),
@@ -145,17 +162,31 @@ impl UpliftModel {
     }
 
     fn if_recovered(&self, features: &[f64], action: RecoveryAction, quality: &Quality) -> f64 {
-        if features.len() != FEATURE_NAMES.len() {
+        let Some(mut inputs) = self.model_features(features) else {
             return f64::NAN;
-        }
-        let mut inputs = Vec::with_capacity(FEATURE_NAMES.len() + TREATMENT_NAMES.len());
-        inputs.extend_from_slice(features);
+        };
         treatment::encode(action, quality, &mut inputs);
         self.recovered.probability(&inputs)
     }
 
     fn if_not(&self, features: &[f64]) -> f64 {
-        self.not_recovered.probability(features)
+        self.model_features(features)
+            .map_or(f64::NAN, |inputs| self.not_recovered.probability(&inputs))
+    }
+
+    /// The model's features, in its order, from this build's feature vector; `None` when
+    /// `features` is not one.
+    fn model_features(&self, features: &[f64]) -> Option<Vec<f64>> {
+        if features.len() != FEATURE_NAMES.len() {
+            return None;
+        }
+        let mut inputs = Vec::with_capacity(self.columns.len() + TREATMENT_NAMES.len());
+        inputs.extend(
+            self.columns
+                .iter()
+                .map(|&column| features.get(column).copied().unwrap_or(0.0)),
+        );
+        Some(inputs)
     }
 }
 
@@ -243,6 +274,7 @@ mod tests {
                 ],
             },
             training_treated: 400,
+            columns: (0..features).collect(),
         }
     }
 
