@@ -87,6 +87,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Finished> {
         }
         Command::Train(args) => (models::train(channel, args, json).await?, true),
         Command::Models(command) => (models::models(channel, command, json).await?, true),
+        Command::Recommend(args) if args.file.is_some() => {
+            let summary = program::recommend_file(channel, args).await?;
+            (render(&summary, summary.json(), json), summary.complete())
+        }
         Command::Recommend(args) => (program::recommend(channel, args, json).await?, true),
         Command::Funnel(args) => (program::funnel(channel, args, json).await?, true),
     };

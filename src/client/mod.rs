@@ -14,12 +14,15 @@
 //! - [`import`]: a one-row-per-customer table as customers with attributes and outcomes.
 //! - [`retry`]: which failures pass, and the backoff between attempts.
 //! - [`progress`], [`summary`]: what a long run shows while it runs and when it ends.
-//! - [`score`]: ids through the `ScoreCustomers` stream with bounded requests in flight.
+//! - [`batch`]: a file of ids through a streaming RPC, in constant memory, to CSV or JSONL.
+//! - [`score`]: ids through the `ScoreCustomers` stream.
 //! - [`models`]: training and the model registry, as text or JSON.
-//! - [`program`]: recovery decisions and the program's funnel, as text or JSON.
+//! - [`program`]: recovery decisions (one, or a file of ids through `RecommendRecoveries`)
+//!   and the program's funnel, as text or JSON.
 
 pub mod attributes;
 pub mod backfill;
+pub mod batch;
 pub mod checkpoint;
 pub mod cli;
 pub mod columns;

@@ -7,7 +7,13 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
+use std::path::PathBuf;
+
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::batch::{self, BatchCall, BatchFiles, BatchSummary, DEFAULT_IN_FLIGHT};
 use super::columns::{enum_name, format_time, parse_tag, parse_time};
+use super::format::Format;
 use super::retry::call_error;
 use super::summary::thousands;
 use crate::proto::v1::{
@@ -19,7 +25,21 @@ use crate::proto::v1::{
 #[derive(Debug, Clone, clap::Args)]
 pub struct RecommendArgs {
     /// A stored customer.
-    pub customer_id: String,
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub customer_id: Option<String>,
+    /// Recommend for every customer of this file instead (ids one per line, or a CSV file with
+    /// a `customer_id` column; optionally gzip-compressed), through `RecommendRecoveries`.
+    #[arg(long, requires = "out", conflicts_with_all = ["interaction", "survey"])]
+    pub file: Option<PathBuf>,
+    /// With --file: where to write the recommendations: .csv or .jsonl (with .gz to compress).
+    #[arg(long, requires = "file")]
+    pub out: Option<PathBuf>,
+    /// With --file: the output's format [default: from its name].
+    #[arg(long, value_enum, requires = "file")]
+    pub format: Option<Format>,
+    /// With --file: requests sent ahead of the answers.
+    #[arg(long, default_value_t = DEFAULT_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub in_flight: u64,
     /// The failed interaction that flagged the customer [default: the latest qualifying one].
     #[arg(long, conflicts_with = "survey")]
     pub interaction: Option<String>,
@@ -38,6 +58,125 @@ pub struct RecommendArgs {
     /// Answer without storing a decision, for analysis (the funnel never counts it).
     #[arg(long)]
     pub what_if: bool,
+}
+
+/// `RecommendRecoveries` for stored customers, each after their latest qualifying trigger.
+struct RecommendCall {
+    template: proto::RecommendRecoveryRequest,
+}
+
+const RECOMMENDATION_CSV_HEADER: [&str; 14] = [
+    "customer_id",
+    "eligible",
+    "invest",
+    "holdout",
+    "action",
+    "cost",
+    "expected_uplift",
+    "net_value",
+    "uplift_source",
+    "approval",
+    "respond_by",
+    "decision_id",
+    "reasons",
+    "error",
+];
+
+impl BatchCall for RecommendCall {
+    type Request = proto::RecommendRecoveriesRequest;
+    type Response = proto::RecommendRecoveriesResponse;
+    const RPC: &'static str = "RecommendRecoveries";
+    const DONE: &'static str = "recommended";
+    const CSV_HEADER: &'static [&'static str] = &RECOMMENDATION_CSV_HEADER;
+
+    fn request(&self, id: String) -> Self::Request {
+        proto::RecommendRecoveriesRequest {
+            request_id: id.clone(),
+            request: Some(proto::RecommendRecoveryRequest {
+                customer_id: id,
+                ..self.template.clone()
+            }),
+        }
+    }
+
+    async fn call(
+        channel: Channel,
+        requests: ReceiverStream<Self::Request>,
+    ) -> Result<tonic::Streaming<Self::Response>, tonic::Status> {
+        Ok(ScoringClient::new(channel)
+            .recommend_recoveries(requests)
+            .await?
+            .into_inner())
+    }
+
+    fn csv_row(response: Self::Response) -> (Vec<String>, bool) {
+        use proto::recommend_recoveries_response::Result as Answer;
+        let mut row = vec![String::new(); RECOMMENDATION_CSV_HEADER.len()];
+        row[0] = response.request_id;
+        match response.result {
+            Some(Answer::Recommendation(r)) => {
+                row[1] = r.eligible.to_string();
+                row[2] = r.invest.to_string();
+                row[3] = r.holdout.to_string();
+                if let Some(best) = &r.recommended {
+                    row[4] = action(best.action);
+                    row[5] = format!("{:.2}", best.cost);
+                    row[6] = format!("{:.4}", best.expected_uplift);
+                    row[7] = format!("{:.2}", best.net_value);
+                    row[8] = uplift_source(best.uplift_source);
+                    row[9] = approval(r.approval);
+                }
+                row[10] = r.respond_by.map(format_time).unwrap_or_default();
+                row[11] = r.decision_id;
+                row[12] = r.reasons.join("; ");
+                (row, true)
+            }
+            Some(Answer::Error(error)) => {
+                row[13] = batch::error_text(&error);
+                (row, false)
+            }
+            None => {
+                row[13] = "the server sent no result".into();
+                (row, false)
+            }
+        }
+    }
+
+    fn json_row(response: Self::Response) -> (serde_json::Value, bool) {
+        use proto::recommend_recoveries_response::Result as Answer;
+        match response.result {
+            Some(Answer::Recommendation(r)) => (recommendation_json(&r), true),
+            Some(Answer::Error(error)) => {
+                (batch::error_json(&response.request_id, Some(&error)), false)
+            }
+            None => (batch::error_json(&response.request_id, None), false),
+        }
+    }
+}
+
+/// Recommends for every customer of `args.file` and writes the answers in the file's order.
+pub async fn recommend_file(
+    channel: Channel,
+    args: &RecommendArgs,
+) -> anyhow::Result<BatchSummary> {
+    let (Some(ids), Some(out)) = (&args.file, &args.out) else {
+        anyhow::bail!("--file needs --out");
+    };
+    let template = proto::RecommendRecoveryRequest {
+        customer_id: String::new(),
+        trigger: None,
+        tag: args.tag.unwrap_or_default(),
+        as_of: args.as_of,
+        expected_quality: args.expected_quality,
+        what_if: args.what_if,
+    };
+    let files = BatchFiles {
+        ids,
+        out,
+        format: args.format,
+        in_flight: args.in_flight,
+    };
+    batch::run(channel, RecommendCall { template }, files).await
 }
 
 /// `rescue-client funnel` options.
@@ -63,7 +202,7 @@ pub async fn recommend(
         (None, None) => None,
     };
     let request = proto::RecommendRecoveryRequest {
-        customer_id: args.customer_id.clone(),
+        customer_id: args.customer_id.clone().unwrap_or_default(),
         trigger,
         tag: args.tag.unwrap_or_default(),
         as_of: args.as_of,

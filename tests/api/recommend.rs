@@ -550,7 +550,82 @@ async fn a_stream_of_recommendations_answers_in_order_and_what_if_stores_nothing
     app.stop().await;
 }
 
+/// `rescue-client recommend --file`: every id of the file through `RecommendRecoveries`,
+/// written in the file's order, an unknown customer as an error row; `--what-if` stores
+/// no decision.
+async fn a_file_of_customers_gets_its_recommendations_through_the_client(database: TestDatabase) {
+    use crate::helpers::{Scratch, client};
+    let program = ProgramFile::new(|p| p);
+    let app = serve_program(&database, &program).await;
+    failed_customer(&app, "c-1", 1_200.0).await;
+    failed_customer(&app, "c-2", 2_400.0).await;
+    let scratch = Scratch::new();
+    let ids = scratch.file("ids.txt", "c-1\nnobody\nc-2\n");
+    let run = |out: &str, extra: &[&str]| {
+        let out = scratch.0.join(out);
+        let mut args = vec![
+            "--json",
+            "recommend",
+            "--file",
+            ids.to_str().expect("UTF-8"),
+            "--out",
+            out.to_str().expect("UTF-8"),
+            // A day after the fixtures' base time.
+            "--as-of",
+            "2026-01-02T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        let output = client(&app.endpoint(), &args);
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code(), summary, out)
+    };
+
+    let (code, summary, out) = run("imagined.csv", &["--what-if"]);
+    assert_eq!(code, Some(3), "one customer is unknown: {summary}");
+    assert_eq!(summary["recommended"], 2, "{summary}");
+    assert_eq!(summary["failed"], 1, "{summary}");
+    let mut reader = csv::Reader::from_path(&out).expect("a CSV file");
+    let header = reader.headers().expect("a header").clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
+    let column = |row: &csv::StringRecord, name: &str| {
+        let at = header.iter().position(|h| h == name).expect("a column");
+        row.get(at).unwrap_or_default().to_owned()
+    };
+    let customers: Vec<String> = rows.iter().map(|r| column(r, "customer_id")).collect();
+    assert_eq!(customers, ["c-1", "nobody", "c-2"]);
+    assert_eq!(column(&rows[0], "invest"), "true");
+    assert_eq!(column(&rows[0], "action"), "refund");
+    assert!(
+        column(&rows[0], "decision_id").is_empty(),
+        "what-if stores nothing"
+    );
+    assert!(
+        column(&rows[1], "error").starts_with("NotFound"),
+        "{:?}",
+        rows[1]
+    );
+    assert!(stored_decisions(&app).await.is_empty());
+
+    let (_, _, out) = run("stored.jsonl", &[]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .expect("the output")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["error"]["code"], "NotFound", "{}", lines[1]);
+    assert!(
+        lines[2]["decision_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(stored_decisions(&app).await.len(), 2);
+    app.stop().await;
+}
+
 on_every_backend!(
+    a_file_of_customers_gets_its_recommendations_through_the_client,
     a_stream_of_recommendations_answers_in_order_and_what_if_stores_nothing,
     an_eligible_customer_worth_recovering_gets_a_frontline_recovery,
     a_cost_above_the_frontline_authority_needs_a_manager,
