@@ -185,16 +185,7 @@ fn export_and_name(
 fn print_uplift_metrics(report: &training::TrainingReport<UpliftModel>) {
     let metrics = &report.artifact.metrics;
     let uplift_at = |m: &crate::uplift::UpliftMetrics| {
-        m.uplift_at
-            .iter()
-            .map(|at| {
-                let uplift = at
-                    .uplift
-                    .map_or("undefined".to_owned(), |u| format!("{u:.4}"));
-                format!("uplift@{:.0}% {uplift}", at.fraction * 100.0)
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::model::qini::uplift_at_text(m.uplift_at.iter().map(|at| (at.fraction, at.uplift)))
     };
     println!(
         "hold-out     {} failures, {} recovered ({} retained), {} not ({} retained): Qini coefficient {:.4}, {}",

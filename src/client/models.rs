@@ -261,18 +261,8 @@ fn metrics_line(m: &proto::Metrics) -> String {
     )
 }
 
-/// Uplift@k as "uplift@10% 0.0412, …" ("undefined" where a group is empty).
 fn uplift_at_text(m: &proto::UpliftMetrics) -> String {
-    m.uplift_at
-        .iter()
-        .map(|at| {
-            let uplift = at
-                .uplift
-                .map_or("undefined".to_owned(), |u| format!("{u:.4}"));
-            format!("uplift@{:.0}% {uplift}", at.fraction * 100.0)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::model::qini::uplift_at_text(m.uplift_at.iter().map(|at| (at.fraction, at.uplift)))
 }
 
 fn uplift_metrics_line(m: &proto::UpliftMetrics) -> String {

@@ -57,6 +57,19 @@ pub struct UpliftAtK {
     pub control: u64,
 }
 
+/// Uplift@k as reports word it: "uplift@10% 0.0412, uplift@20% …", "undefined" where a group
+/// is empty. Takes `(fraction, uplift)` pairs, so the stored metrics and their gRPC form read
+/// the same.
+pub fn uplift_at_text(at: impl IntoIterator<Item = (f64, Option<f64>)>) -> String {
+    at.into_iter()
+        .map(|(fraction, uplift)| {
+            let uplift = uplift.map_or("undefined".to_owned(), |u| format!("{u:.4}"));
+            format!("uplift@{:.0}% {uplift}", fraction * 100.0)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The units to measure: one entry per unit in each slice.
 #[derive(Debug, Clone, Copy)]
 pub struct Units<'a> {
