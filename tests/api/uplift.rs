@@ -272,6 +272,23 @@ mod registry {
         Ok(result.expect("a result at the end"))
     }
 
+    /// Stores the simulated world of [`CUSTOMERS`] customers (seed 3), each record through `edit`.
+    async fn store_simulated(
+        app: &TestApp,
+        edit: impl Fn(rescue::domain::Record) -> rescue::domain::Record,
+    ) {
+        for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams {
+            customers: CUSTOMERS,
+            seed: 3,
+        }) {
+            let records: Vec<_> = customer.records.into_iter().map(&edit).collect();
+            app.store
+                .write_batch(&records)
+                .await
+                .expect("store simulated records");
+        }
+    }
+
     fn serving(app: &TestApp) -> Option<String> {
         app.uplift.current().map(|model| model.version().to_owned())
     }
@@ -285,15 +302,7 @@ mod registry {
             .expect("a health model")
             .version
             .clone();
-        for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams {
-            customers: CUSTOMERS,
-            seed: 3,
-        }) {
-            app.store
-                .write_batch(&customer.records)
-                .await
-                .expect("store simulated records");
-        }
+        store_simulated(&app, |record| record).await;
 
         let refused = train(&app, train_request(None, Some(1_000_000)))
             .await
@@ -395,15 +404,7 @@ mod registry {
         use crate::helpers::client;
         let database = TestDatabase::sqlite();
         let app = spawn_app(&database).await;
-        for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams {
-            customers: CUSTOMERS,
-            seed: 3,
-        }) {
-            app.store
-                .write_batch(&customer.records)
-                .await
-                .expect("store simulated records");
-        }
+        store_simulated(&app, |record| record).await;
         let server = app.endpoint();
         let run = |args: &[&str]| {
             let output = client(&server, args);
@@ -487,26 +488,14 @@ mod registry {
         let database = TestDatabase::sqlite();
         let app = spawn_app(&database).await;
         let campaign_day = rescue::simulate::snapshot_dates()[0];
-        for customer in rescue::simulate::simulate(rescue::simulate::SimulationParams {
-            customers: CUSTOMERS,
-            seed: 3,
-        }) {
-            let records: Vec<_> = customer
-                .records
-                .into_iter()
-                .map(|record| match record {
-                    rescue::domain::Record::Interaction(mut contact) if contact.failure => {
-                        contact.occurred_at = campaign_day;
-                        rescue::domain::Record::Interaction(contact)
-                    }
-                    other => other,
-                })
-                .collect();
-            app.store
-                .write_batch(&records)
-                .await
-                .expect("store simulated records");
-        }
+        store_simulated(&app, |record| match record {
+            rescue::domain::Record::Interaction(mut contact) if contact.failure => {
+                contact.occurred_at = campaign_day;
+                rescue::domain::Record::Interaction(contact)
+            }
+            other => other,
+        })
+        .await;
         let result = train(&app, train_request(None, Some(100)))
             .await
             .expect("trains on a customer hold-out");
