@@ -6,10 +6,14 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use super::artifact::{check_model_finite, check_model_lengths};
-use super::{LogisticModel, ModelError, TreeModel};
+use super::{
+    Dataset, LogisticModel, ModelError, TreeModel, TreeParams, ValidTrainParams, train_logistic,
+    train_trees,
+};
 
 /// The learners a training run fits; each name is how reports and artifacts call it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Learner {
     Logistic,
     Trees,
@@ -39,6 +43,19 @@ pub enum FittedModel {
 }
 
 impl FittedModel {
+    /// Fits `learner` on `rows`: the logistic regression with `params`, the trees with their
+    /// defaults ([`TreeParams`]).
+    pub fn fit(
+        learner: Learner,
+        rows: &Dataset,
+        params: &ValidTrainParams,
+    ) -> Result<Self, ModelError> {
+        Ok(match learner {
+            Learner::Logistic => Self::Logistic(train_logistic(rows, params)?),
+            Learner::Trees => Self::Trees(Box::new(train_trees(rows, &TreeParams::default())?)),
+        })
+    }
+
     pub fn learner(&self) -> Learner {
         match self {
             Self::Logistic(_) => Learner::Logistic,
@@ -75,7 +92,7 @@ impl FittedModel {
     pub fn probability(&self, x: &[f64]) -> f64 {
         match self {
             Self::Logistic(model) => model.probability(x),
-            Self::Trees(_) => self.explain(x).1,
+            Self::Trees(model) => model.probability(x),
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`train_logistic`] → [`LogisticModel`]: the fit, and P(churn) with per-feature contributions.
 //! - [`train_trees`] → [`TreeModel`]: gradient-boosted trees (forust), calibrated.
 //! - [`FittedModel`]: either, as training, artifacts and scoring handle them.
+//! - [`regression`]: a real-valued target in either learner's family (the uplift effect).
 //! - [`ModelKind`]: what a model predicts (health, uplift), named once.
 //! - [`holdout`]: seeded, stratified draws of customers for a hold-out.
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
@@ -25,6 +26,7 @@ mod logistic;
 pub mod metrics;
 mod params;
 pub mod qini;
+pub mod regression;
 mod slot;
 mod trees;
 
@@ -36,5 +38,6 @@ pub use learner::{FittedModel, Learner};
 pub use logistic::{LogisticModel, Scaler, train_logistic};
 pub use metrics::{CalibrationBin, Metrics};
 pub use params::{TrainParams, ValidTrainParams};
+pub use regression::{Regression, fit_regression};
 pub use slot::ServingSlot;
-pub use trees::{TreeModel, TreeParams, train_trees};
+pub use trees::{TreeModel, TreeParams, TreeRegression, train_trees};

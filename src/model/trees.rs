@@ -118,37 +118,17 @@ pub fn train_trees(dataset: &Dataset, params: &TreeParams) -> Result<TreeModel, 
     let fit = rows_of(dataset, &fit_rows);
     let held = rows_of(dataset, &calibration_rows);
     let (fit_labels, held_labels) = (labels_of(&fit_rows), labels_of(&calibration_rows));
-    let (fit_values, held_values) = (column_major(&fit), column_major(&held));
-    let (fit_weights, held_weights) =
-        (vec![1.0; fit_rows.len()], vec![1.0; calibration_rows.len()]);
-    let stops_early = !calibration_rows.is_empty();
-    let mut booster = GradientBooster::default()
-        .set_objective_type(ObjectiveType::LogLoss)
-        .set_iterations(params.max_trees)
-        .set_learning_rate(LEARNING_RATE)
-        .set_max_depth(MAX_DEPTH)
-        .set_seed(params.seed)
-        .set_num_threads(params.threads)
-        .set_evaluation_metric(Some(Metric::LogLoss))
-        .set_early_stopping_rounds(stops_early.then_some(EARLY_STOPPING_TREES));
-    let evaluation = stops_early.then(|| {
-        vec![(
-            Matrix::new(&held_values, held.nrows(), held.ncols()),
-            held_labels.as_slice(),
-            held_weights.as_slice(),
-        )]
-    });
-    booster
-        .fit(
-            &Matrix::new(&fit_values, fit.nrows(), fit.ncols()),
-            &fit_labels,
-            &fit_weights,
-            evaluation,
-        )
-        .map_err(|e| ModelError::Trees(e.to_string()))?;
+    let booster = fit_booster(
+        ObjectiveType::LogLoss,
+        Metric::LogLoss,
+        params,
+        None,
+        (&fit, &fit_labels),
+        (&held, &held_labels),
+    )?;
     let mut model = TreeModel {
         inputs: dataset.feature_count(),
-        booster: Arc::new(booster),
+        booster,
         slope: 1.0,
         offset: 0.0,
         node_weights: OnceLock::new(),
@@ -194,6 +174,62 @@ fn calibration_split(labels: &[bool], seed: u64) -> (Vec<usize>, Vec<usize>) {
     (fit, calibration)
 }
 
+/// Fits a booster with this module's settings on `fit`, stopped early on `held` (when it has
+/// rows) by `metric`. `min_leaf_weight` overrides forust's default smallest leaf.
+fn fit_booster(
+    objective: ObjectiveType,
+    metric: Metric,
+    params: &TreeParams,
+    min_leaf_weight: Option<f32>,
+    (fit, fit_targets): (&ndarray::Array2<f64>, &[f64]),
+    (held, held_targets): (&ndarray::Array2<f64>, &[f64]),
+) -> Result<Arc<GradientBooster>, ModelError> {
+    let (fit_values, held_values) = (column_major(fit), column_major(held));
+    let (fit_weights, held_weights) = (vec![1.0; fit.nrows()], vec![1.0; held.nrows()]);
+    let stops_early = held.nrows() > 0;
+    let mut booster = GradientBooster::default()
+        .set_objective_type(objective)
+        .set_iterations(params.max_trees)
+        .set_learning_rate(LEARNING_RATE)
+        .set_max_depth(MAX_DEPTH)
+        .set_seed(params.seed)
+        .set_num_threads(params.threads)
+        .set_evaluation_metric(Some(metric))
+        .set_early_stopping_rounds(stops_early.then_some(EARLY_STOPPING_TREES));
+    if let Some(weight) = min_leaf_weight {
+        booster = booster.set_min_leaf_weight(weight);
+    }
+    let evaluation = stops_early.then(|| {
+        vec![(
+            Matrix::new(&held_values, held.nrows(), held.ncols()),
+            held_targets,
+            held_weights.as_slice(),
+        )]
+    });
+    booster
+        .fit(
+            &Matrix::new(&fit_values, fit.nrows(), fit.ncols()),
+            fit_targets,
+            &fit_weights,
+            evaluation,
+        )
+        .map_err(|e| ModelError::Trees(e.to_string()))?;
+    Ok(Arc::new(booster))
+}
+
+/// The booster's raw output for one row: its base score plus each prediction tree's leaf.
+fn raw_output(booster: &GradientBooster, x: &[f64]) -> f64 {
+    let trees = booster
+        .prediction_iteration
+        .unwrap_or(booster.trees.len())
+        .min(booster.trees.len());
+    booster.base_score
+        + booster.trees[..trees]
+            .iter()
+            .map(|tree| tree.predict_row_from_row_slice(x, &booster.missing))
+            .sum::<f64>()
+}
+
 fn rows_of(dataset: &Dataset, rows: &[usize]) -> ndarray::Array2<f64> {
     dataset.features.select(ndarray::Axis(0), rows)
 }
@@ -230,6 +266,14 @@ impl TreeModel {
             .collect()
     }
 
+    /// Calibrated P(churn) of one row, walking each tree once (no contributions).
+    pub fn probability(&self, x: &[f64]) -> f64 {
+        if x.len() != self.inputs {
+            return f64::NAN;
+        }
+        super::logistic::sigmoid(self.slope * raw_output(&self.booster, x) + self.offset)
+    }
+
     /// Each feature's share of the calibrated log-odds of one row, and that log-odds: the
     /// shares and the base (the calibrated average prediction) sum to it.
     pub fn contributions(&self, x: &[f64]) -> (Vec<f64>, f64) {
@@ -251,6 +295,89 @@ impl TreeModel {
             + self.offset;
         (contributions, logit)
     }
+}
+
+/// A regression leaf holds at least this many rows, or this share of them if more: a
+/// regression target here is a noisy per-row estimate (see [`crate::model::regression`]), and
+/// a leaf of a few rows would fit the noise.
+const MIN_REGRESSION_LEAF_ROWS: f32 = 200.0;
+const MIN_REGRESSION_LEAF_SHARE: f32 = 0.05;
+
+/// Boosted trees on squared loss: the mean of a real target given the features.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TreeRegression {
+    pub inputs: usize,
+    pub booster: Arc<GradientBooster>,
+}
+
+impl std::fmt::Debug for TreeRegression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeRegression")
+            .field("inputs", &self.inputs)
+            .field("trees", &self.booster.trees.len())
+            .finish()
+    }
+}
+
+impl PartialEq for TreeRegression {
+    fn eq(&self, other: &Self) -> bool {
+        self.inputs == other.inputs
+            && serde_json::to_value(&self.booster).ok() == serde_json::to_value(&other.booster).ok()
+    }
+}
+
+impl TreeRegression {
+    /// The predicted target of one row; NaN for a row of the wrong width.
+    pub fn predict(&self, x: &[f64]) -> f64 {
+        if x.len() != self.inputs {
+            return f64::NAN;
+        }
+        raw_output(&self.booster, x)
+    }
+}
+
+/// Fits the booster on squared loss to most rows, stopping it early on a seeded rest.
+pub fn train_tree_regression(
+    features: ndarray::ArrayView2<'_, f64>,
+    targets: &[f64],
+    params: &TreeParams,
+) -> Result<TreeRegression, ModelError> {
+    if features.nrows() != targets.len() {
+        return Err(ModelError::ShapeMismatch {
+            rows: features.nrows(),
+            labels: targets.len(),
+        });
+    }
+    if features.nrows() == 0 || features.ncols() == 0 {
+        return Err(ModelError::EmptyDataset);
+    }
+    let mut rows: Vec<usize> = (0..targets.len()).collect();
+    rows.shuffle(&mut StdRng::seed_from_u64(params.seed ^ 0x5ca1_ab1e));
+    let held_count = (rows.len() as f64 * CALIBRATION_SHARE).round() as usize;
+    let (held_rows, fit_rows) = rows.split_at(held_count);
+    let (mut fit_rows, mut held_rows) = (fit_rows.to_vec(), held_rows.to_vec());
+    fit_rows.sort_unstable();
+    held_rows.sort_unstable();
+    let pick = |rows: &[usize]| {
+        (
+            features.select(ndarray::Axis(0), rows),
+            rows.iter().map(|&i| targets[i]).collect::<Vec<f64>>(),
+        )
+    };
+    let (fit, fit_targets) = pick(&fit_rows);
+    let (held, held_targets) = pick(&held_rows);
+    let booster = fit_booster(
+        ObjectiveType::SquaredLoss,
+        Metric::RootMeanSquaredError,
+        params,
+        Some(MIN_REGRESSION_LEAF_ROWS.max(MIN_REGRESSION_LEAF_SHARE * fit_rows.len() as f32)),
+        (&fit, &fit_targets),
+        (&held, &held_targets),
+    )?;
+    Ok(TreeRegression {
+        inputs: features.ncols(),
+        booster,
+    })
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use super::rows::{Holdout, RowBuilder, SplitRows};
 use super::{
     DEFAULT_AS_OF_COUNT, DEFAULT_PROMOTION_MARGIN, Fitted, NewVersion, Trainable, TrainingError,
-    TrainingPlan, adaptive_as_of_grid, default_as_of_grid, read_customers,
+    TrainingPlan, adaptive_as_of_grid, default_as_of_grid, latest_observation, read_customers,
 };
 use crate::domain::Timestamp;
 use crate::features::SpecBuilder;
 use crate::model::{
     ARTIFACT_SCHEMA_VERSION, Dataset, FittedModel, Learner, LearnerMetrics, Metrics, ModelArtifact,
-    ModelError, ModelKind, TreeParams, ValidTrainParams, train_logistic, train_trees,
+    ModelError, ModelKind, ValidTrainParams,
 };
 use crate::scoring::HealthModel;
 use crate::store::Store;
@@ -55,11 +55,7 @@ impl Trainable for HealthModel {
         let (grid, default_grid) = match plan.as_of.clone() {
             grid if !grid.is_empty() => (grid, None),
             _ => {
-                let latest = store.latest_churn_observation().await?.ok_or_else(|| {
-                    TrainingError::NotEnoughData(
-                        "no churn outcomes are stored: store each customer's churn outcome (`rescue-client backfill churn_outcomes` or `rescue-client import`) first".into(),
-                    )
-                })?;
+                let latest = latest_observation(store.as_ref()).await?;
                 let grid = default_as_of_grid(latest, plan.horizon_days, DEFAULT_AS_OF_COUNT);
                 (grid, Some(latest))
             }
@@ -203,12 +199,7 @@ fn fit_every_learner(
     params: &ValidTrainParams,
 ) -> Result<FittedLearners, TrainingError> {
     let fit = |learner: Learner, rows: &Dataset| -> Result<FittedModel, TrainingError> {
-        Ok(match learner {
-            Learner::Logistic => FittedModel::Logistic(train_logistic(rows, params)?),
-            Learner::Trees => {
-                FittedModel::Trees(Box::new(train_trees(rows, &TreeParams::default())?))
-            }
-        })
+        Ok(FittedModel::fit(learner, rows, params)?)
     };
     let mut best: Option<(Learner, Metrics)> = None;
     let mut candidates = Vec::new();

@@ -199,6 +199,16 @@ pub fn default_as_of_grid(
 }
 
 /// Reads every customer, page by page, into `add`; returns how many there were.
+/// The latest churn observation stored: where the labels end. Refuses a store without any,
+/// which no model kind can learn from.
+async fn latest_observation(store: &dyn Store) -> Result<Timestamp, TrainingError> {
+    store.latest_churn_observation().await?.ok_or_else(|| {
+        TrainingError::NotEnoughData(
+            "no churn outcomes are stored: store each customer's churn outcome (`rescue-client backfill churn_outcomes` or `rescue-client import`) first".into(),
+        )
+    })
+}
+
 async fn read_customers(
     store: &dyn Store,
     progress: &(dyn Fn(String) + Send + Sync),
