@@ -149,6 +149,7 @@ impl Described for HealthModel {
                 .map(|c| proto::LearnerResult {
                     learner: c.learner.clone(),
                     holdout_metrics: Some(metrics(&c.metrics)),
+                    uplift_metrics: None,
                 })
                 .collect(),
             holdout: a.holdout,
@@ -166,19 +167,28 @@ impl Described for UpliftModel {
 
     fn model_info(artifact: &str, base: proto::ModelInfo) -> proto::ModelInfo {
         // As for health: read without the serving checks, so every version is listed.
-        let Ok(a) = serde_json::from_str::<UpliftArtifact>(artifact) else {
+        let Ok(a) = UpliftArtifact::read(artifact) else {
             return base;
         };
         proto::ModelInfo {
-            feature_schema_version: a.feature_schema,
-            feature_names: a.feature_names,
+            feature_schema_version: crate::features::FEATURE_SCHEMA_VERSION,
+            feature_names: a.features.names().map(str::to_owned).collect(),
             trained_from: Some(convert::timestamp(a.trained_from)),
             trained_to: Some(convert::timestamp(a.trained_to)),
             training_rows: a.training_rows,
             holdout_rows: a.holdout_rows,
             horizon_days: a.horizon_days,
             uplift_metrics: Some(uplift_metrics(&a.metrics)),
-            learner: a.learner.as_str().to_owned(),
+            learner: a.learner.name(),
+            candidates: a
+                .candidates
+                .iter()
+                .map(|c| proto::LearnerResult {
+                    learner: c.learner.name(),
+                    holdout_metrics: None,
+                    uplift_metrics: Some(uplift_metrics(&c.metrics)),
+                })
+                .collect(),
             holdout_from: a.holdout_from.map(convert::timestamp),
             holdout: a.holdout,
             ..base

@@ -72,7 +72,7 @@ impl Recommender {
         let uplift = self.uplift.current();
         let features = uplift
             .as_ref()
-            .map(|_| crate::features::compute(history, request.as_of));
+            .map(|model| model.features(history, request.as_of));
         let quality = request.expected_quality;
         let prior_quality = quality.unwrap_or(program.program.prior_quality);
         // An action the model saw too few recoveries with is valued by the prior: the model
@@ -81,7 +81,8 @@ impl Recommender {
             match (&uplift, &features) {
                 (Some(model), Some(features)) if model.knows(action) => (
                     model.retention(
-                        &features.0,
+                        features,
+                        history.customer.segment,
                         action,
                         quality.map_or(ExpectedQuality::ProgramMix, ExpectedQuality::Rating),
                     ),

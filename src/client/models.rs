@@ -218,6 +218,7 @@ pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
         "candidates": model.candidates.iter().map(|c| serde_json::json!({
             "learner": c.learner,
             "holdout_metrics": metrics_json(c.holdout_metrics.as_ref()),
+            "uplift_metrics": uplift_metrics_json(c.uplift_metrics.as_ref()),
         })).collect::<Vec<_>>(),
     })
 }
@@ -225,19 +226,29 @@ pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
 /// One line per learner the run fitted, with its hold-out metrics.
 fn candidates_text(text: &mut String, model: &proto::ModelInfo) {
     for candidate in &model.candidates {
+        let kept = if candidate.learner == model.learner {
+            "  (kept)"
+        } else {
+            ""
+        };
         if let Some(metrics) = &candidate.holdout_metrics {
             let _ = writeln!(
                 text,
-                "  {:<10} ROC-AUC {:.4}, Brier {:.4}, calibration error {:.4}{}",
+                "  {:<10} ROC-AUC {:.4}, Brier {:.4}, calibration error {:.4}{kept}",
                 candidate.learner,
                 metrics.roc_auc,
                 metrics.brier,
                 metrics.expected_calibration_error,
-                if candidate.learner == model.learner {
-                    "  (kept)"
-                } else {
-                    ""
-                }
+            );
+        }
+        if let Some(metrics) = &candidate.uplift_metrics {
+            let _ = writeln!(
+                text,
+                "  {:<19} Qini coefficient {:.4} (unweighted {:.4}), {}{kept}",
+                candidate.learner,
+                metrics.qini_coefficient,
+                metrics.unweighted_qini_coefficient,
+                uplift_at_text(metrics),
             );
         }
     }

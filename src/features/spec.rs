@@ -33,7 +33,7 @@ const MIN_CUSTOMERS: usize = 10;
 const MAX_LEVELS: usize = 30;
 
 /// The features of one model, in vector order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     pub features: Vec<Feature>,
 }
@@ -108,6 +108,16 @@ impl FeatureSpec {
                 })
                 .collect(),
         }
+    }
+
+    /// Every built-in feature, in [`FEATURE_NAMES`] order.
+    pub fn every_built_in() -> Self {
+        Self::built_in(
+            &FEATURE_NAMES
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect::<Vec<_>>(),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -375,12 +385,7 @@ impl SpecBuilder {
     /// The built-in features, then the families the data holds enough of.
     pub fn finish(self) -> FeatureSpec {
         let enough = MIN_CUSTOMERS.max((MIN_SHARE * self.customers as f64).ceil() as usize);
-        let mut spec = FeatureSpec::built_in(
-            &FEATURE_NAMES
-                .iter()
-                .map(|n| (*n).to_owned())
-                .collect::<Vec<_>>(),
-        );
+        let mut spec = FeatureSpec::every_built_in();
         let mut push = |name: String, computation: Computation, wording: Wording| {
             spec.features.push(Feature {
                 name,

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::calibration as cal;
 use super::{SimulationParams, simulate};
+use crate::client::attributes::AttributeType;
 use crate::client::{FileKind, Format, RecordWriter};
 use crate::proto::v1 as proto;
 
@@ -66,7 +68,14 @@ pub fn write_kinds(
         .iter()
         .map(|&kind| {
             let path = file_path(directory, kind, format, gzip);
-            Ok((kind, (RecordWriter::create(&path, kind, format)?, path)))
+            let attributes = [(cal::ACQUISITION_CHANNEL, AttributeType::Category)];
+            Ok((
+                kind,
+                (
+                    RecordWriter::create(&path, kind, format, &attributes)?,
+                    path,
+                ),
+            ))
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
     let mut summary = FilesSummary::default();

@@ -3,8 +3,8 @@
 //! sometimes fail; failures are sometimes recovered; at every snapshot churn is drawn from
 //! what was observable.
 
-use rand::Rng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Binomial, Distribution, Gamma, Poisson};
 
 use super::calibration as cal;
@@ -15,9 +15,10 @@ use super::{
     snapshot_dates,
 };
 use crate::domain::{
-    Amount, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId, EventId, Interaction,
-    InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryCase, RecoveryTrigger,
-    Resolution, Segment, Survey, SurveyId, Timestamp, UsageEvent, WaitSeconds,
+    Amount, AttributeName, AttributeValue, Attributes, CaseId, Channel, ChurnOutcome, ChurnStatus,
+    Customer, CustomerId, EventId, Interaction, InteractionId, IssueTag, Money, PlanTier, Rating,
+    Record, RecoveryCase, RecoveryTrigger, Resolution, Segment, Survey, SurveyId, Timestamp,
+    UsageEvent, WaitSeconds,
 };
 
 use crate::domain::MICROS_PER_DAY;
@@ -158,8 +159,7 @@ fn draw_customer(rng: &mut StdRng, id: &str) -> (Customer, Traits) {
         annual_value: valid(Money::parse((value * 100.0).round() / 100.0)),
         customer_since: since,
         updated_at: since.max(START),
-        // The simulated company keeps no attributes of its own.
-        attributes: Default::default(),
+        attributes: company_attributes(rng),
     };
     let traits = Traits {
         engagement_base: engagement_base(segment, plan) + normal(rng, 0.8),
@@ -168,6 +168,24 @@ fn draw_customer(rng: &mut StdRng, id: &str) -> (Customer, Traits) {
         contacts_per_day: cal::contacts_per_year(segment) * gamma(rng, 3.0, 1.0 / 3.0) / 365.0,
     };
     (customer, traits)
+}
+
+/// The attributes the simulated company keeps of its own: how the customer was acquired
+/// (which decides how well recoveries work for them, see [`cal::ACQUISITION_CHANNELS`]).
+/// Drawn from a generator seeded by the customer's own draw, so the rest of the world is
+/// what it was before the company kept attributes.
+fn company_attributes(rng: &mut StdRng) -> Attributes {
+    let mut own = StdRng::seed_from_u64(rng.clone().r#gen::<u64>() ^ 0xa77_c4a2);
+    let channels: Vec<(&str, f64)> = cal::ACQUISITION_CHANNELS
+        .iter()
+        .map(|(name, share, _)| (*name, *share))
+        .collect();
+    let channel = pick(&mut own, &channels);
+    let values = [(
+        valid(AttributeName::parse(cal::ACQUISITION_CHANNEL.to_owned())),
+        valid(AttributeValue::category(channel.to_owned())),
+    )];
+    valid(Attributes::new(values.into_iter().collect()))
 }
 
 fn gamma(rng: &mut StdRng, shape: f64, scale: f64) -> f64 {

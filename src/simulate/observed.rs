@@ -45,6 +45,8 @@ pub struct ObservedState {
     pub latest_nps: Option<u8>,
     /// The best re-survey score of the recoveries resolved in the last 90 days.
     pub best_recovery_score: Option<u8>,
+    /// How well recoveries work for this customer ([`cal::channel_receptiveness`]).
+    pub receptiveness: f64,
 }
 
 /// The customer's records by kind, as the generator holds them.
@@ -78,6 +80,10 @@ impl ObservedState {
     /// What `history` shows strictly before `as_of`.
     pub fn at(history: HistoryView<'_>, as_of: Timestamp) -> Self {
         let customer = history.customer;
+        let channel = match customer.attributes.get(cal::ACQUISITION_CHANNEL) {
+            Some(crate::domain::AttributeValue::Category(channel)) => Some(channel.as_str()),
+            _ => None,
+        };
         let tenure_days = days_between(customer.customer_since, as_of).max(0.0);
         let (active_days_30d, active_days_prior_60d, last_active) =
             usage_before(history.usage, as_of);
@@ -104,6 +110,7 @@ impl ObservedState {
             csat_trend: None,
             latest_nps: None,
             best_recovery_score: None,
+            receptiveness: cal::channel_receptiveness(channel),
         };
         state.read_service(history, as_of);
         state.read_surveys(history.surveys, as_of);
@@ -158,7 +165,14 @@ impl ObservedState {
                 cal::OLDER_FAILURE_WEIGHT
             };
             let score = recovery_score(history.cases, failure, as_of);
-            let removed = score.map_or(0.0, cal::risk_removed);
+            let repeat = history.interactions.iter().any(|other| {
+                other.failure
+                    && other.occurred_at < failure.occurred_at
+                    && days_between(other.occurred_at, failure.occurred_at) <= 90.0
+            });
+            let removed = score.map_or(0.0, |s| {
+                cal::risk_removed_for(s, self.receptiveness, repeat)
+            });
             self.failure_load += weight * (1.0 - removed);
             self.failures_90d += 1;
             if score.is_none_or(|s| s < 4) {
@@ -203,7 +217,10 @@ impl ObservedState {
     /// score of `score` at once: the counterfactual behind the recovery oracle.
     pub fn with_fresh_failure_recovered(&self, score: u8) -> Self {
         let mut state = self.clone();
-        state.failure_load = (state.failure_load - cal::risk_removed(score)).max(0.0);
+        // The fresh failure is among the 90 days' failures: another one makes it a repeat.
+        let repeat = state.failures_90d >= 2;
+        let removed = cal::risk_removed_for(score, state.receptiveness, repeat);
+        state.failure_load = (state.failure_load - removed).max(0.0);
         state.best_recovery_score = state.best_recovery_score.max(Some(score));
         if score >= 4 {
             state.unrecovered_failures_90d = state.unrecovered_failures_90d.saturating_sub(1);

@@ -6,7 +6,7 @@ use ndarray::Array2;
 
 use super::TrainingError;
 use crate::domain::{CustomerId, Timestamp};
-use crate::features::{self, FEATURE_NAMES, FeatureSpec};
+use crate::features::{self, FeatureSpec};
 use crate::model::Dataset;
 use crate::model::holdout::stratified_customers;
 use crate::store::CustomerRecords;
@@ -80,11 +80,10 @@ impl RowBuilder {
         } else {
             Holdout::LastAsOf
         };
-        let names: Vec<String> = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
         Ok(Self {
             as_of,
             horizon_days,
-            spec: FeatureSpec::built_in(&names),
+            spec: FeatureSpec::every_built_in(),
             comparison: None,
             holdout,
             rows: Vec::new(),

@@ -1,14 +1,20 @@
-//! How the recovery uplift model trains: one row per failure with a known outcome, split by
-//! time, the S-learner fitted on the older rows, and the new and active models' hold-out Qini
-//! metrics, each failure weighted by its inverse propensity.
+//! How the recovery uplift model trains: the features chosen from the data, one row per
+//! failure with a known outcome, split by time (or by customer when failures bunch in time),
+//! every candidate learner fitted on the training rows and the one with the best hold-out
+//! Qini kept, and the new and active models' hold-out Qini metrics, each failure weighted by
+//! its inverse propensity.
 
 use std::sync::Arc;
 
-use super::{Fitted, NewVersion, Trainable, TrainingError, TrainingPlan, read_customers};
+use super::{
+    Fitted, NewVersion, Trainable, TrainingError, TrainingPlan, latest_observation, read_customers,
+};
+use crate::features::SpecBuilder;
 use crate::model::{ModelError, ValidTrainParams};
 use crate::store::Store;
+use crate::uplift::learner::UpliftLearner;
 use crate::uplift::rows::{CUSTOMER_HOLDOUT_SEED, DEFAULT_HOLDOUT_SHARE};
-use crate::uplift::train::{self, LEARNER, Trained, UpliftTraining};
+use crate::uplift::train::{self, Trained, UpliftTraining};
 use crate::uplift::{
     HoldoutStart, UpliftArtifact, UpliftMetrics, UpliftModel, UpliftRow, UpliftRows, UpliftSplit,
 };
@@ -72,17 +78,24 @@ impl Trainable for UpliftModel {
             }
         };
         let params = plan.params.clone().check()?;
+        // The features are chosen from what the customers hold at the latest observation, as
+        // the health model's are.
+        let latest = latest_observation(store.as_ref()).await?;
+        let mut chosen = SpecBuilder::default();
+        read_customers(store.as_ref(), progress, |c| chosen.add(&c.history, latest)).await?;
+        let spec = chosen.finish();
         progress(format!(
-            "building one row per failure with a known {}-day outcome",
+            "{} candidate features from the data; building one row per failure with a known {}-day outcome",
+            spec.len(),
             plan.horizon_days
         ));
-        let mut rows = UpliftRows::new(plan.horizon_days);
+        let mut rows = UpliftRows::new(plan.horizon_days, spec);
         let customers = read_customers(store.as_ref(), progress, |c| {
             rows.add(&c.history, c.churn.as_ref())
         })
         .await?;
         let unlabelled = rows.unlabelled();
-        let split = rows.split(holdout);
+        let split = rows.split(holdout).without_constant_features();
         let (train_treated, train_control) = groups(&split.train);
         let (holdout_treated, holdout_control) = groups(&split.holdout);
         progress(format!(
@@ -124,9 +137,10 @@ impl Trainable for UpliftModel {
             }
         }
         progress(format!(
-            "fitting the {} on {} rows",
-            LEARNER.as_str(),
-            split.train.len()
+            "fitting {} learners on {} rows of {} features",
+            UpliftLearner::ALL.len(),
+            split.train.len(),
+            split.spec.len()
         ));
         Ok(UpliftTrainingRows { split, params })
     }
@@ -138,7 +152,7 @@ impl Trainable for UpliftModel {
     ) -> Result<Fitted<Self>, TrainingError> {
         let UpliftTrainingRows { split, params } = rows;
         let training = UpliftTraining {
-            learner: LEARNER,
+            learners: UpliftLearner::ALL.to_vec(),
             params,
             horizon_days: plan.horizon_days,
             version: version.version,
@@ -147,9 +161,10 @@ impl Trainable for UpliftModel {
         let Trained {
             artifact,
             holdout_weights,
+            mut notes,
         } = train::train(&split, &training)?;
         let metrics = artifact.metrics.clone();
-        let note = format!(
+        notes.push(format!(
             "hold-out Qini coefficient {:.4}, uplift@10% {}",
             metrics.qini_coefficient,
             metrics
@@ -157,7 +172,7 @@ impl Trainable for UpliftModel {
                 .first()
                 .and_then(|u| u.uplift)
                 .map_or("undefined".to_owned(), |u| format!("{u:.4}"))
-        );
+        ));
         Ok(Fitted {
             artifact,
             metrics,
@@ -165,7 +180,7 @@ impl Trainable for UpliftModel {
                 rows: split.holdout,
                 weights: holdout_weights,
             },
-            notes: vec![note],
+            notes,
         })
     }
 

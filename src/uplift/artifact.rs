@@ -1,23 +1,24 @@
 //! The stored form of a trained uplift model: JSON, sealed and checked exactly like the health
 //! model's artifact (the same checksum and refusals, from [`crate::model::artifact`]), and
-//! refused on load unless it fits the features and treatment inputs this build computes.
+//! refused on load unless this build computes its features and treatment inputs.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::evaluation::UpliftMetrics;
-use super::learner::Learner;
+use super::learner::{MetaLearner, RetentionModels, UpliftLearner};
 use super::mix::ProgramMix;
 use super::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
 use crate::domain::Timestamp;
-use crate::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
-use crate::model::artifact::{
-    check_feature_names, check_model_finite, check_model_lengths, checked_json, rfc3339,
-    to_checksummed_json,
-};
-use crate::model::{LogisticModel, ModelError, ModelKind};
+use crate::features::{FEATURE_SCHEMA_VERSION, FeatureSpec};
+use crate::model::artifact::{check_feature_names, checked_json, rfc3339, to_checksummed_json};
+use crate::model::{FittedModel, Learner, LogisticModel, ModelError, ModelKind};
 
 /// The layout of [`UpliftArtifact`]. Bump it when a field changes meaning or is removed.
-pub const UPLIFT_ARTIFACT_SCHEMA_VERSION: u32 = 1;
+///
+/// Layout 1 (two logistic models over the built-in features by name) is read as a spec of
+/// those features and a T-learner-shaped pair of logistic models, which is what it was.
+pub const UPLIFT_ARTIFACT_SCHEMA_VERSION: u32 = 2;
 
 /// A trained uplift model with what it expects as input, how it was trained and how it did on
 /// its hold-out.
@@ -30,24 +31,27 @@ pub struct UpliftArtifact {
     pub kind: ModelKind,
     /// The registry's version string, shown with every recommendation.
     pub version: String,
-    pub learner: Learner,
-    /// The customer features both models read first, and their schema.
-    pub feature_schema: u32,
-    pub feature_names: Vec<String>,
-    /// The treatment inputs the recovered model reads after the features, and their schema.
+    /// The learner the run chose.
+    pub learner: UpliftLearner,
+    /// The customer features every retention model reads first: name, computation, wording,
+    /// range.
+    pub features: FeatureSpec,
+    /// The treatment inputs the recovered models read after the features, and their schema.
     pub treatment_schema: u32,
     pub treatment_names: Vec<String>,
     /// Days after a failure within which churn counts: the retention's horizon.
     pub horizon_days: u32,
-    /// P(retained | features, treatment inputs): the failure was recovered.
-    pub recovered_model: LogisticModel,
-    /// P(retained | features): the failure was not recovered.
-    pub not_recovered_model: LogisticModel,
+    /// The fitted retention models.
+    pub models: RetentionModels,
     /// How the program's recoveries went in the training rows: the expected quality of a
     /// recovery decided now.
     pub program_mix: ProgramMix,
     /// On the hold-out, at the time of training.
     pub metrics: UpliftMetrics,
+    /// Every learner fitted in the run, with its metrics on the same hold-out rows; the one
+    /// above is the one with the highest Qini coefficient.
+    #[serde(default)]
+    pub candidates: Vec<UpliftCandidate>,
     /// The failure times of the training rows.
     #[serde(with = "rfc3339")]
     pub trained_from: Timestamp,
@@ -57,8 +61,7 @@ pub struct UpliftArtifact {
     /// `None` when customers were held out instead (see `holdout`).
     #[serde(with = "rfc3339::option", default)]
     pub holdout_from: Option<Timestamp>,
-    /// How the hold-out was drawn, in words (empty in artifacts from before it was recorded,
-    /// all split by time).
+    /// How the hold-out was drawn, in words.
     #[serde(default)]
     pub holdout: String,
     pub training_rows: u64,
@@ -71,6 +74,81 @@ pub struct UpliftArtifact {
     pub checksum: String,
 }
 
+/// One learner of a training run and how it did on the run's hold-out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpliftCandidate {
+    pub learner: UpliftLearner,
+    pub metrics: UpliftMetrics,
+}
+
+/// Layout 1: logistic retention models over built-in features of one feature schema.
+#[derive(Debug, Deserialize)]
+struct ArtifactV1 {
+    kind: ModelKind,
+    version: String,
+    learner: MetaLearner,
+    feature_schema: u32,
+    feature_names: Vec<String>,
+    treatment_schema: u32,
+    treatment_names: Vec<String>,
+    horizon_days: u32,
+    recovered_model: LogisticModel,
+    not_recovered_model: LogisticModel,
+    program_mix: ProgramMix,
+    metrics: UpliftMetrics,
+    #[serde(with = "rfc3339")]
+    trained_from: Timestamp,
+    #[serde(with = "rfc3339")]
+    trained_to: Timestamp,
+    #[serde(with = "rfc3339::option", default)]
+    holdout_from: Option<Timestamp>,
+    #[serde(default)]
+    holdout: String,
+    training_rows: u64,
+    training_treated: u64,
+    holdout_rows: u64,
+    #[serde(with = "rfc3339")]
+    created_at: Timestamp,
+}
+
+impl ArtifactV1 {
+    fn upgrade(self, checksum: String) -> Result<UpliftArtifact, ModelError> {
+        if self.feature_schema != FEATURE_SCHEMA_VERSION {
+            return Err(ModelError::FeatureSchemaMismatch {
+                expected: FEATURE_SCHEMA_VERSION,
+                found: self.feature_schema,
+            });
+        }
+        Ok(UpliftArtifact {
+            artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
+            kind: self.kind,
+            version: self.version,
+            // Layout 1's S-learner was stored already split into its two models.
+            learner: UpliftLearner::new(self.learner, Learner::Logistic),
+            features: FeatureSpec::built_in(&self.feature_names),
+            treatment_schema: self.treatment_schema,
+            treatment_names: self.treatment_names,
+            horizon_days: self.horizon_days,
+            models: RetentionModels::Separate {
+                recovered: FittedModel::Logistic(self.recovered_model),
+                not_recovered: FittedModel::Logistic(self.not_recovered_model),
+            },
+            program_mix: self.program_mix,
+            metrics: self.metrics,
+            candidates: Vec::new(),
+            trained_from: self.trained_from,
+            trained_to: self.trained_to,
+            holdout_from: self.holdout_from,
+            holdout: self.holdout,
+            training_rows: self.training_rows,
+            training_treated: self.training_treated,
+            holdout_rows: self.holdout_rows,
+            created_at: self.created_at,
+            checksum,
+        })
+    }
+}
+
 impl UpliftArtifact {
     /// Pretty JSON with the checksum filled in (and stored in `self.checksum`). Refuses
     /// non-finite numbers, which JSON cannot carry.
@@ -81,63 +159,56 @@ impl UpliftArtifact {
         Ok(json)
     }
 
-    /// Parses and checks an artifact: schema version, checksum, kind, then that this build
-    /// computes every feature it reads (by name: a built-in feature added since it was trained
-    /// does not matter) and its treatment inputs. Each refusal names what is wrong.
+    /// Parses and checks an artifact of any layout this build reads: layout, checksum, kind,
+    /// then that this build computes every feature it reads and its treatment inputs, and that
+    /// each model has one input per feature and treatment input. Each refusal names what is
+    /// wrong.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let (value, recorded) =
-            checked_json(text, ModelKind::Uplift, &[UPLIFT_ARTIFACT_SCHEMA_VERSION])?;
-        let mut artifact: Self = serde_json::from_value(value)?;
-        artifact.checksum = recorded;
-        if artifact.feature_schema != FEATURE_SCHEMA_VERSION {
-            return Err(ModelError::FeatureSchemaMismatch {
-                expected: FEATURE_SCHEMA_VERSION,
-                found: artifact.feature_schema,
-            });
-        }
-        artifact.feature_columns()?;
+        let artifact = Self::read(text)?;
+        artifact
+            .features
+            .check()
+            .map_err(ModelError::UnusableFeatures)?;
         check_feature_names(
             artifact.treatment_schema,
             &artifact.treatment_names,
             TREATMENT_NAMES,
             TREATMENT_SCHEMA_VERSION,
         )?;
-        let features = artifact.feature_names.len();
-        let recovered = &artifact.recovered_model;
-        check_model_lengths(
-            &recovered.scaler,
-            &recovered.coefficients,
-            features + TREATMENT_NAMES.len(),
-        )?;
-        let not_recovered = &artifact.not_recovered_model;
-        check_model_lengths(&not_recovered.scaler, &not_recovered.coefficients, features)?;
+        artifact.models.check_inputs(artifact.features.len())?;
         Ok(artifact)
     }
 
-    /// Where each feature the model reads sits among this build's built-in features, in the
-    /// model's input order; refuses a feature this build does not compute, by name.
-    pub fn feature_columns(&self) -> Result<Vec<usize>, ModelError> {
-        self.feature_names
-            .iter()
-            .map(|name| {
-                FEATURE_NAMES.iter().position(|n| n == name).ok_or_else(|| {
-                    ModelError::UnusableFeatures(format!(
-                        "this build does not compute the feature {name:?}"
-                    ))
-                })
-            })
-            .collect()
+    /// Parses an artifact of any layout, checking its layout, checksum and kind but not that
+    /// this build can serve it: for listing every stored version.
+    pub fn read(text: &str) -> Result<Self, ModelError> {
+        let (value, recorded) = checked_json(
+            text,
+            ModelKind::Uplift,
+            &[1, UPLIFT_ARTIFACT_SCHEMA_VERSION],
+        )?;
+        if value.get("artifact_schema").and_then(Value::as_u64) == Some(1) {
+            return serde_json::from_value::<ArtifactV1>(value)?.upgrade(recorded);
+        }
+        // From the text, not the checked value: the tree booster keys maps by number, which
+        // serde_json reads from JSON text but not from a `Value`'s string keys.
+        let mut artifact: Self = serde_json::from_str(text)?;
+        artifact.checksum = recorded;
+        Ok(artifact)
     }
 
     fn check_finite(&self) -> Result<(), ModelError> {
-        for model in [&self.recovered_model, &self.not_recovered_model] {
-            check_model_finite(&model.scaler, &model.coefficients, model.intercept)?;
-        }
+        self.models.check_finite()?;
         let numbers = self
             .program_mix
             .values()
             .map(|value| ("program mix", value))
-            .chain(self.metrics.values().map(|value| ("metrics", value)));
+            .chain(
+                std::iter::once(&self.metrics)
+                    .chain(self.candidates.iter().map(|c| &c.metrics))
+                    .flat_map(UpliftMetrics::values)
+                    .map(|value| ("metrics", value)),
+            );
         for (field, value) in numbers {
             if !value.is_finite() {
                 return Err(ModelError::ArtifactNonFinite { field, value });
@@ -150,8 +221,10 @@ impl UpliftArtifact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::RecoveryAction;
+    use crate::domain::{RecoveryAction, Segment};
+    use crate::features::FEATURE_NAMES;
     use crate::model::Scaler;
+    use crate::uplift::ExpectedQuality;
     use crate::uplift::mix::{ActionShare, QualityShare};
 
     fn logistic(inputs: usize, intercept: f64) -> LogisticModel {
@@ -165,20 +238,25 @@ mod tests {
         }
     }
 
+    fn built_in_names() -> Vec<String> {
+        FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect()
+    }
+
     fn artifact() -> UpliftArtifact {
         let features = FEATURE_NAMES.len();
         UpliftArtifact {
             artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
             kind: ModelKind::Uplift,
             version: "uplift-1".into(),
-            learner: Learner::TLearner,
-            feature_schema: FEATURE_SCHEMA_VERSION,
-            feature_names: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+            learner: UpliftLearner::new(MetaLearner::TLearner, Learner::Logistic),
+            features: FeatureSpec::every_built_in(),
             treatment_schema: TREATMENT_SCHEMA_VERSION,
             treatment_names: TREATMENT_NAMES.iter().map(|n| (*n).to_owned()).collect(),
             horizon_days: 90,
-            recovered_model: logistic(features + TREATMENT_NAMES.len(), 2.3),
-            not_recovered_model: logistic(features, 2.0),
+            models: RetentionModels::Separate {
+                recovered: FittedModel::Logistic(logistic(features + TREATMENT_NAMES.len(), 2.3)),
+                not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
+            },
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(6),
@@ -192,6 +270,7 @@ mod tests {
                 }],
             },
             metrics: UpliftMetrics::default(),
+            candidates: Vec::new(),
             trained_from: Timestamp::from_unix_micros(1_735_689_600_000_000),
             trained_to: Timestamp::from_unix_micros(1_750_000_000_000_000),
             holdout_from: Some(Timestamp::from_unix_micros(1_760_000_000_000_000)),
@@ -207,6 +286,10 @@ mod tests {
     #[test]
     fn round_trip_is_exact_and_loads_as_a_model() {
         let mut original = artifact();
+        original.candidates = vec![UpliftCandidate {
+            learner: original.learner,
+            metrics: UpliftMetrics::default(),
+        }];
         let text = original.to_json().expect("serializes");
         let loaded = UpliftArtifact::from_json(&text).expect("loads");
         assert_eq!(loaded, original);
@@ -237,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn other_treatment_inputs_or_model_widths_are_refused() {
+    fn other_treatment_inputs_model_widths_or_features_are_refused() {
         let mut renamed = artifact();
         renamed.treatment_names[0] = "action_hug".into();
         let text = renamed.to_json().expect("serializes");
@@ -246,43 +329,19 @@ mod tests {
             Err(ModelError::FeatureNamesMismatch { position: 0, .. })
         ));
         let mut narrow = artifact();
-        narrow.recovered_model = logistic(FEATURE_NAMES.len(), 2.3);
+        narrow.models = RetentionModels::Separate {
+            recovered: FittedModel::Logistic(logistic(FEATURE_NAMES.len(), 2.3)),
+            not_recovered: FittedModel::Logistic(logistic(FEATURE_NAMES.len(), 2.0)),
+        };
         let text = narrow.to_json().expect("serializes");
         assert!(matches!(
             UpliftArtifact::from_json(&text),
             Err(ModelError::ArtifactLengthMismatch { .. })
         ));
-    }
-
-    /// A model trained when the build had fewer built-in features (here: without the first)
-    /// still loads and reads its own features from today's vector; a feature this build does
-    /// not compute is refused by name.
-    #[test]
-    fn a_model_reads_the_features_it_names_whatever_the_build_added_since() {
-        let mut older = artifact();
-        older.feature_names.remove(0);
-        let width = older.feature_names.len();
-        older.recovered_model = logistic(width + TREATMENT_NAMES.len(), 2.3);
-        older.not_recovered_model = logistic(width, 1.1);
-        let text = older.to_json().expect("serializes");
-        let loaded = UpliftArtifact::from_json(&text).expect("loads");
-        assert_eq!(
-            loaded.feature_columns().expect("known"),
-            (1..FEATURE_NAMES.len()).collect::<Vec<_>>()
-        );
-        let model = crate::uplift::UpliftModel::from_artifact(&loaded);
-        let today: Vec<f64> = (0..FEATURE_NAMES.len()).map(|j| j as f64 * 0.1).collect();
-        let retention = model.retention(
-            &today,
-            RecoveryAction::Refund,
-            crate::uplift::ExpectedQuality::Rating(5),
-        );
-        assert!(
-            (retention.if_not - older.not_recovered_model.probability(&today[1..])).abs() < 1e-12
-        );
-
         let mut unknown = artifact();
-        unknown.feature_names[3] = "moon_phase".into();
+        let mut names = built_in_names();
+        names[3] = "moon_phase".into();
+        unknown.features = FeatureSpec::built_in(&names);
         let text = unknown.to_json().expect("serializes");
         assert!(matches!(
             UpliftArtifact::from_json(&text),
@@ -290,10 +349,63 @@ mod tests {
         ));
     }
 
+    /// Layout 1 — two logistic models over built-in features named one by one — loads as the
+    /// same two models over a spec of those features, and predicts exactly as it did.
+    #[test]
+    fn a_layout_1_artifact_loads_and_predicts_as_before() {
+        let names: Vec<String> = built_in_names().into_iter().skip(1).collect();
+        let width = names.len();
+        let (recovered, not_recovered) = (
+            logistic(width + TREATMENT_NAMES.len(), 2.3),
+            logistic(width, 1.1),
+        );
+        let v1 = serde_json::json!({
+            "artifact_schema": 1,
+            "kind": "uplift",
+            "version": "uplift-old",
+            "learner": "s_learner",
+            "feature_schema": FEATURE_SCHEMA_VERSION,
+            "feature_names": names,
+            "treatment_schema": TREATMENT_SCHEMA_VERSION,
+            "treatment_names": TREATMENT_NAMES,
+            "horizon_days": 90,
+            "recovered_model": recovered,
+            "not_recovered_model": not_recovered,
+            "program_mix": artifact().program_mix,
+            "metrics": UpliftMetrics::default(),
+            "trained_from": "2025-01-01T00:00:00Z",
+            "trained_to": "2025-06-01T00:00:00Z",
+            "training_rows": 1000,
+            "training_treated": 480,
+            "holdout_rows": 400,
+            "created_at": "2026-01-01T00:00:00Z",
+        });
+        let (text, _) = to_checksummed_json(&v1).expect("sealed");
+        let loaded = UpliftArtifact::from_json(&text).expect("layout 1 loads");
+        assert_eq!(loaded.artifact_schema, UPLIFT_ARTIFACT_SCHEMA_VERSION);
+        assert_eq!(loaded.learner.name(), "s_learner/logistic");
+        assert_eq!(loaded.features.len(), width);
+        let model = crate::uplift::UpliftModel::from_artifact(&loaded);
+        let features: Vec<f64> = (0..width).map(|j| j as f64 * 0.1).collect();
+        let retention = model.retention(
+            &features,
+            Segment::Consumer,
+            RecoveryAction::Refund,
+            ExpectedQuality::Rating(5),
+        );
+        assert!((retention.if_not - not_recovered.probability(&features)).abs() < 1e-12);
+    }
+
     #[test]
     fn non_finite_numbers_are_refused_on_save() {
         let mut broken = artifact();
-        broken.not_recovered_model.intercept = f64::NAN;
+        broken.models = RetentionModels::Separate {
+            recovered: FittedModel::Logistic(logistic(
+                FEATURE_NAMES.len() + TREATMENT_NAMES.len(),
+                2.3,
+            )),
+            not_recovered: FittedModel::Logistic(logistic(FEATURE_NAMES.len(), f64::NAN)),
+        };
         assert!(matches!(
             broken.to_json(),
             Err(ModelError::ArtifactNonFinite { .. })

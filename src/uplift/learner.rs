@@ -1,65 +1,318 @@
-//! Fitting the two retention models an uplift is the difference of: P(retained | features,
-//! recovered with an action at a quality) and P(retained | features, not recovered).
+//! The retention models an uplift is the difference of — P(retained | customer, recovered with
+//! an action at a quality) and P(retained | customer, not recovered) — and the three ways of
+//! learning them, each over either churn learner (logistic regression or boosted trees):
+//!
+//! - **S-learner**: one model of every failure, reading the customer's features, the treatment
+//!   inputs and a recovered flag. It learns the customer's risk from every failure; with the
+//!   logistic learner the effect of recovering is the same shift of the logit for everyone,
+//!   so its uplift differs between customers only as their risk does.
+//! - **T-learner**: one model of the recovered failures (features and treatment inputs) and
+//!   one of the others (features). Effects may differ freely between customers, at the price
+//!   of the difference of two models' errors.
+//! - **DR-learner** (doubly robust, Kennedy 2020, in residual form): the S-learner, corrected.
+//!   Each training failure gets a doubly-robust estimate of what recovering did for that
+//!   customer — the S-learner's uplift plus its residual weighted by the inverse propensity —
+//!   from models fitted on the other half of the customers (cross-fitting, so no row judges a
+//!   model that saw it); a regression of how far that estimate lies from the S-learner's own
+//!   uplift on the features is the correction. It learns the differences between customers'
+//!   effects the S-learner cannot express (with the logistic learner, any beyond their risk)
+//!   where the data show them, and where they do not, the regression — ridge with its strength
+//!   chosen by cross-validation, or early-stopped trees — shrinks it to a constant: the
+//!   doubly-robust correction of the average effect. Actions and qualities are told apart by
+//!   the S-learner's model, shifted by the correction.
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use super::mix::ProgramMix;
+use super::propensity;
 use super::rows::UpliftRow;
-use super::treatment::{self, TREATMENT_NAMES};
-use crate::features::FEATURE_NAMES;
-use crate::model::{Dataset, LogisticModel, ModelError, Scaler, ValidTrainParams, train_logistic};
+use super::treatment::{self, Quality, TREATMENT_NAMES};
+use crate::domain::{RecoveryAction, Segment};
+use crate::model::{
+    Dataset, FittedModel, Learner, ModelError, Regression, TreeParams, ValidTrainParams,
+    fit_regression,
+};
 
-/// How the two retention models were learnt.
+/// How the retention models are learnt from the failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Learner {
-    /// Two models: one fitted on the recovered failures (features and treatment inputs), one
-    /// on the others (features).
-    TLearner,
-    /// One model on every failure (features, treatment inputs and a recovered flag), read as
-    /// the two models it implies.
+pub enum MetaLearner {
     SLearner,
+    TLearner,
+    DrLearner,
 }
 
-impl Learner {
+impl MetaLearner {
     pub const fn as_str(self) -> &'static str {
         match self {
-            Learner::TLearner => "t_learner",
-            Learner::SLearner => "s_learner",
+            Self::SLearner => "s_learner",
+            Self::TLearner => "t_learner",
+            Self::DrLearner => "dr_learner",
         }
     }
 }
 
-/// The two fitted models. `recovered` reads the features followed by the treatment inputs;
-/// `not_recovered` reads the features.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetentionModels {
-    pub recovered: LogisticModel,
-    pub not_recovered: LogisticModel,
+/// A meta-learner over a churn learner: one candidate of a training run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpliftLearner {
+    pub meta: MetaLearner,
+    pub base: Learner,
 }
+
+impl UpliftLearner {
+    /// Every candidate a training run fits, simplest first: the linear learners before the
+    /// trees, and within each the S-learner, then the DR-learner (the S-learner with a
+    /// correction shrunk to a constant unless the data show more), then the T-learner (two
+    /// free models).
+    pub const ALL: [Self; 6] = [
+        Self::new(MetaLearner::SLearner, Learner::Logistic),
+        Self::new(MetaLearner::DrLearner, Learner::Logistic),
+        Self::new(MetaLearner::TLearner, Learner::Logistic),
+        Self::new(MetaLearner::SLearner, Learner::Trees),
+        Self::new(MetaLearner::DrLearner, Learner::Trees),
+        Self::new(MetaLearner::TLearner, Learner::Trees),
+    ];
+
+    pub const fn new(meta: MetaLearner, base: Learner) -> Self {
+        Self { meta, base }
+    }
+
+    /// How reports and the API call it, e.g. `dr_learner/trees`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.meta.as_str(), self.base.name())
+    }
+
+    /// The learner a name of [`Self::name`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+/// The fitted retention models. Treatment inputs ([`TREATMENT_NAMES`]) follow the features
+/// wherever a model reads them.
+///
+/// Externally tagged, as [`FittedModel`] (a booster cannot be read through serde's buffer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionModels {
+    /// The S-learner's one model: features, treatment inputs, then the recovered flag.
+    Joint(FittedModel),
+    /// The T-learner's two models.
+    Separate {
+        /// Features and treatment inputs.
+        recovered: FittedModel,
+        /// Features.
+        not_recovered: FittedModel,
+    },
+    /// The DR-learner: the S-learner's model, and the correction of its uplift.
+    DoublyRobust {
+        joint: FittedModel,
+        correction: Regression,
+    },
+}
+
+impl RetentionModels {
+    /// P(retained | not recovered) for `features`.
+    pub fn if_not(&self, features: &[f64]) -> f64 {
+        match self {
+            Self::Joint(model) | Self::DoublyRobust { joint: model, .. } => {
+                let mut inputs = features.to_vec();
+                inputs.extend(std::iter::repeat_n(0.0, TREATMENT_NAMES.len() + 1));
+                model.probability(&inputs)
+            }
+            Self::Separate { not_recovered, .. } => not_recovered.probability(features),
+        }
+    }
+
+    /// P(retained | recovered with `action` at `quality`) as the outcome models alone say it
+    /// (for the DR-learner, before its [`Self::correction`]).
+    pub fn outcome_if_recovered(
+        &self,
+        features: &[f64],
+        action: RecoveryAction,
+        quality: &Quality,
+    ) -> f64 {
+        let mut inputs = Vec::with_capacity(features.len() + TREATMENT_NAMES.len() + 1);
+        inputs.extend_from_slice(features);
+        treatment::encode(action, quality, &mut inputs);
+        match self {
+            Self::Joint(model) | Self::DoublyRobust { joint: model, .. } => {
+                inputs.push(1.0);
+                model.probability(&inputs)
+            }
+            Self::Separate { recovered, .. } => recovered.probability(&inputs),
+        }
+    }
+
+    /// What the DR-learner adds to the outcome models' retention if recovered; 0 for the
+    /// others.
+    pub fn correction(&self, features: &[f64]) -> f64 {
+        match self {
+            Self::DoublyRobust { correction, .. } => correction.predict(features),
+            _ => 0.0,
+        }
+    }
+
+    /// Refuses models whose inputs do not match `features` customer features.
+    pub(crate) fn check_inputs(&self, features: usize) -> Result<(), ModelError> {
+        let treated = features + TREATMENT_NAMES.len();
+        match self {
+            Self::Joint(model) => model.check_inputs(treated + 1),
+            Self::Separate {
+                recovered,
+                not_recovered,
+            } => {
+                recovered.check_inputs(treated)?;
+                not_recovered.check_inputs(features)
+            }
+            Self::DoublyRobust { joint, correction } => {
+                joint.check_inputs(treated + 1)?;
+                if correction.inputs() != features {
+                    return Err(ModelError::ArtifactLengthMismatch {
+                        part: "correction inputs",
+                        features,
+                        found: correction.inputs(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// JSON carries no NaN or infinity.
+    pub(crate) fn check_finite(&self) -> Result<(), ModelError> {
+        match self {
+            Self::Joint(model) => model.check_finite(),
+            Self::Separate {
+                recovered,
+                not_recovered,
+            } => {
+                recovered.check_finite()?;
+                not_recovered.check_finite()
+            }
+            Self::DoublyRobust { joint, correction } => {
+                joint.check_finite()?;
+                correction.check_finite()
+            }
+        }
+    }
+}
+
+/// P(retained | recovered the way the program recovers `segment`) by the outcome models:
+/// its actions at its quality mix.
+pub fn program_outcome_if_recovered(
+    models: &RetentionModels,
+    mix: &ProgramMix,
+    features: &[f64],
+    segment: Segment,
+) -> f64 {
+    mix.over_program(segment, |action, quality| {
+        models.outcome_if_recovered(features, action, quality)
+    })
+}
+
+/// The seed of the DR-learner's cross-fitting halves: fixed, so the same rows give the same
+/// model.
+const CROSS_FIT_SEED: u64 = 0xc405_5f17;
 
 /// Fits the retention models on `rows` (which need recovered and not-recovered failures,
-/// each with retained and churned customers).
+/// each with retained and churned customers). `mix` is the program's, learnt from the same
+/// rows: the DR-learner's effect is of recovering the way it does.
 pub fn fit(
-    learner: Learner,
+    learner: UpliftLearner,
     rows: &[UpliftRow],
+    mix: &ProgramMix,
     params: &ValidTrainParams,
 ) -> Result<RetentionModels, ModelError> {
-    match learner {
-        Learner::TLearner => {
-            let treated: Vec<&UpliftRow> = rows.iter().filter(|r| r.treated()).collect();
-            let control: Vec<&UpliftRow> = rows.iter().filter(|r| !r.treated()).collect();
-            Ok(RetentionModels {
-                recovered: train_logistic(&dataset(&treated, Inputs::Treatment)?, params)?,
-                not_recovered: train_logistic(&dataset(&control, Inputs::Features)?, params)?,
-            })
-        }
-        Learner::SLearner => {
+    let (treated, control): (Vec<&UpliftRow>, Vec<&UpliftRow>) =
+        rows.iter().partition(|r| r.treated());
+    let base = learner.base;
+    match learner.meta {
+        MetaLearner::SLearner => {
             let all: Vec<&UpliftRow> = rows.iter().collect();
-            let joint = train_logistic(&dataset(&all, Inputs::TreatmentAndFlag)?, params)?;
-            Ok(split_joint(&joint))
+            Ok(RetentionModels::Joint(fit_outcome(
+                base,
+                &all,
+                Inputs::TreatmentAndFlag,
+                params,
+            )?))
+        }
+        MetaLearner::TLearner => Ok(RetentionModels::Separate {
+            recovered: fit_outcome(base, &treated, Inputs::Treatment, params)?,
+            not_recovered: fit_outcome(base, &control, Inputs::Features, params)?,
+        }),
+        MetaLearner::DrLearner => {
+            let all: Vec<&UpliftRow> = rows.iter().collect();
+            let joint =
+                RetentionModels::Joint(fit_outcome(base, &all, Inputs::TreatmentAndFlag, params)?);
+            let targets: Vec<f64> = doubly_robust_estimates(base, rows, mix, params)?
+                .into_iter()
+                .zip(rows)
+                .map(|(estimate, row)| estimate - program_uplift(&joint, mix, row))
+                .collect();
+            let features = feature_matrix(rows)?;
+            let correction =
+                fit_regression(base, features.view(), &targets, &TreeParams::default())?;
+            let RetentionModels::Joint(joint) = joint else {
+                unreachable!("fitted as a joint model above")
+            };
+            Ok(RetentionModels::DoublyRobust { joint, correction })
         }
     }
+}
+
+/// The uplift of recovering `row`'s customer the way the program does, by `models`.
+fn program_uplift(models: &RetentionModels, mix: &ProgramMix, row: &UpliftRow) -> f64 {
+    program_outcome_if_recovered(models, mix, &row.features, row.segment)
+        - models.if_not(&row.features)
+}
+
+/// Each row's doubly-robust estimate of what recovering as the program does changed for it:
+/// `τ(x) + T·(Y − μ₁(x, t))/e(x) − (1 − T)·(Y − μ₀(x))/(1 − e(x))`, with the S-learner's
+/// outcome models μ (and their uplift τ) and the propensity e fitted on the other half of the
+/// customers.
+fn doubly_robust_estimates(
+    base: Learner,
+    rows: &[UpliftRow],
+    mix: &ProgramMix,
+    params: &ValidTrainParams,
+) -> Result<Vec<f64>, ModelError> {
+    let half = |row: &UpliftRow| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (CROSS_FIT_SEED, row.customer_id.as_str()).hash(&mut hasher);
+        hasher.finish() % 2
+    };
+    let (low, high) = propensity::PROPENSITY_RANGE;
+    let mut estimates = vec![0.0; rows.len()];
+    for fold in 0..2 {
+        let others: Vec<&UpliftRow> = rows.iter().filter(|r| half(r) != fold).collect();
+        let outcomes = RetentionModels::Joint(fit_outcome(
+            base,
+            &others,
+            Inputs::TreatmentAndFlag,
+            params,
+        )?);
+        let propensity = propensity::fit(&others, params)?;
+        for (row, estimate) in rows.iter().zip(estimates.iter_mut()) {
+            if half(row) != fold {
+                continue;
+            }
+            let if_not = outcomes.if_not(&row.features);
+            let e = propensity.probability(&row.features).clamp(low, high);
+            let outcome = f64::from(u8::from(row.retained));
+            let correction = match &row.treatment {
+                Some(t) => {
+                    (outcome - outcomes.outcome_if_recovered(&row.features, t.action, &t.quality))
+                        / e
+                }
+                None => -(outcome - if_not) / (1.0 - e),
+            };
+            *estimate = program_uplift(&outcomes, mix, row) + correction;
+        }
+    }
+    Ok(estimates)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,11 +322,27 @@ enum Inputs {
     TreatmentAndFlag,
 }
 
+fn fit_outcome(
+    base: Learner,
+    rows: &[&UpliftRow],
+    inputs: Inputs,
+    params: &ValidTrainParams,
+) -> Result<FittedModel, ModelError> {
+    FittedModel::fit(base, &dataset(rows, inputs)?, params)
+}
+
+/// The rows' features, one row per failure.
+pub(super) fn feature_matrix(rows: &[UpliftRow]) -> Result<Array2<f64>, ModelError> {
+    let refs: Vec<&UpliftRow> = rows.iter().collect();
+    Ok(dataset(&refs, Inputs::Features)?.features)
+}
+
 fn dataset(rows: &[&UpliftRow], inputs: Inputs) -> Result<Dataset, ModelError> {
+    let features = rows.first().map_or(0, |r| r.features.len());
     let width = match inputs {
-        Inputs::Features => FEATURE_NAMES.len(),
-        Inputs::Treatment => FEATURE_NAMES.len() + TREATMENT_NAMES.len(),
-        Inputs::TreatmentAndFlag => FEATURE_NAMES.len() + TREATMENT_NAMES.len() + 1,
+        Inputs::Features => features,
+        Inputs::Treatment => features + TREATMENT_NAMES.len(),
+        Inputs::TreatmentAndFlag => features + TREATMENT_NAMES.len() + 1,
     };
     let mut values = Vec::with_capacity(rows.len() * width);
     for row in rows {
@@ -93,46 +362,23 @@ fn dataset(rows: &[&UpliftRow], inputs: Inputs) -> Result<Dataset, ModelError> {
             }
         }
     }
-    let features = Array2::from_shape_vec((rows.len(), width), values).map_err(|_| {
+    let matrix = Array2::from_shape_vec((rows.len(), width), values).map_err(|_| {
         ModelError::FeatureCountMismatch {
             expected: width,
-            actual: rows.first().map_or(0, |r| r.features.len()),
+            actual: values_width(rows),
         }
     })?;
-    Dataset::new(features, rows.iter().map(|r| r.retained).collect())
+    Dataset::new(matrix, rows.iter().map(|r| r.retained).collect())
 }
 
-/// The two models a joint model implies: the recovered flag (the last input) set to 1 and
-/// folded into the intercept, or every treatment input and the flag at 0.
-fn split_joint(joint: &LogisticModel) -> RetentionModels {
-    let features = FEATURE_NAMES.len();
-    let treatments = TREATMENT_NAMES.len();
-    let standardized =
-        |j: usize, value: f64| (value - joint.scaler.mean[j]) / joint.scaler.scale[j];
-    let flag = features + treatments;
-    let recovered = LogisticModel {
-        scaler: Scaler {
-            mean: joint.scaler.mean[..flag].to_vec(),
-            scale: joint.scaler.scale[..flag].to_vec(),
-        },
-        coefficients: joint.coefficients[..flag].to_vec(),
-        intercept: joint.intercept + joint.coefficients[flag] * standardized(flag, 1.0),
-    };
-    let zero_inputs: f64 = (features..=flag)
-        .map(|j| joint.coefficients[j] * standardized(j, 0.0))
-        .sum();
-    let not_recovered = LogisticModel {
-        scaler: Scaler {
-            mean: joint.scaler.mean[..features].to_vec(),
-            scale: joint.scaler.scale[..features].to_vec(),
-        },
-        coefficients: joint.coefficients[..features].to_vec(),
-        intercept: joint.intercept + zero_inputs,
-    };
-    RetentionModels {
-        recovered,
-        not_recovered,
-    }
+/// The width of the first row whose width differs from the first's: what made a matrix
+/// ragged.
+fn values_width(rows: &[&UpliftRow]) -> usize {
+    let first = rows.first().map_or(0, |r| r.features.len());
+    rows.iter()
+        .map(|r| r.features.len())
+        .find(|&w| w != first)
+        .unwrap_or(first)
 }
 
 #[cfg(test)]
@@ -140,33 +386,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_joint_model_splits_into_two_that_agree_with_it() {
-        let width = FEATURE_NAMES.len() + TREATMENT_NAMES.len() + 1;
-        let joint = LogisticModel {
-            scaler: Scaler {
-                mean: (0..width).map(|j| j as f64 * 0.1).collect(),
-                scale: (0..width).map(|j| 1.0 + j as f64 * 0.05).collect(),
-            },
-            coefficients: (0..width).map(|j| ((j as f64) * 0.37).sin()).collect(),
-            intercept: 0.4,
-        };
-        let models = split_joint(&joint);
-        let features: Vec<f64> = (0..FEATURE_NAMES.len()).map(|j| j as f64 * 0.3).collect();
-        let quality = treatment::Quality {
-            resurvey: Some(5),
-            cares: Some([5.0; 5]),
-        };
-        let mut recovered = features.clone();
-        treatment::encode(
-            crate::domain::RecoveryAction::Callback,
-            &quality,
-            &mut recovered,
+    fn every_learner_has_a_name_that_reads_back() {
+        for learner in UpliftLearner::ALL {
+            assert_eq!(UpliftLearner::parse(&learner.name()), Some(learner));
+        }
+        assert_eq!(
+            UpliftLearner::ALL[4].name(),
+            "dr_learner/trees",
+            "the names the API shows"
         );
-        let mut joint_recovered = recovered.clone();
-        joint_recovered.push(1.0);
-        let mut joint_not = features.clone();
-        joint_not.extend(std::iter::repeat_n(0.0, TREATMENT_NAMES.len() + 1));
-        assert!((models.recovered.logit(&recovered) - joint.logit(&joint_recovered)).abs() < 1e-9);
-        assert!((models.not_recovered.logit(&features) - joint.logit(&joint_not)).abs() < 1e-9);
+        assert_eq!(UpliftLearner::parse("s_learner"), None);
     }
 }

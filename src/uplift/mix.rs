@@ -51,6 +51,17 @@ pub struct SegmentQualities {
     pub qualities: Vec<QualityShare>,
 }
 
+/// The quality a recovery decided now is expected to have: it is only known afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedQuality {
+    /// The program's own mix, learnt from its past recoveries of customers of this segment
+    /// (of all customers when it had too few): each re-survey score with its share, averaged
+    /// over.
+    ProgramMix,
+    /// A 1–7 rating (clamped to that range), e.g. the team's typical quality.
+    Rating(u8),
+}
+
 /// The program's quality and action mix.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProgramMix {
@@ -173,6 +184,40 @@ impl ProgramMix {
             .iter()
             .find(|s| Some(s.segment) == segment)
             .map_or(&self.qualities, |s| &s.qualities)
+    }
+
+    /// `value` of a recovery of a customer of `segment` at `quality`: at the rating, or
+    /// averaged over the segment's quality mix.
+    pub fn at_quality(
+        &self,
+        segment: Segment,
+        quality: ExpectedQuality,
+        value: impl Fn(&Quality) -> f64,
+    ) -> f64 {
+        match quality {
+            ExpectedQuality::Rating(score) => value(&self.quality_at(score)),
+            ExpectedQuality::ProgramMix => self
+                .qualities_for(Some(segment))
+                .iter()
+                .map(|q| q.share * value(&q.quality()))
+                .sum(),
+        }
+    }
+
+    /// `value` of a recovery of a customer of `segment` the way the program recovers: its
+    /// actions at its quality mix, averaged over.
+    pub fn over_program(
+        &self,
+        segment: Segment,
+        value: impl Fn(RecoveryAction, &Quality) -> f64,
+    ) -> f64 {
+        self.actions
+            .iter()
+            .map(|a| {
+                a.share
+                    * self.at_quality(segment, ExpectedQuality::ProgramMix, |q| value(a.action, q))
+            })
+            .sum()
     }
 
     /// The quality of a recovery rated `score` (clamped to 1–7): the mix's mean C.A.R.E.S.

@@ -9,10 +9,10 @@
 //! # Layout
 //! - [`treatment`]: the action and quality of a recovery as model inputs.
 //! - [`rows`]: one training row per failure, and the split by time.
-//! - [`learner`]: the two retention models: the S-learner training uses, and the T-learner
-//!   it was measured against.
+//! - [`learner`]: the retention models and the S-, T- and DR-learners that fit them, each over
+//!   the logistic or the tree learner.
 //! - [`mix`]: the program's quality and action mix, the expected quality of a decision.
-//! - [`train`]: rows to a trained, measured artifact.
+//! - [`train`]: rows to a trained, measured artifact: every learner fitted, the best kept.
 //! - [`propensity`]: how likely each failure was to be recovered, to weight the metrics.
 //! - [`evaluation`]: hold-out Qini metrics, and the net value an investment policy captures.
 //! - [`artifact`]: the checksummed JSON artifact and its refusals.
@@ -30,6 +30,7 @@ pub mod treatment;
 
 pub use artifact::UpliftArtifact;
 pub use evaluation::UpliftMetrics;
-pub use learner::Learner;
-pub use model::{ExpectedQuality, Retention, UpliftModel, UpliftSlot};
+pub use learner::{MetaLearner, UpliftLearner};
+pub use mix::ExpectedQuality;
+pub use model::{Retention, UpliftModel, UpliftSlot};
 pub use rows::{HoldoutStart, UpliftRow, UpliftRows, UpliftSplit};

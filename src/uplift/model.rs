@@ -2,22 +2,11 @@
 //! at an expected quality — and if it is not; and the slot the serving model lives in.
 
 use super::artifact::UpliftArtifact;
-use super::mix::ProgramMix;
-use super::treatment::{self, Quality, TREATMENT_NAMES};
-use crate::domain::{RecoveryAction, Segment};
-use crate::features::FEATURE_NAMES;
-use crate::model::{LogisticModel, ModelError};
-
-/// The quality a recovery decided now is expected to have: it is only known afterwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpectedQuality {
-    /// The program's own mix, learnt from its past recoveries of customers of this segment
-    /// (of all customers when it had too few): each re-survey score with its share, averaged
-    /// over.
-    ProgramMix,
-    /// A 1–7 rating (clamped to that range), e.g. the team's typical quality.
-    Rating(u8),
-}
+use super::learner::{RetentionModels, UpliftLearner, program_outcome_if_recovered};
+use super::mix::{ExpectedQuality, ProgramMix};
+use crate::domain::{RecoveryAction, Segment, Timestamp};
+use crate::features::{FeatureSpec, History};
+use crate::model::ModelError;
 
 /// A customer's probability of still being a customer at the end of the horizon.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,14 +27,13 @@ impl Retention {
 pub struct UpliftModel {
     version: String,
     horizon_days: u32,
-    recovered: LogisticModel,
-    not_recovered: LogisticModel,
+    learner: UpliftLearner,
+    /// The customer features every retention model reads first.
+    features: FeatureSpec,
+    models: RetentionModels,
     mix: ProgramMix,
     /// Recovered training failures.
     training_treated: u64,
-    /// Where each feature the models read sits among this build's built-in features (the
-    /// artifact may predate features added since).
-    columns: Vec<usize>,
 }
 
 /// Fewer recovered training failures than this with an action, and the model has not seen
@@ -58,29 +46,22 @@ impl UpliftModel {
         Ok(Self::from_artifact(&UpliftArtifact::from_json(json)?))
     }
 
-    /// A model from an artifact checked by [`UpliftArtifact::from_json`] (or just trained):
-    /// every feature it names is one this build computes.
+    /// A model from an artifact checked by [`UpliftArtifact::from_json`] (or just trained).
     pub fn from_artifact(artifact: &UpliftArtifact) -> Self {
-        // A name this build lacks (refused by `from_json`) would read as 0.
-        let columns = artifact
-            .feature_names
-            .iter()
-            .map(|name| {
-                FEATURE_NAMES
-                    .iter()
-                    .position(|n| n == name)
-                    .unwrap_or(usize::MAX)
-            })
-            .collect();
         Self {
-            columns,
             version: artifact.version.clone(),
             horizon_days: artifact.horizon_days,
-            recovered: artifact.recovered_model.clone(),
-            not_recovered: artifact.not_recovered_model.clone(),
+            learner: artifact.learner,
+            features: artifact.features.clone(),
+            models: artifact.models.clone(),
             mix: artifact.program_mix.clone(),
             training_treated: artifact.training_treated,
         }
+    }
+
+    /// The model's features of `history` as of `as_of` (for a failure: just after it).
+    pub fn features(&self, history: &History, as_of: Timestamp) -> Vec<f64> {
+        self.features.compute(history, as_of).0
     }
 
     /// About how many recovered training failures got `action`: its share of the program's
@@ -105,6 +86,10 @@ impl UpliftModel {
         &self.version
     }
 
+    pub fn learner(&self) -> UpliftLearner {
+        self.learner
+    }
+
     /// Days after the failure the retention is measured at.
     pub fn horizon_days(&self) -> u32 {
         self.horizon_days
@@ -115,98 +100,56 @@ impl UpliftModel {
     }
 
     /// Retention with and without recovering with `action` at `quality`, for `features` (the
-    /// customer's [`crate::features::compute`] right after the failure). Both are NaN when
-    /// `features` is not a vector of this build's features (a caller bug made visible).
+    /// customer's [`Self::features`] right after the failure) of a customer of `segment`. Both
+    /// are NaN when `features` is not a vector of the model's features (a caller bug made
+    /// visible).
     pub fn retention(
         &self,
         features: &[f64],
+        segment: Segment,
         action: RecoveryAction,
         quality: ExpectedQuality,
     ) -> Retention {
-        let if_recovered = match quality {
-            ExpectedQuality::Rating(score) => {
-                self.if_recovered(features, action, &self.mix.quality_at(score))
-            }
-            ExpectedQuality::ProgramMix => self
-                .mix
-                .qualities_for(segment_of(features))
-                .iter()
-                .map(|q| q.share * self.if_recovered(features, action, &q.quality()))
-                .sum(),
-        };
+        if features.len() != self.features.len() {
+            return Retention::undefined();
+        }
+        let outcome = self.mix.at_quality(segment, quality, |q| {
+            self.models.outcome_if_recovered(features, action, q)
+        });
         Retention {
-            if_recovered,
-            if_not: self.if_not(features),
+            if_recovered: self.corrected(outcome, features),
+            if_not: self.models.if_not(features),
         }
     }
 
     /// Retention if recovered the way the program usually recovers — its action mix at its
     /// quality mix — and if not. This is what ranks failures when no action is chosen yet,
     /// e.g. on the hold-out.
-    pub fn program_retention(&self, features: &[f64]) -> Retention {
-        let if_recovered = self
-            .mix
-            .actions
-            .iter()
-            .map(|a| {
-                a.share
-                    * self
-                        .retention(features, a.action, ExpectedQuality::ProgramMix)
-                        .if_recovered
-            })
-            .sum();
+    pub fn program_retention(&self, features: &[f64], segment: Segment) -> Retention {
+        if features.len() != self.features.len() {
+            return Retention::undefined();
+        }
+        let outcome = program_outcome_if_recovered(&self.models, &self.mix, features, segment);
         Retention {
-            if_recovered,
-            if_not: self.if_not(features),
+            if_recovered: self.corrected(outcome, features),
+            if_not: self.models.if_not(features),
         }
     }
 
-    fn if_recovered(&self, features: &[f64], action: RecoveryAction, quality: &Quality) -> f64 {
-        let Some(mut inputs) = self.model_features(features) else {
-            return f64::NAN;
-        };
-        treatment::encode(action, quality, &mut inputs);
-        self.recovered.probability(&inputs)
-    }
-
-    fn if_not(&self, features: &[f64]) -> f64 {
-        self.model_features(features)
-            .map_or(f64::NAN, |inputs| self.not_recovered.probability(&inputs))
-    }
-
-    /// The model's features, in its order, from this build's feature vector; `None` when
-    /// `features` is not one.
-    fn model_features(&self, features: &[f64]) -> Option<Vec<f64>> {
-        if features.len() != FEATURE_NAMES.len() {
-            return None;
-        }
-        let mut inputs = Vec::with_capacity(self.columns.len() + TREATMENT_NAMES.len());
-        inputs.extend(
-            self.columns
-                .iter()
-                .map(|&column| features.get(column).copied().unwrap_or(0.0)),
-        );
-        Some(inputs)
+    /// The outcome models' retention if recovered with the DR-learner's correction (none for
+    /// the other learners), kept a probability.
+    fn corrected(&self, outcome: f64, features: &[f64]) -> f64 {
+        (outcome + self.models.correction(features)).clamp(0.0, 1.0)
     }
 }
 
-/// The customer's segment, as the features' one-hot columns say.
-fn segment_of(features: &[f64]) -> Option<Segment> {
-    [
-        ("segment_consumer", Segment::Consumer),
-        ("segment_small_business", Segment::SmallBusiness),
-        ("segment_mid_market", Segment::MidMarket),
-        ("segment_enterprise", Segment::Enterprise),
-    ]
-    .into_iter()
-    .find(|(name, _)| {
-        FEATURE_NAMES
-            .iter()
-            .position(|n| n == name)
-            .and_then(|i| features.get(i))
-            == Some(&1.0)
-    })
-    .map(|(_, segment)| segment)
+impl Retention {
+    fn undefined() -> Self {
+        Self {
+            if_recovered: f64::NAN,
+            if_not: f64::NAN,
+        }
+    }
 }
 
 /// The uplift model currently serving; empty until one is promoted (decisions then use the
@@ -216,8 +159,11 @@ pub type UpliftSlot = crate::model::ServingSlot<UpliftModel>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Scaler;
+    use crate::features::FEATURE_NAMES;
+    use crate::model::{FittedModel, Learner, LogisticModel, Scaler};
+    use crate::uplift::learner::MetaLearner;
     use crate::uplift::mix::{ActionShare, QualityShare};
+    use crate::uplift::treatment::TREATMENT_NAMES;
     use std::sync::Arc;
 
     fn sigmoid(z: f64) -> f64 {
@@ -238,15 +184,19 @@ mod tests {
         UpliftModel {
             version: "uplift-t".into(),
             horizon_days: 90,
-            recovered: LogisticModel {
-                scaler: plain(width),
-                coefficients,
-                intercept: 1.0,
-            },
-            not_recovered: LogisticModel {
-                scaler: plain(features),
-                coefficients: vec![0.0; features],
-                intercept: 1.0,
+            learner: UpliftLearner::new(MetaLearner::TLearner, Learner::Logistic),
+            features: FeatureSpec::every_built_in(),
+            models: RetentionModels::Separate {
+                recovered: FittedModel::Logistic(LogisticModel {
+                    scaler: plain(width),
+                    coefficients,
+                    intercept: 1.0,
+                }),
+                not_recovered: FittedModel::Logistic(LogisticModel {
+                    scaler: plain(features),
+                    coefficients: vec![0.0; features],
+                    intercept: 1.0,
+                }),
             },
             mix: ProgramMix {
                 qualities: vec![
@@ -274,7 +224,6 @@ mod tests {
                 ],
             },
             training_treated: 400,
-            columns: (0..features).collect(),
         }
     }
 
@@ -298,6 +247,7 @@ mod tests {
         let features = vec![0.0; FEATURE_NAMES.len()];
         let at_six = model.retention(
             &features,
+            Segment::Consumer,
             RecoveryAction::Refund,
             ExpectedQuality::Rating(6),
         );
@@ -307,18 +257,20 @@ mod tests {
         // A rating past the scale is the top of it.
         let at_nine = model.retention(
             &features,
+            Segment::Consumer,
             RecoveryAction::Refund,
             ExpectedQuality::Rating(9),
         );
         assert!((at_nine.if_recovered - sigmoid(1.0 + 1.4)).abs() < 1e-12);
         let mixed = model.retention(
             &features,
+            Segment::Consumer,
             RecoveryAction::Refund,
             ExpectedQuality::ProgramMix,
         );
         let expected = 0.25 * sigmoid(1.4) + 0.75 * sigmoid(2.2);
         assert!((mixed.if_recovered - expected).abs() < 1e-12);
-        let program = model.program_retention(&features);
+        let program = model.program_retention(&features, Segment::Consumer);
         assert!((program.if_recovered - expected).abs() < 1e-12);
     }
 
@@ -333,22 +285,18 @@ mod tests {
                 cares: None,
             }],
         }];
-        let mut enterprise = vec![0.0; FEATURE_NAMES.len()];
-        let column = FEATURE_NAMES
-            .iter()
-            .position(|n| *n == "segment_enterprise")
-            .expect("a segment column");
-        enterprise[column] = 1.0;
+        let features = vec![0.0; FEATURE_NAMES.len()];
         let retention = model.retention(
-            &enterprise,
+            &features,
+            Segment::Enterprise,
             RecoveryAction::Refund,
             ExpectedQuality::ProgramMix,
         );
         assert!((retention.if_recovered - sigmoid(1.0 + 1.4)).abs() < 1e-12);
         // Other segments keep the program's mix.
-        let consumer = vec![0.0; FEATURE_NAMES.len()];
         let retention = model.retention(
-            &consumer,
+            &features,
+            Segment::Consumer,
             RecoveryAction::Refund,
             ExpectedQuality::ProgramMix,
         );
@@ -360,10 +308,60 @@ mod tests {
     fn a_vector_of_other_features_gives_nan_not_a_plausible_answer() {
         let retention = model().retention(
             &[1.0, 2.0],
+            Segment::Consumer,
             RecoveryAction::Refund,
             ExpectedQuality::ProgramMix,
         );
         assert!(retention.if_recovered.is_nan() && retention.if_not.is_nan());
+    }
+
+    #[test]
+    fn the_doubly_robust_correction_shifts_every_action_and_the_program_alike() {
+        let features = FEATURE_NAMES.len();
+        let width = features + TREATMENT_NAMES.len() + 1;
+        let mut coefficients = vec![0.0; width];
+        // The recovered flag (the last input) adds 0.5 to the retention logit.
+        coefficients[width - 1] = 0.5;
+        let joint = FittedModel::Logistic(LogisticModel {
+            scaler: Scaler {
+                mean: vec![0.0; width],
+                scale: vec![1.0; width],
+            },
+            coefficients,
+            intercept: 1.0,
+        });
+        let mut s_learner = model();
+        s_learner.models = RetentionModels::Joint(joint.clone());
+        let mut dr_learner = s_learner.clone();
+        dr_learner.models = RetentionModels::DoublyRobust {
+            joint,
+            correction: crate::model::Regression::Linear(
+                crate::model::regression::LinearRegression {
+                    scaler: Scaler {
+                        mean: vec![0.0; features],
+                        scale: vec![1.0; features],
+                    },
+                    coefficients: vec![0.0; features],
+                    intercept: -0.02,
+                },
+            ),
+        };
+        let x = vec![0.0; features];
+        let s = s_learner.program_retention(&x, Segment::Consumer);
+        assert!((s.uplift() - (sigmoid(1.5) - sigmoid(1.0))).abs() < 1e-12);
+        let dr = dr_learner.program_retention(&x, Segment::Consumer);
+        assert!((dr.uplift() - (s.uplift() - 0.02)).abs() < 1e-12);
+        assert_eq!(dr.if_not, s.if_not);
+        let at = |m: &UpliftModel| {
+            m.retention(
+                &x,
+                Segment::Consumer,
+                RecoveryAction::Apology,
+                ExpectedQuality::Rating(6),
+            )
+            .uplift()
+        };
+        assert!((at(&dr_learner) - (at(&s_learner) - 0.02)).abs() < 1e-12);
     }
 
     #[test]

@@ -8,21 +8,16 @@
 use ndarray::Array2;
 
 use super::rows::UpliftRow;
-use crate::features::FEATURE_NAMES;
-use crate::model::{Dataset, ModelError, ValidTrainParams, train_logistic};
+use crate::model::{Dataset, LogisticModel, ModelError, ValidTrainParams, train_logistic};
 
 /// Propensities are held within this range: a failure that almost never gets a recovery
 /// would otherwise stand for hundreds of others and make the metrics one customer's luck.
 pub const PROPENSITY_RANGE: (f64, f64) = (0.05, 0.95);
 
-/// Each row's inverse-propensity weight: `1 / e` if it was recovered, `1 / (1 − e)` if not,
-/// with `e` = P(recovered | features) fitted by logistic regression on `rows`. Needs
-/// recovered and unrecovered rows.
-pub fn inverse_propensity_weights(
-    rows: &[UpliftRow],
-    params: &ValidTrainParams,
-) -> Result<Vec<f64>, ModelError> {
-    let width = FEATURE_NAMES.len();
+/// P(recovered | features), fitted by logistic regression on `rows` (which need recovered and
+/// unrecovered failures).
+pub fn fit(rows: &[&UpliftRow], params: &ValidTrainParams) -> Result<LogisticModel, ModelError> {
+    let width = rows.first().map_or(0, |r| r.features.len());
     let values: Vec<f64> = rows
         .iter()
         .flat_map(|r| r.features.iter().copied())
@@ -30,20 +25,35 @@ pub fn inverse_propensity_weights(
     let features = Array2::from_shape_vec((rows.len(), width), values).map_err(|_| {
         ModelError::FeatureCountMismatch {
             expected: width,
-            actual: rows.first().map_or(0, |r| r.features.len()),
+            actual: rows
+                .iter()
+                .map(|r| r.features.len())
+                .find(|&w| w != width)
+                .unwrap_or(width),
         }
     })?;
-    let treated: Vec<bool> = rows.iter().map(UpliftRow::treated).collect();
-    let data = Dataset::new(features, treated)?;
-    let model = train_logistic(&data, params)?;
+    let treated: Vec<bool> = rows.iter().map(|r| r.treated()).collect();
+    train_logistic(&Dataset::new(features, treated)?, params)
+}
+
+/// Each row's inverse-propensity weight: `1 / e` if it was recovered, `1 / (1 − e)` if not,
+/// with `e` = P(recovered | features) [`fit`] on `rows`. Needs recovered and unrecovered rows.
+pub fn inverse_propensity_weights(
+    rows: &[UpliftRow],
+    params: &ValidTrainParams,
+) -> Result<Vec<f64>, ModelError> {
+    let refs: Vec<&UpliftRow> = rows.iter().collect();
+    let model = fit(&refs, params)?;
     let (low, high) = PROPENSITY_RANGE;
-    Ok(model
-        .predict_all(data.features.view())
-        .into_iter()
-        .zip(&data.labels)
-        .map(|(e, treated)| {
-            let e = e.clamp(low, high);
-            if *treated { 1.0 / e } else { 1.0 / (1.0 - e) }
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let e = model.probability(&row.features).clamp(low, high);
+            if row.treated() {
+                1.0 / e
+            } else {
+                1.0 / (1.0 - e)
+            }
         })
         .collect())
 }

@@ -5,7 +5,7 @@
 use crate::domain::{
     ChurnOutcome, CustomerId, InteractionId, IssueTag, RecoveryAction, Segment, Timestamp,
 };
-use crate::features::{self, History};
+use crate::features::{self, FeatureSpec, History};
 use crate::model::holdout::stratified_customers;
 
 use super::treatment::Quality;
@@ -38,8 +38,8 @@ pub struct UpliftRow {
     pub annual_value: f64,
     /// The customer's segment: the program's recovery quality may differ by it.
     pub segment: Segment,
-    /// [`features::compute`] one microsecond after the failure: the failure itself counts,
-    /// nothing later does — in particular not the recovery.
+    /// The run's features ([`UpliftRows::new`]) one microsecond after the failure: the
+    /// failure itself counts, nothing later does — in particular not the recovery.
     pub features: Vec<f64>,
     /// The recovery case opened for this failure (its `trigger_interaction_id`), if any.
     pub treatment: Option<Treatment>,
@@ -58,15 +58,19 @@ impl UpliftRow {
 #[derive(Debug)]
 pub struct UpliftRows {
     horizon_days: u32,
+    spec: FeatureSpec,
     rows: Vec<UpliftRow>,
     customers: usize,
     unlabelled: usize,
 }
 
 impl UpliftRows {
-    pub fn new(horizon_days: u32) -> Self {
+    /// Rows of `spec`'s features (e.g. the ones [`features::SpecBuilder`] chose from the
+    /// customers) for outcomes `horizon_days` after each failure.
+    pub fn new(horizon_days: u32, spec: FeatureSpec) -> Self {
         Self {
             horizon_days,
+            spec,
             rows: Vec::new(),
             customers: 0,
             unlabelled: 0,
@@ -103,11 +107,33 @@ impl UpliftRows {
                 tag: failure.tag,
                 annual_value: history.customer.annual_value.get(),
                 segment: history.customer.segment,
-                features: features::compute(history, just_after).0,
+                features: self.features_after(history, failure, just_after),
                 treatment,
                 retained: !churned,
             });
         }
+    }
+
+    /// The spec's features of `history` just after `failure`, without the recovery of that
+    /// failure itself: a case opened at the very moment of the failure (a campaign logged in
+    /// one go) would otherwise be read as what the customer was like before it, and the model
+    /// would learn the treatment from the features.
+    fn features_after(
+        &self,
+        history: &History,
+        failure: &crate::domain::Interaction,
+        just_after: Timestamp,
+    ) -> Vec<f64> {
+        let own = |case: &crate::domain::RecoveryCase| {
+            case.trigger_interaction_id.as_ref() == Some(&failure.interaction_id)
+                && case.opened_at < just_after
+        };
+        if !history.recovery_cases.iter().any(own) {
+            return self.spec.compute(history, just_after).0;
+        }
+        let mut before = history.clone();
+        before.recovery_cases.retain(|case| !own(case));
+        self.spec.compute(&before, just_after).0
     }
 
     pub fn customers(&self) -> usize {
@@ -151,11 +177,15 @@ impl UpliftRows {
             }
         };
         let Some(holdout_from) = holdout_from else {
-            return UpliftSplit::default();
+            return UpliftSplit {
+                spec: self.spec,
+                ..UpliftSplit::default()
+            };
         };
         let horizon = i64::from(self.horizon_days) * MICROS_PER_DAY;
         let mut split = UpliftSplit {
             holdout_from: Some(holdout_from),
+            spec: self.spec,
             ..UpliftSplit::default()
         };
         for row in self.rows {
@@ -198,6 +228,7 @@ impl UpliftRows {
         );
         let mut split = UpliftSplit {
             customers: Some((share, seed)),
+            spec: self.spec,
             ..UpliftSplit::default()
         };
         for row in self.rows {
@@ -242,9 +273,34 @@ pub struct UpliftSplit {
     /// The share and seed of a customer split.
     pub customers: Option<(f64, u64)>,
     pub embargoed: usize,
+    /// The features of every row.
+    pub spec: FeatureSpec,
 }
 
 impl UpliftSplit {
+    /// Drops the features constant over the training rows (a constant column teaches nothing,
+    /// and only lets another value at serving time swing the answer) from the spec and every
+    /// row, and records each kept feature's training range.
+    pub fn without_constant_features(mut self) -> Self {
+        let values: Vec<f64> = self
+            .train
+            .iter()
+            .flat_map(|r| r.features.iter().copied())
+            .collect();
+        let (mut spec, kept) = self.spec.without_constant_columns(&values);
+        for row in self.train.iter_mut().chain(self.holdout.iter_mut()) {
+            row.features = kept.iter().map(|&j| row.features[j]).collect();
+        }
+        let kept_values: Vec<f64> = self
+            .train
+            .iter()
+            .flat_map(|r| r.features.iter().copied())
+            .collect();
+        spec.record_ranges(&kept_values);
+        self.spec = spec;
+        self
+    }
+
     /// How the hold-out was drawn, in words.
     pub fn describe(&self) -> String {
         match (self.customers, self.holdout_from) {
@@ -354,7 +410,7 @@ mod tests {
 
     #[test]
     fn each_observed_failure_is_a_row_with_its_recovery_and_outcome() {
-        let mut rows = UpliftRows::new(90);
+        let mut rows = UpliftRows::new(90, FeatureSpec::every_built_in());
         add(&mut rows, "c-1", None);
         // Day 100's horizon ends at day 190, after the observation at day 150.
         assert_eq!((rows.rows(), rows.unlabelled()), (2, 1));
@@ -381,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_failure_is_treated_when_a_case_names_it_as_its_trigger() {
-        let mut rows = UpliftRows::new(90);
+        let mut rows = UpliftRows::new(90, FeatureSpec::every_built_in());
         add(&mut rows, "c-1", None);
         let split = rows.split(HoldoutStart::At(day(200)));
         assert_eq!(split.train.len(), 2);
@@ -393,7 +449,7 @@ mod tests {
 
     #[test]
     fn the_newest_share_starts_the_hold_out_and_the_embargo_keeps_labels_apart() {
-        let mut rows = UpliftRows::new(5);
+        let mut rows = UpliftRows::new(5, FeatureSpec::every_built_in());
         for i in 0..10 {
             add(&mut rows, &format!("c-{i}"), None);
         }
@@ -405,7 +461,7 @@ mod tests {
         assert_eq!(split.embargoed, 0);
         assert!(split.train.iter().all(|r| r.failed_at == day(0)));
         assert!(
-            UpliftRows::new(90)
+            UpliftRows::new(90, FeatureSpec::every_built_in())
                 .split(HoldoutStart::NewestShare(0.3))
                 .holdout_from
                 .is_none()
@@ -441,7 +497,7 @@ mod tests {
             share: 0.3,
             seed: 42,
         };
-        let mut campaign = UpliftRows::new(90);
+        let mut campaign = UpliftRows::new(90, FeatureSpec::every_built_in());
         for i in 0..600 {
             let (history, churn) = campaign_customer(i);
             campaign.add(&history, Some(&churn));
@@ -478,7 +534,7 @@ mod tests {
         assert!(split.train.iter().all(|r| !held.contains(&r.customer_id)));
 
         // Failures spread over time keep the time split.
-        let mut spread = UpliftRows::new(5);
+        let mut spread = UpliftRows::new(5, FeatureSpec::every_built_in());
         for i in 0..10 {
             add(&mut spread, &format!("c-{i}"), None);
         }

@@ -1,32 +1,24 @@
-//! From split rows to a sealed-ready artifact: fit the retention models on the training rows,
-//! learn the program mix from their recoveries, and measure the result on the hold-out, each
-//! failure weighted by its inverse propensity.
+//! From split rows to a sealed-ready artifact: learn the program mix from the training
+//! recoveries, fit every candidate learner on the training rows, measure each on the hold-out
+//! (each failure weighted by its inverse propensity) and keep the simplest whose Qini
+//! coefficient is within one standard error of the best (see [`choose`]).
 
-use super::artifact::{UPLIFT_ARTIFACT_SCHEMA_VERSION, UpliftArtifact};
-use super::evaluation::UpliftMetrics;
-use super::learner::{self, Learner, RetentionModels};
+use super::artifact::{UPLIFT_ARTIFACT_SCHEMA_VERSION, UpliftArtifact, UpliftCandidate};
+use super::evaluation::{self, UpliftMetrics};
+use super::learner::{self, RetentionModels, UpliftLearner};
 use super::mix::ProgramMix;
 use super::model::UpliftModel;
 use super::propensity;
 use super::rows::{UpliftRow, UpliftSplit};
 use super::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
 use crate::domain::Timestamp;
-use crate::features::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION};
 use crate::model::{ModelError, ModelKind, ValidTrainParams};
 
-/// The learner training uses: the S-learner. Measured against the simulator's truth (README,
-/// "Recovery uplift model"), it ranks failures far better than the T-learner on the same
-/// hold-outs (0.73 against 0.21 of the oracle's Qini over ten worlds of 50,000 customers) and
-/// invests better: recovery shifts retention by a few points, less than the noise in two
-/// separately fitted models, so the T-learner's difference of two models is mostly the
-/// difference of their errors, while the S-learner's shared model estimates each customer's
-/// risk from every failure and the effect of recovery from the recovered ones.
-pub const LEARNER: Learner = Learner::SLearner;
-
-/// What to call the model and what it predicts over.
+/// What to fit, and what to call the model.
 #[derive(Debug, Clone)]
 pub struct UpliftTraining {
-    pub learner: Learner,
+    /// The candidates, simplest first: the first wins a tie.
+    pub learners: Vec<UpliftLearner>,
     pub params: ValidTrainParams,
     pub horizon_days: u32,
     pub version: String,
@@ -40,18 +32,16 @@ pub struct Trained {
     /// Each hold-out row's inverse-propensity weight, to judge other models on the same rows
     /// the same way.
     pub holdout_weights: Vec<f64>,
+    /// One line per candidate: its hold-out Qini, or why it could not be fitted.
+    pub notes: Vec<String>,
 }
 
-/// Trains on `split.train` and measures on `split.holdout`. Both need recovered and
-/// not-recovered failures, and the training rows of each group both outcomes.
+/// Trains every candidate on `split.train` and keeps one by `split.holdout` ([`choose`]). Both need
+/// recovered and not-recovered failures, and the training rows of each group both outcomes.
 pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, ModelError> {
     let (Some(first), Some(last)) = (split.train.first(), split.train.last()) else {
         return Err(ModelError::EmptyDataset);
     };
-    let RetentionModels {
-        recovered,
-        not_recovered,
-    } = learner::fit(training.learner, &split.train, &training.params)?;
     let program_mix = ProgramMix::learn(
         split
             .train
@@ -59,20 +49,20 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
             .filter_map(|row| Some((row.segment, row.treatment.as_ref()?)))
             .map(|(segment, t)| (segment, t.action, &t.quality)),
     );
-    let mut artifact = UpliftArtifact {
+    let holdout_weights = propensity::inverse_propensity_weights(&split.holdout, &training.params)?;
+    let artifact_of = |learner: UpliftLearner, models: RetentionModels| UpliftArtifact {
         artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
         kind: ModelKind::Uplift,
         version: training.version.clone(),
-        learner: training.learner,
-        feature_schema: FEATURE_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+        learner,
+        features: split.spec.clone(),
         treatment_schema: TREATMENT_SCHEMA_VERSION,
         treatment_names: TREATMENT_NAMES.iter().map(|n| (*n).to_owned()).collect(),
         horizon_days: training.horizon_days,
-        recovered_model: recovered,
-        not_recovered_model: not_recovered,
-        program_mix,
+        models,
+        program_mix: program_mix.clone(),
         metrics: UpliftMetrics::default(),
+        candidates: Vec::new(),
         trained_from: first.failed_at,
         trained_to: last.failed_at,
         holdout_from: split.holdout_from,
@@ -83,23 +73,106 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         created_at: training.created_at,
         checksum: String::new(),
     };
-    let holdout_weights = propensity::inverse_propensity_weights(&split.holdout, &training.params)?;
-    artifact.metrics = evaluate(
-        &UpliftModel::from_artifact(&artifact),
-        &split.holdout,
-        &holdout_weights,
-    )?;
+    let mut notes = Vec::new();
+    let mut fitted: Vec<(UpliftArtifact, Vec<f64>)> = Vec::new();
+    let mut last_error = None;
+    for &learner in &training.learners {
+        let models = match learner::fit(learner, &split.train, &program_mix, &training.params) {
+            Ok(models) => models,
+            Err(error) => {
+                notes.push(format!("{}: not fitted: {error}", learner.name()));
+                last_error = Some(error);
+                continue;
+            }
+        };
+        let mut candidate = artifact_of(learner, models);
+        let scores = scores(&UpliftModel::from_artifact(&candidate), &split.holdout);
+        candidate.metrics = metrics_of(&scores, &split.holdout, &holdout_weights)?;
+        notes.push(format!(
+            "{}: hold-out Qini coefficient {:.4} (unweighted {:.4})",
+            learner.name(),
+            candidate.metrics.qini_coefficient,
+            candidate.metrics.unweighted_qini_coefficient
+        ));
+        fitted.push((candidate, scores));
+    }
+    let chosen = choose(&fitted, &split.holdout, &holdout_weights, &mut notes)?
+        .ok_or_else(|| last_error.unwrap_or(ModelError::EmptyDataset))?;
+    let candidates = fitted
+        .iter()
+        .map(|(a, _)| UpliftCandidate {
+            learner: a.learner,
+            metrics: a.metrics.clone(),
+        })
+        .collect();
+    let mut artifact = fitted.swap_remove(chosen).0;
+    artifact.candidates = candidates;
     Ok(Trained {
         artifact,
         holdout_weights,
+        notes,
     })
 }
+
+/// Which fitted candidate to keep: the first (the simplest, as listed) whose hold-out Qini
+/// coefficient is within [`SELECTION_STANDARD_ERRORS`] standard errors of the best one's —
+/// the spread of their difference over bootstrap draws of the hold-out. A Qini coefficient on
+/// a few thousand failures moves by about as much as recovery's effect on it, so the best of
+/// several is partly the luckiest; a more complex learner is kept only when it beats every
+/// simpler one by more than that luck.
+fn choose(
+    fitted: &[(UpliftArtifact, Vec<f64>)],
+    holdout: &[UpliftRow],
+    weights: &[f64],
+    notes: &mut Vec<String>,
+) -> Result<Option<usize>, ModelError> {
+    let qini = |i: usize| fitted[i].0.metrics.qini_coefficient;
+    let Some(best) =
+        (0..fitted.len()).reduce(|kept, i| if qini(i) > qini(kept) { i } else { kept })
+    else {
+        return Ok(None);
+    };
+    let treated: Vec<bool> = holdout.iter().map(UpliftRow::treated).collect();
+    let retained: Vec<bool> = holdout.iter().map(|r| r.retained).collect();
+    for i in 0..best {
+        let spread = evaluation::qini_difference_spread(
+            &fitted[best].1,
+            &fitted[i].1,
+            &treated,
+            &retained,
+            weights,
+            BOOTSTRAP_SEED,
+        )?;
+        if qini(best) - qini(i) <= SELECTION_STANDARD_ERRORS * spread {
+            notes.push(format!(
+                "kept the {} model: its Qini coefficient is within {SELECTION_STANDARD_ERRORS} standard errors ({spread:.4} each) of the best, the {} model's",
+                fitted[i].0.learner.name(),
+                fitted[best].0.learner.name()
+            ));
+            return Ok(Some(i));
+        }
+    }
+    notes.push(format!(
+        "kept the {} model: the best Qini coefficient, by more than {SELECTION_STANDARD_ERRORS} standard errors over every simpler learner",
+        fitted[best].0.learner.name()
+    ));
+    Ok(Some(best))
+}
+
+/// How many standard errors of their difference a learner's Qini coefficient must beat a
+/// simpler one's by to be kept instead: two, about 95% confidence that it ranks better and
+/// is not just luckier on this hold-out.
+pub const SELECTION_STANDARD_ERRORS: f64 = 2.0;
+
+/// The seed of the bootstrap draws that compare candidates: fixed, so the same rows give the
+/// same choice.
+const BOOTSTRAP_SEED: u64 = 0xb007_5eed;
 
 /// Each row's predicted uplift if recovered the way the program usually recovers (see
 /// [`UpliftModel::program_retention`]): how the model ranks failures.
 pub fn scores(model: &UpliftModel, rows: &[UpliftRow]) -> Vec<f64> {
     rows.iter()
-        .map(|row| model.program_retention(&row.features).uplift())
+        .map(|row| model.program_retention(&row.features, row.segment).uplift())
         .collect()
 }
 
@@ -109,7 +182,15 @@ pub fn evaluate(
     rows: &[UpliftRow],
     weights: &[f64],
 ) -> Result<UpliftMetrics, ModelError> {
+    metrics_of(&scores(model, rows), rows, weights)
+}
+
+fn metrics_of(
+    scores: &[f64],
+    rows: &[UpliftRow],
+    weights: &[f64],
+) -> Result<UpliftMetrics, ModelError> {
     let treated: Vec<bool> = rows.iter().map(UpliftRow::treated).collect();
     let retained: Vec<bool> = rows.iter().map(|r| r.retained).collect();
-    UpliftMetrics::evaluate(&scores(model, rows), &treated, &retained, weights)
+    UpliftMetrics::evaluate(scores, &treated, &retained, weights)
 }

@@ -344,12 +344,7 @@ pub fn artifact(version: &str, intercept: f64) -> rescue::model::ModelArtifact {
         artifact_schema: rescue::model::ARTIFACT_SCHEMA_VERSION,
         kind: rescue::model::ModelKind::Health,
         version: version.into(),
-        features: rescue::features::FeatureSpec::built_in(
-            &FEATURE_NAMES
-                .iter()
-                .map(|n| (*n).to_owned())
-                .collect::<Vec<_>>(),
-        ),
+        features: rescue::features::FeatureSpec::every_built_in(),
         horizon_days: 90,
         model: rescue::model::FittedModel::Logistic(rescue::model::LogisticModel {
             scaler: rescue::model::Scaler {

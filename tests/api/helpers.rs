@@ -404,3 +404,32 @@ pub fn client(server: &str, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run rescue-client")
 }
+
+/// The Spearman rank correlation of two equally long columns: the Pearson correlation of their
+/// ranks, tied values sharing the mean of their ranks. NaN when either column is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(values: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+        let mut ranks = vec![0.0; values.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len() && values[order[end]] == values[order[start]] {
+                end += 1;
+            }
+            let mean_rank = (start + end - 1) as f64 / 2.0;
+            for &i in &order[start..end] {
+                ranks[i] = mean_rank;
+            }
+            start = end;
+        }
+        ranks
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    let (ma, mb) = (mean(&ra), mean(&rb));
+    let covariance: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let spread = |r: &[f64], m: f64| r.iter().map(|x| (x - m).powi(2)).sum::<f64>().sqrt();
+    covariance / (spread(&ra, ma) * spread(&rb, mb))
+}

@@ -18,3 +18,4 @@ mod scoring;
 mod simulate;
 mod store_contract;
 mod uplift;
+mod uplift_effects;
