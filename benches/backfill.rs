@@ -6,10 +6,15 @@
 //! 2. Batch scoring memory: `rescue-client score` over 10,000 and then 100,000 stored
 //!    customers, with the peak resident memory (VmHWM) of the client and of a freshly started
 //!    server for each, so constant memory shows as equal peaks.
+//! 3. Batch recommendations, on the same stored customers: `rescue-client recommend --file`
+//!    (one `RecommendRecoveries` stream) over 10,000 and then 100,000 of them, peaks measured
+//!    the same way, and its rate against single `RecommendRecovery` calls, one at a time, over
+//!    the first 2,000 customers in the same run.
 //!
 //! Run: `cargo bench --bench backfill` (PostgreSQL at `RESCUE_BENCH_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; each run creates its databases and drops
-//! them). `RESCUE_BENCH_PARTS=backfill` (or `score`) runs one part only. Real processes are
+//! them). `RESCUE_BENCH_PARTS=backfill` (or `score`, `recommend`, comma-separated) runs only
+//! those parts. Real processes are
 //! measured — the release binaries built with the benchmark — on the same machine as the
 //! database, so absolute rates depend on its load; the ratio is what to compare.
 
@@ -31,6 +36,10 @@ const BACKFILL_CUSTOMERS: usize = 2_250;
 const RUNS: usize = 3;
 /// Customer counts scored for the memory comparison.
 const SCORE_SIZES: [usize; 2] = [10_000, 100_000];
+/// Single `RecommendRecovery` calls timed against the batch.
+const SINGLE_RECOMMENDATIONS: usize = 2_000;
+/// Every decision is made as of the simulated world's end.
+const AS_OF: &str = "2025-12-31T00:00:00Z";
 
 /// A database created for one measurement, dropped with [`Fresh::remove`].
 struct Fresh {
@@ -271,8 +280,8 @@ async fn measure_backfill(admin: &str, directory: &Path) -> anyhow::Result<()> {
 
 /// Stores the largest size's customers once (profiles and their service history; usage
 /// events are left out to keep the setup short — they change what a score reads, not
-/// whether memory grows with the count).
-async fn measure_score_memory(admin: &str, directory: &Path) -> anyhow::Result<()> {
+/// whether memory grows with the count), then measures each batch part `parts` names.
+async fn measure_batches(admin: &str, directory: &Path, parts: &str) -> anyhow::Result<()> {
     let largest = SCORE_SIZES[SCORE_SIZES.len() - 1];
     let kinds: Vec<FileKind> = FileKind::ALL
         .into_iter()
@@ -286,6 +295,56 @@ async fn measure_score_memory(admin: &str, directory: &Path) -> anyhow::Result<(
             backfill(&server.address, kind, &file(directory, kind))?;
         }
     }
+    if parts.contains("score") {
+        measure_score_memory(&fresh.url, directory)?;
+    }
+    if parts.contains("recommend") {
+        measure_recommendations(&fresh.url, directory).await?;
+    }
+    fresh.remove().await
+}
+
+/// The first `size` simulated customers' ids, one per line, as a file.
+fn id_file(directory: &Path, size: usize) -> anyhow::Result<PathBuf> {
+    let ids = directory.join(format!("ids-{size}.txt"));
+    let list: String = (0..size)
+        .map(|i| format!("{}\n", simulate::customer_id(i)))
+        .collect();
+    std::fs::write(&ids, list)?;
+    Ok(ids)
+}
+
+/// `rescue-client` `command` over the first `size` customers' ids (their file, `--out` and the
+/// as-of time added) against a freshly started server: the client's and the server's peak
+/// memory (KiB) and the wall time, once the output holds a row per customer.
+fn batch_on_fresh_server(
+    database_url: &str,
+    directory: &Path,
+    command: &[&str],
+    size: usize,
+) -> anyhow::Result<(u64, u64, Duration)> {
+    let ids = id_file(directory, size)?;
+    let out = directory.join(format!("{}-{size}.csv", command[0]));
+    let server = Server::start(database_url)?;
+    let mut args = command.to_vec();
+    args.extend([
+        ids.to_str().context("UTF-8 path")?,
+        "--out",
+        out.to_str().context("UTF-8 path")?,
+        "--as-of",
+        AS_OF,
+    ]);
+    let (client_kib, elapsed) = run_client(&server.address, &args)?;
+    let server_kib = server.peak_kib()?;
+    drop(server);
+    anyhow::ensure!(
+        data_rows(&out)? == size as u64,
+        "{command:?}: not every customer answered"
+    );
+    Ok((client_kib, server_kib, elapsed))
+}
+
+fn measure_score_memory(database_url: &str, directory: &Path) -> anyhow::Result<()> {
     println!(
         "batch scoring memory: peak resident set (VmHWM) of rescue-client and of a fresh rescue serve"
     );
@@ -294,27 +353,8 @@ async fn measure_score_memory(admin: &str, directory: &Path) -> anyhow::Result<(
         "customers", "seconds", "client MiB", "server MiB"
     );
     for size in SCORE_SIZES {
-        let ids = directory.join(format!("ids-{size}.txt"));
-        let list: String = (0..size)
-            .map(|i| format!("{}\n", simulate::customer_id(i)))
-            .collect();
-        std::fs::write(&ids, list)?;
-        let out = directory.join(format!("scores-{size}.csv"));
-        let server = Server::start(&fresh.url)?;
-        let (client_kib, elapsed) = run_client(
-            &server.address,
-            &[
-                "score",
-                ids.to_str().context("UTF-8 path")?,
-                "--out",
-                out.to_str().context("UTF-8 path")?,
-                "--as-of",
-                "2025-12-31T00:00:00Z",
-            ],
-        )?;
-        let server_kib = server.peak_kib()?;
-        drop(server);
-        anyhow::ensure!(data_rows(&out)? == size as u64, "not every customer scored");
+        let (client_kib, server_kib, elapsed) =
+            batch_on_fresh_server(database_url, directory, &["score"], size)?;
         println!(
             "{size:>10} {:>12.1} {:>16.1} {:>16.1}",
             elapsed.as_secs_f64(),
@@ -322,7 +362,60 @@ async fn measure_score_memory(admin: &str, directory: &Path) -> anyhow::Result<(
             server_kib as f64 / 1024.0
         );
     }
-    fresh.remove().await
+    Ok(())
+}
+
+/// `rescue-client recommend --file` over each size, then single calls. Every answer is a
+/// decision stored, as an operator's batch stores them; a customer without a failure to
+/// recover gets an error row, which is an answer too.
+async fn measure_recommendations(database_url: &str, directory: &Path) -> anyhow::Result<()> {
+    println!(
+        "batch recommendations: peak resident set (VmHWM) of rescue-client and of a fresh rescue serve"
+    );
+    println!(
+        "{:>10} {:>12} {:>12} {:>16} {:>16}",
+        "customers", "seconds", "answers/s", "client MiB", "server MiB"
+    );
+    let mut batch_rate = 0.0;
+    for size in SCORE_SIZES {
+        let (client_kib, server_kib, elapsed) =
+            batch_on_fresh_server(database_url, directory, &["recommend", "--file"], size)?;
+        batch_rate = size as f64 / elapsed.as_secs_f64();
+        println!(
+            "{size:>10} {:>12.1} {batch_rate:>12.0} {:>16.1} {:>16.1}",
+            elapsed.as_secs_f64(),
+            client_kib as f64 / 1024.0,
+            server_kib as f64 / 1024.0
+        );
+    }
+    let server = Server::start(database_url)?;
+    let mut client = rescue::proto::v1::scoring_client::ScoringClient::connect(format!(
+        "http://{}",
+        server.address
+    ))
+    .await?;
+    // AS_OF, 2025-12-31T00:00:00Z.
+    let as_of = prost_types::Timestamp {
+        seconds: 1_767_139_200,
+        nanos: 0,
+    };
+    let started = Instant::now();
+    for i in 0..SINGLE_RECOMMENDATIONS {
+        let request = rescue::proto::v1::RecommendRecoveryRequest {
+            customer_id: simulate::customer_id(i),
+            as_of: Some(as_of),
+            ..Default::default()
+        };
+        // An error (no failure to recover) is an answer, as in the batch.
+        let _ = client.recommend_recovery(request).await;
+    }
+    let single_rate = SINGLE_RECOMMENDATIONS as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "single RecommendRecovery calls, one at a time: {single_rate:.0}/s; the batch of {} ÷ single calls: {:.1}",
+        SCORE_SIZES[SCORE_SIZES.len() - 1],
+        batch_rate / single_rate
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -336,7 +429,8 @@ async fn main() -> anyhow::Result<()> {
         println!("SKIPPED: no PostgreSQL at {admin} (set RESCUE_BENCH_POSTGRES_URL)");
         return Ok(());
     }
-    let parts = std::env::var("RESCUE_BENCH_PARTS").unwrap_or_else(|_| "backfill,score".into());
+    let parts =
+        std::env::var("RESCUE_BENCH_PARTS").unwrap_or_else(|_| "backfill,score,recommend".into());
     let directory =
         std::env::temp_dir().join(format!("rescue-bench-backfill-{}", std::process::id()));
     std::fs::create_dir_all(&directory)?;
@@ -344,8 +438,8 @@ async fn main() -> anyhow::Result<()> {
         if parts.contains("backfill") {
             measure_backfill(&admin, &directory).await?;
         }
-        if parts.contains("score") {
-            measure_score_memory(&admin, &directory).await?;
+        if parts.contains("score") || parts.contains("recommend") {
+            measure_batches(&admin, &directory, &parts).await?;
         }
         anyhow::Ok(())
     }

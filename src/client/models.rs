@@ -353,8 +353,8 @@ fn models_table(models: &[proto::ModelInfo]) -> String {
         ("ROC-AUC", "Brier")
     };
     let mut text = format!(
-        "{:<32} {:<10} {:<9} {:<27} {first:>10} {second:>10}",
-        "version", "status", "source", "created"
+        "{:<32} {:<10} {:<9} {:<27} {:<19} {first:>10} {second:>10}",
+        "version", "status", "source", "created", "learner"
     );
     for model in models {
         let headline = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.4}"));
@@ -366,9 +366,14 @@ fn models_table(models: &[proto::ModelInfo]) -> String {
             (None, Some(m)) => (headline(Some(m.roc_auc)), headline(Some(m.brier))),
             (None, None) => (headline(None), headline(None)),
         };
+        let learner = if model.learner.is_empty() {
+            "-"
+        } else {
+            &model.learner
+        };
         let _ = write!(
             text,
-            "\n{:<32} {:<10} {:<9} {:<27} {first:>10} {second:>10}",
+            "\n{:<32} {:<10} {:<9} {:<27} {learner:<19} {first:>10} {second:>10}",
             model.version,
             status(model),
             model.source,

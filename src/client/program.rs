@@ -273,6 +273,8 @@ fn option_json(option: &proto::RecoveryOption) -> Value {
         "net_value": option.net_value,
         "approval": approval(option.approval),
         "uplift_source": uplift_source(option.uplift_source),
+        "uplift_low": option.uplift_low,
+        "uplift_high": option.uplift_high,
     })
 }
 
@@ -360,13 +362,17 @@ fn recommendation_text(r: &proto::RecoveryRecommendation) -> String {
     if !r.options.is_empty() {
         let _ = writeln!(
             text,
-            "options      {:<16} {:>9} {:>8} {:>10} {:>10}  {:<9} uplift from",
-            "action", "cost", "uplift", "value", "net", "approval"
+            "options      {:<16} {:>9} {:>8} {:>15} {:>10} {:>10}  {:<9} uplift from",
+            "action", "cost", "uplift", "90% interval", "value", "net", "approval"
         );
         for option in &r.options {
+            let interval = match (option.uplift_low, option.uplift_high) {
+                (Some(low), Some(high)) => format!("{low:.3}–{high:.3}"),
+                _ => "-".to_owned(),
+            };
             let _ = writeln!(
                 text,
-                "             {:<16} {:>9.2} {:>8.3} {:>10.2} {:>10.2}  {:<9} {}",
+                "             {:<16} {:>9.2} {:>8.3} {interval:>15} {:>10.2} {:>10.2}  {:<9} {}",
                 action(option.action),
                 option.cost,
                 option.expected_uplift,

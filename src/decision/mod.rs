@@ -71,6 +71,8 @@ pub struct ValuedAction {
     pub expected_value: f64,
     /// Expected value − cost.
     pub net_value: f64,
+    /// Customer value × the lower end of the uplift's interval − cost, when there is one.
+    pub net_value_low: Option<f64>,
     pub approval: Approval,
     /// Where `retention` came from: the prior for an action the uplift model saw too few
     /// recoveries with, even when a model serves.

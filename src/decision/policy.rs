@@ -5,6 +5,7 @@ use rand::Rng;
 
 use super::checklist::{self, ChecklistFacts};
 use super::eligibility::{self, TriggerError, TriggerRequest};
+use super::program::InvestOn;
 use super::{
     Approval, Decision, Program, Retention, TriggerRef, UpliftSource, ValuedAction, holdout,
 };
@@ -81,6 +82,7 @@ pub fn decide(
                 retention,
                 expected_value,
                 net_value: expected_value - cost,
+                net_value_low: retention.interval.map(|i| value * i.low - cost),
                 approval: approval(program, cost),
                 source,
             }
@@ -96,7 +98,11 @@ pub fn decide(
     let draw = holdout::draw(&program.holdout.salt, &customer.customer_id);
     let holdout = verdict.eligible && holdout::is_held_out(draw, program.holdout.fraction);
     let best = options.first();
-    let would_invest = verdict.eligible && best.is_some_and(|b| b.net_value > 0.0);
+    let pays = |b: &ValuedAction| match program.invest_on {
+        InvestOn::Estimate => b.net_value > 0.0,
+        InvestOn::LowerBound => b.net_value_low.is_some_and(|low| low > 0.0),
+    };
+    let would_invest = verdict.eligible && best.is_some_and(pays);
     if verdict.eligible {
         match (best, tag) {
             (None, Some(tag)) => reasons.push(format!(
@@ -113,7 +119,22 @@ pub fn decide(
                 best.net_value
             )),
         }
-        if best.is_some() && !would_invest {
+        if let (Some(best), InvestOn::LowerBound) = (best, program.invest_on) {
+            reasons.push(match (best.retention.interval, best.net_value_low) {
+                (Some(interval), Some(low)) => format!(
+                    "the program invests on the lower end of the uplift's 90% interval: {:.1} to {:.1} points of retention, net {low:.2} at the lower end",
+                    100.0 * interval.low,
+                    100.0 * interval.high
+                ),
+                _ => "the program invests on the lower end of the uplift's interval, and this estimate has none (the prior, or a model trained without bootstrap replicates)".to_owned(),
+            });
+        }
+        if best.is_some_and(|b| b.net_value > 0.0) && !would_invest {
+            reasons.push(
+                "the lower end of the uplift's interval does not cover the cost: recovery may not pay here"
+                    .to_owned(),
+            );
+        } else if best.is_some() && !would_invest {
             reasons.push(
                 "no action's expected value exceeds its cost: recovery does not pay here"
                     .to_owned(),
@@ -240,5 +261,116 @@ mod tests {
         assert_eq!(day_old, 12.0);
         assert_eq!(valuable, 12.0);
         assert_eq!(ancient, 1.0);
+    }
+
+    /// A customer worth 1,200 a year, failed an hour ago on billing.
+    fn failed_customer() -> History {
+        use crate::domain::{
+            Channel, Customer, CustomerId, Interaction, InteractionId, IssueTag, Money, PlanTier,
+            Resolution, Segment, WaitSeconds,
+        };
+        let customer_id = CustomerId::parse("c-1".into()).expect("id");
+        let mut history = History::new(Customer {
+            customer_id: customer_id.clone(),
+            segment: Segment::Consumer,
+            plan: PlanTier::Standard,
+            persona: None,
+            region: None,
+            annual_value: Money::parse(1_200.0).expect("money"),
+            customer_since: at_hour(0),
+            updated_at: at_hour(0),
+            attributes: Default::default(),
+        });
+        history.interactions.push(Interaction {
+            interaction_id: InteractionId::parse("i-1".into()).expect("id"),
+            customer_id,
+            occurred_at: at_hour(199),
+            channel: Channel::Phone,
+            tag: IssueTag::Billing,
+            failure: true,
+            resolution: Resolution::Unresolved,
+            wait_seconds: WaitSeconds::parse(60.0).expect("wait"),
+            first_contact_resolution: false,
+            repeat_contact: false,
+        });
+        history
+    }
+
+    /// Ten points of retention expected, but the interval reaches down to a tenth of a
+    /// point: investing on the estimate pays, on the interval's lower end it does not.
+    #[test]
+    fn a_program_investing_on_the_lower_bound_wants_the_pessimistic_uplift_to_pay() {
+        let history = failed_customer();
+        let facts = Facts {
+            history: &history,
+            decided_at: at_hour(200),
+            as_of: at_hour(200),
+            trigger: TriggerRequest::Latest,
+            tag: None,
+            churn_probability: 0.3,
+            health_score: 60.0,
+            health_model_version: "health-1".into(),
+        };
+        let wide = |_| {
+            (
+                Retention {
+                    if_recovered: 0.8,
+                    if_not: 0.7,
+                    interval: Some(crate::uplift::model::UpliftInterval {
+                        low: 0.001,
+                        high: 0.2,
+                    }),
+                },
+                UpliftSource::Model,
+            )
+        };
+        let estimates = Estimates {
+            source: UpliftSource::Model,
+            version: "uplift-1".into(),
+            retention: &wide,
+        };
+        let mut program = Program::builtin();
+        // Out of the holdout whatever the customer's draw.
+        program.holdout.fraction = 0.0;
+        let on_estimate = decide(&program, &facts, &estimates).expect("a decision");
+        assert!(on_estimate.invest, "{:?}", on_estimate.reasons);
+        let best = &on_estimate.options[0];
+        assert!(best.net_value > 0.0);
+        assert!(best.net_value_low.is_some_and(|low| low < 0.0), "{best:?}");
+
+        program.invest_on = InvestOn::LowerBound;
+        let on_lower_bound = decide(&program, &facts, &estimates).expect("a decision");
+        assert!(!on_lower_bound.invest && !on_lower_bound.would_invest);
+        assert!(
+            on_lower_bound
+                .reasons
+                .iter()
+                .any(|r| r.contains("lower end of the uplift's interval does not cover the cost")),
+            "{:?}",
+            on_lower_bound.reasons
+        );
+
+        // Without an interval there is nothing to invest on.
+        let point = |_| {
+            (
+                Retention {
+                    if_recovered: 0.8,
+                    if_not: 0.7,
+                    interval: None,
+                },
+                UpliftSource::Prior,
+            )
+        };
+        let estimates = Estimates {
+            retention: &point,
+            ..estimates
+        };
+        let without = decide(&program, &facts, &estimates).expect("a decision");
+        assert!(!without.invest);
+        assert!(
+            without.reasons.iter().any(|r| r.contains("has none")),
+            "{:?}",
+            without.reasons
+        );
     }
 }

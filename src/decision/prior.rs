@@ -34,6 +34,7 @@ pub fn retention(p_churn: f64, quality: u8) -> Retention {
     Retention {
         if_recovered: if_not + p_churn * risk_won_back(quality),
         if_not,
+        interval: None,
     }
 }
 

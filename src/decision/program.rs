@@ -99,6 +99,8 @@ pub struct Program {
     pub holdout: HoldoutRule,
     /// The recovery rating the prior assumes when the caller gives none.
     pub prior_quality: u8,
+    /// Which uplift an investment must pay for itself at.
+    pub invest_on: InvestOn,
     /// Each tag's allowed actions, in the order the file lists them.
     pub protocol: BTreeMap<IssueTag, Vec<ActionCost>>,
 }
@@ -138,6 +140,19 @@ impl Program {
     }
 }
 
+/// Which uplift a recovery must pay for itself at to be worth investing in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvestOn {
+    /// The estimate: invest when customer value × uplift exceeds the cost.
+    #[default]
+    Estimate,
+    /// The lower end of the uplift's interval: invest only when even a pessimistic uplift pays
+    /// for the recovery. An estimate without an interval (the prior, or a model trained
+    /// without replicates) is then not enough to invest on.
+    LowerBound,
+}
+
 // The file as written; [`ProgramFile::check`] turns it into a [`Program`].
 
 #[derive(Debug, Deserialize)]
@@ -149,7 +164,17 @@ struct ProgramFile {
     response: ResponseTargets,
     holdout: HoldoutRule,
     prior: PriorFile,
+    /// Optional: without it, investments are judged on the estimate.
+    #[serde(default)]
+    investment: InvestmentFile,
     protocol: BTreeMap<String, Vec<ActionFile>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvestmentFile {
+    #[serde(default)]
+    invest_on: InvestOn,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +375,7 @@ impl ProgramFile {
             response: self.response,
             holdout: self.holdout,
             prior_quality: self.prior.expected_quality,
+            invest_on: self.investment.invest_on,
             protocol,
         }
     }

@@ -153,6 +153,7 @@ impl Trainable for UpliftModel {
         let UpliftTrainingRows { split, params } = rows;
         let training = UpliftTraining {
             learners: UpliftLearner::ALL.to_vec(),
+            replicates: train::DEFAULT_REPLICATES,
             params,
             horizon_days: plan.horizon_days,
             version: version.version,

@@ -43,6 +43,10 @@ pub struct UpliftArtifact {
     pub horizon_days: u32,
     /// The fitted retention models.
     pub models: RetentionModels,
+    /// The same learner fitted on bootstrap draws of the training customers: the spread of
+    /// their uplifts is each answer's interval. Empty when trained without them.
+    #[serde(default)]
+    pub replicates: Vec<RetentionModels>,
     /// How the program's recoveries went in the training rows: the expected quality of a
     /// recovery decided now.
     pub program_mix: ProgramMix,
@@ -133,6 +137,7 @@ impl ArtifactV1 {
                 recovered: FittedModel::Logistic(self.recovered_model),
                 not_recovered: FittedModel::Logistic(self.not_recovered_model),
             },
+            replicates: Vec::new(),
             program_mix: self.program_mix,
             metrics: self.metrics,
             candidates: Vec::new(),
@@ -175,7 +180,9 @@ impl UpliftArtifact {
             TREATMENT_NAMES,
             TREATMENT_SCHEMA_VERSION,
         )?;
-        artifact.models.check_inputs(artifact.features.len())?;
+        for models in std::iter::once(&artifact.models).chain(&artifact.replicates) {
+            models.check_inputs(artifact.features.len())?;
+        }
         Ok(artifact)
     }
 
@@ -198,7 +205,9 @@ impl UpliftArtifact {
     }
 
     fn check_finite(&self) -> Result<(), ModelError> {
-        self.models.check_finite()?;
+        for models in std::iter::once(&self.models).chain(&self.replicates) {
+            models.check_finite()?;
+        }
         let numbers = self
             .program_mix
             .values()
@@ -257,6 +266,7 @@ mod tests {
                 recovered: FittedModel::Logistic(logistic(features + TREATMENT_NAMES.len(), 2.3)),
                 not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
             },
+            replicates: Vec::new(),
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(6),

@@ -32,5 +32,5 @@ pub use artifact::UpliftArtifact;
 pub use evaluation::UpliftMetrics;
 pub use learner::{MetaLearner, UpliftLearner};
 pub use mix::ExpectedQuality;
-pub use model::{Retention, UpliftModel, UpliftSlot};
+pub use model::{Retention, UpliftInterval, UpliftModel, UpliftSlot};
 pub use rows::{HoldoutStart, UpliftRow, UpliftRows, UpliftSplit};

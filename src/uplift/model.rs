@@ -13,6 +13,9 @@ use crate::model::ModelError;
 pub struct Retention {
     pub if_recovered: f64,
     pub if_not: f64,
+    /// The uplift's [`INTERVAL_LEVEL`] interval, when the estimate has one (a model trained
+    /// with bootstrap replicates).
+    pub interval: Option<UpliftInterval>,
 }
 
 impl Retention {
@@ -21,6 +24,17 @@ impl Retention {
         self.if_recovered - self.if_not
     }
 }
+
+/// Where the uplift lies with [`INTERVAL_LEVEL`] confidence: the spread of the bootstrap
+/// replicates' uplifts (their 5th and 95th percentiles).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpliftInterval {
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The share of the replicates' uplifts an interval spans.
+pub const INTERVAL_LEVEL: f64 = 0.9;
 
 /// A loaded, checked uplift model.
 #[derive(Debug, Clone)]
@@ -31,6 +45,9 @@ pub struct UpliftModel {
     /// The customer features every retention model reads first.
     features: FeatureSpec,
     models: RetentionModels,
+    /// The same learner fitted on bootstrap draws of the training customers: the spread of
+    /// their answers is the interval. Empty for models trained without them.
+    replicates: Vec<RetentionModels>,
     mix: ProgramMix,
     /// Recovered training failures.
     training_treated: u64,
@@ -54,6 +71,7 @@ impl UpliftModel {
             learner: artifact.learner,
             features: artifact.features.clone(),
             models: artifact.models.clone(),
+            replicates: artifact.replicates.clone(),
             mix: artifact.program_mix.clone(),
             training_treated: artifact.training_treated,
         }
@@ -100,9 +118,9 @@ impl UpliftModel {
     }
 
     /// Retention with and without recovering with `action` at `quality`, for `features` (the
-    /// customer's [`Self::features`] right after the failure) of a customer of `segment`. Both
-    /// are NaN when `features` is not a vector of the model's features (a caller bug made
-    /// visible).
+    /// customer's [`Self::features`] right after the failure) of a customer of `segment`, with
+    /// the uplift's interval when the model has replicates. Both are NaN when `features` is not
+    /// a vector of the model's features (a caller bug made visible).
     pub fn retention(
         &self,
         features: &[f64],
@@ -113,34 +131,86 @@ impl UpliftModel {
         if features.len() != self.features.len() {
             return Retention::undefined();
         }
-        let outcome = self.mix.at_quality(segment, quality, |q| {
-            self.models.outcome_if_recovered(features, action, q)
-        });
+        let of = |models: &RetentionModels| {
+            let outcome = self.mix.at_quality(segment, quality, |q| {
+                models.outcome_if_recovered(features, action, q)
+            });
+            Retention {
+                if_recovered: corrected(models, outcome, features),
+                if_not: models.if_not(features),
+                interval: None,
+            }
+        };
         Retention {
-            if_recovered: self.corrected(outcome, features),
-            if_not: self.models.if_not(features),
+            interval: self.interval(|models| of(models).uplift()),
+            ..of(&self.models)
         }
     }
 
     /// Retention if recovered the way the program usually recovers — its action mix at its
-    /// quality mix — and if not. This is what ranks failures when no action is chosen yet,
-    /// e.g. on the hold-out.
+    /// quality mix — and if not, with the uplift's interval when the model has replicates.
+    /// This is what ranks failures when no action is chosen yet, e.g. on the hold-out.
     pub fn program_retention(&self, features: &[f64], segment: Segment) -> Retention {
+        if features.len() != self.features.len() {
+            return Retention::undefined();
+        }
+        Retention {
+            interval: self.interval(|models| program_uplift(models, &self.mix, features, segment)),
+            ..self.program_point(features, segment)
+        }
+    }
+
+    /// [`Self::program_retention`] without the interval: what ranking needs, at a
+    /// replicate's fraction of the cost.
+    pub fn program_point(&self, features: &[f64], segment: Segment) -> Retention {
         if features.len() != self.features.len() {
             return Retention::undefined();
         }
         let outcome = program_outcome_if_recovered(&self.models, &self.mix, features, segment);
         Retention {
-            if_recovered: self.corrected(outcome, features),
+            if_recovered: corrected(&self.models, outcome, features),
             if_not: self.models.if_not(features),
+            interval: None,
         }
     }
 
-    /// The outcome models' retention if recovered with the DR-learner's correction (none for
-    /// the other learners), kept a probability.
-    fn corrected(&self, outcome: f64, features: &[f64]) -> f64 {
-        (outcome + self.models.correction(features)).clamp(0.0, 1.0)
+    /// The 5th and 95th percentiles of `uplift` over the replicates; `None` without any.
+    fn interval(&self, uplift: impl Fn(&RetentionModels) -> f64) -> Option<UpliftInterval> {
+        if self.replicates.is_empty() {
+            return None;
+        }
+        let mut uplifts: Vec<f64> = self.replicates.iter().map(uplift).collect();
+        uplifts.sort_by(f64::total_cmp);
+        let tail = (1.0 - INTERVAL_LEVEL) / 2.0;
+        Some(UpliftInterval {
+            low: percentile(&uplifts, tail),
+            high: percentile(&uplifts, 1.0 - tail),
+        })
     }
+}
+
+/// The outcome models' retention if recovered with the DR-learner's correction (none for the
+/// other learners), kept a probability.
+fn corrected(models: &RetentionModels, outcome: f64, features: &[f64]) -> f64 {
+    (outcome + models.correction(features)).clamp(0.0, 1.0)
+}
+
+/// The uplift of recovering the way the program does, by `models`.
+fn program_uplift(
+    models: &RetentionModels,
+    mix: &ProgramMix,
+    features: &[f64],
+    segment: Segment,
+) -> f64 {
+    let outcome = program_outcome_if_recovered(models, mix, features, segment);
+    corrected(models, outcome, features) - models.if_not(features)
+}
+
+/// The `share` percentile of sorted `values`, linear between neighbours.
+fn percentile(sorted: &[f64], share: f64) -> f64 {
+    let position = share * (sorted.len() - 1) as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    sorted[below] + (position - below as f64) * (sorted[above] - sorted[below])
 }
 
 impl Retention {
@@ -148,6 +218,7 @@ impl Retention {
         Self {
             if_recovered: f64::NAN,
             if_not: f64::NAN,
+            interval: None,
         }
     }
 }
@@ -223,6 +294,7 @@ mod tests {
                     },
                 ],
             },
+            replicates: Vec::new(),
             training_treated: 400,
         }
     }

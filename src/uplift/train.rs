@@ -19,6 +19,8 @@ use crate::model::{ModelError, ModelKind, ValidTrainParams};
 pub struct UpliftTraining {
     /// The candidates, simplest first: the first wins a tie.
     pub learners: Vec<UpliftLearner>,
+    /// Bootstrap replicates of the kept learner, for the uplift's interval (0: none).
+    pub replicates: usize,
     pub params: ValidTrainParams,
     pub horizon_days: u32,
     pub version: String,
@@ -60,6 +62,7 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         treatment_names: TREATMENT_NAMES.iter().map(|n| (*n).to_owned()).collect(),
         horizon_days: training.horizon_days,
         models,
+        replicates: Vec::new(),
         program_mix: program_mix.clone(),
         metrics: UpliftMetrics::default(),
         candidates: Vec::new(),
@@ -107,6 +110,14 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         .collect();
     let mut artifact = fitted.swap_remove(chosen).0;
     artifact.candidates = candidates;
+    artifact.replicates = replicates(artifact.learner, &split.train, &program_mix, training)?;
+    if training.replicates > 0 {
+        notes.push(format!(
+            "{} bootstrap replicates of the {} model for the uplift's interval",
+            artifact.replicates.len(),
+            artifact.learner.name()
+        ));
+    }
     Ok(Trained {
         artifact,
         holdout_weights,
@@ -164,15 +175,50 @@ fn choose(
 /// is not just luckier on this hold-out.
 pub const SELECTION_STANDARD_ERRORS: f64 = 2.0;
 
+/// Bootstrap replicates fitted by default: the interval's ends are their 5th and 95th
+/// percentiles, which twenty already place (between the first two and the last two), at
+/// twenty times one fit's cost.
+pub const DEFAULT_REPLICATES: usize = 20;
+
+/// `learner` fitted on `training.replicates` bootstrap draws of the training customers (every
+/// failure of a customer drawn k times counts k times): customers, not failures, are drawn,
+/// as their failures share what they are like.
+fn replicates(
+    learner: UpliftLearner,
+    rows: &[UpliftRow],
+    mix: &ProgramMix,
+    training: &UpliftTraining,
+) -> Result<Vec<RetentionModels>, ModelError> {
+    use rand::{Rng, SeedableRng};
+    let mut by_customer: std::collections::BTreeMap<&str, Vec<&UpliftRow>> = Default::default();
+    for row in rows {
+        by_customer
+            .entry(row.customer_id.as_str())
+            .or_default()
+            .push(row);
+    }
+    let customers: Vec<&Vec<&UpliftRow>> = by_customer.values().collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(BOOTSTRAP_SEED ^ 0x5e91_1ca7);
+    let mut fitted = Vec::with_capacity(training.replicates);
+    for _ in 0..training.replicates {
+        let draw: Vec<UpliftRow> = (0..customers.len())
+            .flat_map(|_| customers[rng.gen_range(0..customers.len())].iter())
+            .map(|row| (*row).clone())
+            .collect();
+        fitted.push(learner::fit(learner, &draw, mix, &training.params)?);
+    }
+    Ok(fitted)
+}
+
 /// The seed of the bootstrap draws that compare candidates: fixed, so the same rows give the
 /// same choice.
 const BOOTSTRAP_SEED: u64 = 0xb007_5eed;
 
 /// Each row's predicted uplift if recovered the way the program usually recovers (see
-/// [`UpliftModel::program_retention`]): how the model ranks failures.
+/// [`UpliftModel::program_point`]): how the model ranks failures.
 pub fn scores(model: &UpliftModel, rows: &[UpliftRow]) -> Vec<f64> {
     rows.iter()
-        .map(|row| model.program_retention(&row.features, row.segment).uplift())
+        .map(|row| model.program_point(&row.features, row.segment).uplift())
         .collect()
 }
 

@@ -142,6 +142,9 @@ struct Comparison {
     with_truth: f64,
     with_own_risk: f64,
     truth_with_risk: f64,
+    /// The share of hold-out failures whose true uplift lies in the model's 90% interval of
+    /// its uplift of recovering as the program does.
+    coverage: f64,
 }
 
 fn compare(
@@ -151,6 +154,7 @@ fn compare(
 ) -> Comparison {
     let training = UpliftTraining {
         learners: learners.to_vec(),
+        replicates: train::DEFAULT_REPLICATES,
         params: TrainParams::default().check().expect("default parameters"),
         horizon_days: simulate::HORIZON_DAYS as u32,
         version: "uplift-test".into(),
@@ -214,6 +218,17 @@ fn compare(
             &column(&|r| model.program_retention(&r.features, r.segment).if_not),
         ),
         truth_with_risk: spearman(&true_uplift, &column(&|r| truth_of(truth, r).if_not)),
+        coverage: holdout
+            .iter()
+            .filter(|r| {
+                let interval = model
+                    .program_retention(&r.features, r.segment)
+                    .interval
+                    .expect("an interval");
+                (interval.low..=interval.high).contains(&truth_of(truth, r).expected)
+            })
+            .count() as f64
+            / holdout.len() as f64,
     }
 }
 
@@ -286,7 +301,7 @@ fn the_uplift_model_ranks_and_invests_within_reach_of_the_oracle() {
         let (split, truth) = simulated_failures(customers(), seed);
         let c = compare(&learners, &split, &truth);
         eprintln!(
-            "seed {seed}, {} customers, kept {}: hold-out {} failures ({} recovered); on expected outcomes Qini model {:.5} vs oracle {:.5} ({:.2}); Qini model {:.5} vs oracle {:.5} ({:.2}) [realized-quality oracle {:.5} ({:.2}); unweighted {:.5} vs {:.5}]; capture {:.3} [realized-quality {:.3}]; Spearman with the true uplift {:.3}, with its own risk {:.3} (the truth with the true risk {:.3}); candidates {:?}",
+            "seed {seed}, {} customers, kept {}: hold-out {} failures ({} recovered); on expected outcomes Qini model {:.5} vs oracle {:.5} ({:.2}); Qini model {:.5} vs oracle {:.5} ({:.2}) [realized-quality oracle {:.5} ({:.2}); unweighted {:.5} vs {:.5}]; capture {:.3} [realized-quality {:.3}]; Spearman with the true uplift {:.3}, with its own risk {:.3} (the truth with the true risk {:.3}); 90% interval covers the true uplift for {:.3}; candidates {:?}",
             customers(),
             c.learner,
             c.model.rows,
@@ -306,6 +321,7 @@ fn the_uplift_model_ranks_and_invests_within_reach_of_the_oracle() {
             c.with_truth,
             c.with_own_risk,
             c.truth_with_risk,
+            c.coverage,
             c.candidates,
         );
         model_qini += c.model.qini_coefficient;
@@ -603,6 +619,12 @@ mod registry {
             3,
             "a header and two versions: {listed}"
         );
+        assert!(
+            listed.lines().skip(1).all(|line| line
+                .split_whitespace()
+                .any(|word| UpliftLearner::parse(word).is_some())),
+            "each version with its learner: {listed}"
+        );
 
         let shown = run(&["models", "show", &version]);
         assert!(shown.contains("Qini coefficient"), "{shown}");
@@ -681,7 +703,8 @@ mod registry {
     }
 
     /// An action the serving uplift model saw too few recoveries with is valued by the prior,
-    /// and each option says where its estimate came from.
+    /// and each option says where its estimate came from; the model's options carry the
+    /// interval of its replicates, the prior's none.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_action_the_model_never_saw_is_valued_by_the_prior_and_says_so() {
         use crate::recommend::{ProgramFile, failed_customer, recommend, request, serve_program};
@@ -701,6 +724,10 @@ mod registry {
             action: RecoveryAction::Refund,
             share: 1.0,
         }];
+        // Replicates that lift the logit by 0.2 to 0.8: the interval lies around the 0.5.
+        artifact.replicates = (0..=6)
+            .map(|i| hand_made("replicate", 0.2 + 0.1 * f64::from(i)).models)
+            .collect();
         let json = artifact.to_json().expect("json");
         app.register_artifact_of_kind(
             Kind::Uplift,
@@ -732,6 +759,26 @@ mod registry {
         };
         assert_eq!(source(Action::Refund), UpliftSource::Model);
         assert_eq!(source(Action::FeeWaiver), UpliftSource::Prior);
+        let option = |action: Action| {
+            answer
+                .options
+                .iter()
+                .find(|o| o.action() == action)
+                .cloned()
+                .expect("the option")
+        };
+        let refund = option(Action::Refund);
+        let (low, high) = (
+            refund.uplift_low.expect("an interval"),
+            refund.uplift_high.expect("an interval"),
+        );
+        assert!(
+            low < refund.expected_uplift && refund.expected_uplift < high,
+            "{low} < {} < {high}",
+            refund.expected_uplift
+        );
+        let waiver = option(Action::FeeWaiver);
+        assert_eq!((waiver.uplift_low, waiver.uplift_high), (None, None));
         app.stop().await;
     }
 
@@ -763,6 +810,7 @@ mod registry {
                 )),
                 not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
             },
+            replicates: Vec::new(),
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(5),

@@ -171,6 +171,8 @@ fn world(
 struct Predictions {
     learner: String,
     uplift: Vec<f64>,
+    /// Whether each failure's 90% interval holds its true effect.
+    covered: Vec<bool>,
     if_not: Vec<f64>,
     truth: Vec<f64>,
 }
@@ -196,6 +198,7 @@ fn train_on(effect: impl Fn(&BTreeMap<String, f64>) -> f64) -> Predictions {
         &split,
         &UpliftTraining {
             learners: UpliftLearner::ALL.to_vec(),
+            replicates: train::DEFAULT_REPLICATES,
             params: TrainParams::default().check().expect("default parameters"),
             horizon_days: HORIZON_DAYS,
             version: "uplift-test".into(),
@@ -213,6 +216,14 @@ fn train_on(effect: impl Fn(&BTreeMap<String, f64>) -> f64) -> Predictions {
     Predictions {
         learner: trained.artifact.learner.name(),
         uplift: retention.iter().map(|r| r.uplift()).collect(),
+        covered: retention
+            .iter()
+            .zip(&split.holdout)
+            .map(|(r, row)| {
+                let interval = r.interval.expect("an interval");
+                (interval.low..=interval.high).contains(&effects[row.customer_id.as_str()])
+            })
+            .collect(),
         if_not: retention.iter().map(|r| r.if_not).collect(),
         truth: split
             .holdout
@@ -220,6 +231,10 @@ fn train_on(effect: impl Fn(&BTreeMap<String, f64>) -> f64) -> Predictions {
             .map(|r| effects[r.customer_id.as_str()])
             .collect(),
     }
+}
+
+fn coverage(covered: &[bool]) -> f64 {
+    covered.iter().filter(|c| **c).count() as f64 / covered.len() as f64
 }
 
 fn mean(values: &[f64]) -> f64 {
@@ -240,8 +255,9 @@ fn a_constant_effect_is_predicted_as_one() {
     let p = train_on(|_| 0.08);
     let (average, spread) = (mean(&p.uplift), sd(&p.uplift));
     eprintln!(
-        "constant effect 0.08: kept {}, predicted uplift {average:.4} ± {spread:.4}",
-        p.learner
+        "constant effect 0.08: kept {}, predicted uplift {average:.4} ± {spread:.4}; the 90% interval covers the true effect for {:.3}",
+        p.learner,
+        coverage(&p.covered)
     );
     assert!((average - 0.08).abs() < 0.03, "average {average:.4}");
     assert!(
@@ -259,8 +275,9 @@ fn an_effect_that_differs_by_customer_is_found_and_is_not_the_risk() {
     let with_truth = spearman(&p.uplift, &p.truth);
     let with_risk = spearman(&p.uplift, &p.if_not);
     eprintln!(
-        "effect by status: kept {}, Spearman of the predicted uplift with the true effect {with_truth:.3}, with its own retention without recovery {with_risk:.3}",
-        p.learner
+        "effect by status: kept {}, Spearman of the predicted uplift with the true effect {with_truth:.3}, with its own retention without recovery {with_risk:.3}; the 90% interval covers the true effect for {:.3}",
+        p.learner,
+        coverage(&p.covered)
     );
     assert!(
         with_truth >= 0.5,

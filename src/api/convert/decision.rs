@@ -128,6 +128,8 @@ fn option(valued: &ValuedAction) -> proto::RecoveryOption {
         net_value: valued.net_value,
         approval: approval(valued.approval).into(),
         uplift_source: uplift_source(valued.source).into(),
+        uplift_low: valued.retention.interval.map(|i| i.low),
+        uplift_high: valued.retention.interval.map(|i| i.high),
     }
 }
 
