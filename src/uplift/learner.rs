@@ -251,7 +251,7 @@ pub fn fit(
                 .zip(rows)
                 .map(|(estimate, row)| estimate - program_uplift(&joint, mix, row))
                 .collect();
-            let features = feature_matrix(rows)?;
+            let features = feature_matrix(&all)?;
             let correction =
                 fit_regression(base, features.view(), &targets, &TreeParams::default())?;
             let RetentionModels::Joint(joint) = joint else {
@@ -332,9 +332,8 @@ fn fit_outcome(
 }
 
 /// The rows' features, one row per failure.
-pub(super) fn feature_matrix(rows: &[UpliftRow]) -> Result<Array2<f64>, ModelError> {
-    let refs: Vec<&UpliftRow> = rows.iter().collect();
-    Ok(dataset(&refs, Inputs::Features)?.features)
+pub(super) fn feature_matrix(rows: &[&UpliftRow]) -> Result<Array2<f64>, ModelError> {
+    Ok(dataset(rows, Inputs::Features)?.features)
 }
 
 fn dataset(rows: &[&UpliftRow], inputs: Inputs) -> Result<Dataset, ModelError> {

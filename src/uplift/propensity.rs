@@ -5,8 +5,6 @@
 //! each failure by the inverse of the probability of what it got removes it (see
 //! [`crate::model::qini`]).
 
-use ndarray::Array2;
-
 use super::rows::UpliftRow;
 use crate::model::{Dataset, LogisticModel, ModelError, ValidTrainParams, train_logistic};
 
@@ -17,21 +15,7 @@ pub const PROPENSITY_RANGE: (f64, f64) = (0.05, 0.95);
 /// P(recovered | features), fitted by logistic regression on `rows` (which need recovered and
 /// unrecovered failures).
 pub fn fit(rows: &[&UpliftRow], params: &ValidTrainParams) -> Result<LogisticModel, ModelError> {
-    let width = rows.first().map_or(0, |r| r.features.len());
-    let values: Vec<f64> = rows
-        .iter()
-        .flat_map(|r| r.features.iter().copied())
-        .collect();
-    let features = Array2::from_shape_vec((rows.len(), width), values).map_err(|_| {
-        ModelError::FeatureCountMismatch {
-            expected: width,
-            actual: rows
-                .iter()
-                .map(|r| r.features.len())
-                .find(|&w| w != width)
-                .unwrap_or(width),
-        }
-    })?;
+    let features = super::learner::feature_matrix(rows)?;
     let treated: Vec<bool> = rows.iter().map(|r| r.treated()).collect();
     train_logistic(&Dataset::new(features, treated)?, params)
 }
