@@ -209,7 +209,10 @@ async fn through_rescue(backend: &Backend, events: &[Event]) -> anyhow::Result<f
 async fn through_store(backend: &Backend, events: &[Event]) -> anyhow::Result<f64> {
     let (fresh, url) = Fresh::create(backend).await?;
     let store = rescue::store::open(&url, rescue::store::PoolOptions::default()).await?;
-    let parser = rescue::api::RecordParser::received_at(rescue::domain::Timestamp::now());
+    let parser = rescue::api::RecordParser::received_at(
+        rescue::domain::Timestamp::now(),
+        rescue::domain::Vocabulary::built_in(),
+    );
     let parse = |records: Vec<proto::Record>| -> anyhow::Result<Vec<rescue::domain::Record>> {
         records
             .into_iter()

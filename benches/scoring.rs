@@ -350,6 +350,7 @@ async fn main() -> anyhow::Result<()> {
                 customer_id: id.clone(),
                 trigger: None,
                 tag: 0,
+                tag_name: String::new(),
                 as_of: Some(timestamp(as_of)),
                 expected_quality: None,
                 what_if: false,
@@ -380,7 +381,10 @@ async fn main() -> anyhow::Result<()> {
     const SERVICE_WORK_REQUESTS: usize = 20_000;
     for framed in encoded.iter().cycle().take(SERVICE_WORK_REQUESTS) {
         let request = proto::ScoreCustomerRequest::decode(&framed.0[FRAME_PREFIX..])?;
-        let parser = rescue::api::RecordParser::received_at(Timestamp::now());
+        let parser = rescue::api::RecordParser::received_at(
+            Timestamp::now(),
+            rescue::domain::Vocabulary::built_in(),
+        );
         let (subject, at) = parser
             .score_request(request)
             .map_err(|v| anyhow::anyhow!("{v}"))?;

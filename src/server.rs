@@ -128,9 +128,10 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(IngestServer::new(IngestService::new(Arc::clone(
-                &self.store,
-            ))))
+            .add_service(IngestServer::new(IngestService::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.programs),
+            )))
             .add_service(ScoringServer::new(ScoringService::new(
                 Arc::clone(&self.store),
                 Arc::clone(&self.serving.health),

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::convert::RecordParser;
 use super::error::ApiError;
 use crate::domain::{FieldViolation, Record, Timestamp};
+use crate::program_file::ProgramSource;
 use crate::proto::v1::{self as proto, ingest_server::Ingest};
 use crate::store::{Outcome, Store, StoreError};
 
@@ -26,11 +27,13 @@ pub const MAX_LISTED_REJECTIONS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct IngestService {
     store: Arc<dyn Store>,
+    /// Whose vocabulary records are checked against.
+    programs: Arc<ProgramSource>,
 }
 
 impl IngestService {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, programs: Arc<ProgramSource>) -> Self {
+        Self { store, programs }
     }
 
     fn start_write(&self, batch: Vec<(u64, Record)>) -> JoinHandle<WrittenBatch> {
@@ -73,7 +76,8 @@ impl Ingest for IngestService {
         while let Some(message) = stream.message().await? {
             // Judged against the time each message arrives: a long stream must not start
             // refusing recent events because it began a while ago.
-            let parser = RecordParser::received_at(Timestamp::now());
+            let program = self.programs.current();
+            let parser = RecordParser::received_at(Timestamp::now(), &program.program.vocabulary);
             for record in message.records {
                 let index = next_index;
                 next_index += 1;
@@ -123,7 +127,8 @@ impl Ingest for IngestService {
         &self,
         request: Request<proto::RecordRecoveryOutcomeRequest>,
     ) -> Result<Response<proto::RecordRecoveryOutcomeResponse>, Status> {
-        let outcome = RecordParser::received_at(Timestamp::now())
+        let program = self.programs.current();
+        let outcome = RecordParser::received_at(Timestamp::now(), &program.program.vocabulary)
             .recovery_outcome(request.into_inner())
             .map_err(ApiError::InvalidArgument)?;
         let stored = self

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, RecordParser};
 use super::error::ApiError;
-use crate::domain::Timestamp;
+use crate::domain::{Timestamp, Vocabulary};
 use crate::model::{Metrics, ModelArtifact, ModelKind};
 use crate::proto::v1::{self as proto, models_server::Models};
 use crate::registry::{self, RegistryError, ServingModels};
@@ -191,6 +191,12 @@ impl Described for UpliftModel {
                 .collect(),
             holdout_from: a.holdout_from.map(convert::timestamp),
             holdout: a.holdout,
+            actions: a
+                .treatments
+                .actions()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             ..base
         }
     }
@@ -299,7 +305,8 @@ impl Models for ModelsService {
             return Err(ApiError::InvalidArgument(violations).into());
         }
         let requested_at = Timestamp::now();
-        let parser = RecordParser::received_at(requested_at);
+        // Only times are read here: no tag or action, so no program's vocabulary is needed.
+        let parser = RecordParser::received_at(requested_at, Vocabulary::built_in());
         let as_of = as_of
             .into_iter()
             .enumerate()

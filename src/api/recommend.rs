@@ -10,7 +10,7 @@ use crate::decision::{
     self, Estimates, Facts, Retention, TriggerError, TriggerRequest, UpliftSource, prior,
 };
 use crate::domain::{RecordKind, Timestamp, Violations};
-use crate::program_file::ProgramSource;
+use crate::program_file::{LoadedProgram, ProgramSource};
 use crate::proto::v1 as proto;
 use crate::scoring::{Bands, ModelSlot};
 use crate::store::Store;
@@ -44,16 +44,21 @@ impl Recommender {
         }
     }
 
+    /// The program serving now: whose vocabulary scoring requests are checked against too.
+    pub fn program(&self) -> Arc<LoadedProgram> {
+        self.programs.current()
+    }
+
     pub async fn recommend(
         &self,
         request: proto::RecommendRecoveryRequest,
     ) -> Result<proto::RecoveryRecommendation, ApiError> {
         let decided_at = Timestamp::now();
-        let request = RecordParser::received_at(decided_at)
-            .recommend_request(request)
-            .map_err(ApiError::InvalidArgument)?;
         // Each taken once, so a promotion or a reload during the request cannot mix versions.
         let program = self.programs.current();
+        let request = RecordParser::received_at(decided_at, &program.program.vocabulary)
+            .recommend_request(request)
+            .map_err(ApiError::InvalidArgument)?;
         let model = self
             .health
             .current()
@@ -167,10 +172,11 @@ pub async fn funnel(
     programs: &ProgramSource,
     request: proto::RecoveryFunnelRequest,
 ) -> Result<proto::RecoveryFunnelResponse, ApiError> {
-    let (from, to) = RecordParser::received_at(Timestamp::now())
+    let program = programs.current();
+    let (from, to) = RecordParser::received_at(Timestamp::now(), &program.program.vocabulary)
         .funnel_window(request)
         .map_err(ApiError::InvalidArgument)?;
-    let threshold = programs.current().program.recovered_at_or_above;
+    let threshold = program.program.recovered_at_or_above;
     let input = store.funnel_input(from, to).await?;
     let funnel = decision::funnel::compute(&input, threshold);
     Ok(convert::funnel(funnel, from, to, threshold))

@@ -48,7 +48,8 @@ impl ScoringService {
         &self,
         request: proto::ScoreCustomerRequest,
     ) -> Result<proto::ScoreCustomerResponse, ApiError> {
-        let parser = RecordParser::received_at(Timestamp::now());
+        let program = self.recommender.program();
+        let parser = RecordParser::received_at(Timestamp::now(), &program.program.vocabulary);
         let (subject, as_of) = parser
             .score_request(request)
             .map_err(ApiError::InvalidArgument)?;

@@ -304,11 +304,6 @@ trait FileEnum: Sized + Into<i32> + TryFrom<i32> {
     }
 }
 
-/// An issue tag as files and flags spell it (`billing`, or `ISSUE_TAG_BILLING`).
-pub fn parse_tag(text: &str) -> Result<i32, String> {
-    <proto::IssueTag as FileEnum>::parse(text)
-}
-
 /// A model kind as flags spell it (`health`, …: whatever kinds the contract has).
 pub fn parse_model_kind(text: &str) -> Result<i32, String> {
     <proto::ModelKind as FileEnum>::parse(text)
@@ -450,7 +445,8 @@ const INTERACTION: &[Column<proto::Interaction>] = &[
     column!(required "customer_id", customer_id: text),
     column!(required "occurred_at", occurred_at: time),
     column!(required "channel", channel: enum proto::Channel),
-    column!(required "tag", tag: enum proto::IssueTag),
+    // Tags and actions are the serving program's names (the built-in ones read as before).
+    column!(required "tag", tag_name: text),
     column!("failure", failure: bool),
     column!(required "resolution", resolution: enum proto::Resolution),
     column!(required "wait_seconds", wait_seconds: number),
@@ -481,8 +477,8 @@ const RECOVERY_CASE: &[Column<proto::RecoveryCase>] = &[
     column!(required "case_id", case_id: text),
     column!(required "customer_id", customer_id: text),
     column!(required "trigger", trigger: enum proto::RecoveryTrigger),
-    column!(required "tag", tag: enum proto::IssueTag),
-    column!(required "action", action: enum proto::RecoveryAction),
+    column!(required "tag", tag_name: text),
+    column!(required "action", action_name: text),
     column!(required "cost", cost: number),
     column!("trigger_interaction_id", trigger_interaction_id: text),
     column!("trigger_survey_id", trigger_survey_id: text),
@@ -543,8 +539,8 @@ mod tests {
                     case_id: "r-1".into(),
                     customer_id: "c-1".into(),
                     trigger: proto::RecoveryTrigger::LiveAnger.into(),
-                    tag: proto::IssueTag::ProductQuality.into(),
-                    action: proto::RecoveryAction::ExpertSupport.into(),
+                    tag_name: "app crash".into(),
+                    action_name: "courier redelivery".into(),
                     cost: 0.1 + 0.2,
                     opened_at: at(1_700_000_000),
                     cares: Some(proto::CaresRatings {

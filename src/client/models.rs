@@ -203,6 +203,7 @@ pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
         "source": model.source,
         "feature_schema_version": model.feature_schema_version,
         "feature_names": model.feature_names,
+        "actions": model.actions,
         "horizon_days": model.horizon_days,
         "created_at": model.created_at.map(format_time),
         "activated_at": model.activated_at.map(format_time),
@@ -331,6 +332,9 @@ fn model_text(model: &proto::ModelInfo) -> String {
                 bin.lower, bin.upper, bin.count, bin.mean_predicted, bin.observed_rate
             );
         }
+    }
+    if !model.actions.is_empty() {
+        let _ = writeln!(text, "actions      {}", model.actions.join(", "));
     }
     let _ = write!(
         text,

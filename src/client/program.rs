@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::batch::{self, BatchCall, BatchFiles, BatchSummary, DEFAULT_IN_FLIGHT};
-use super::columns::{enum_name, format_time, parse_tag, parse_time};
+use super::columns::{enum_name, format_time, parse_time};
 use super::format::Format;
 use super::retry::call_error;
 use super::summary::thousands;
@@ -46,9 +46,9 @@ pub struct RecommendArgs {
     /// The survey answer that flagged the customer.
     #[arg(long)]
     pub survey: Option<String>,
-    /// The issue's tag, e.g. billing [default: the trigger's].
-    #[arg(long, value_parser = parse_tag)]
-    pub tag: Option<i32>,
+    /// The issue's tag, in the serving program's words, e.g. billing [default: the trigger's].
+    #[arg(long)]
+    pub tag: Option<String>,
     /// Decide as of this time (RFC 3339) [default: now].
     #[arg(long, value_parser = parse_time)]
     pub as_of: Option<prost_types::Timestamp>,
@@ -119,7 +119,7 @@ impl BatchCall for RecommendCall {
                 row[2] = r.invest.to_string();
                 row[3] = r.holdout.to_string();
                 if let Some(best) = &r.recommended {
-                    row[4] = action(best.action);
+                    row[4] = action(best);
                     row[5] = format!("{:.2}", best.cost);
                     row[6] = format!("{:.4}", best.expected_uplift);
                     row[7] = format!("{:.2}", best.net_value);
@@ -165,7 +165,8 @@ pub async fn recommend_file(
     let template = proto::RecommendRecoveryRequest {
         customer_id: String::new(),
         trigger: None,
-        tag: args.tag.unwrap_or_default(),
+        tag: 0,
+        tag_name: args.tag.clone().unwrap_or_default(),
         as_of: args.as_of,
         expected_quality: args.expected_quality,
         what_if: args.what_if,
@@ -204,7 +205,8 @@ pub async fn recommend(
     let request = proto::RecommendRecoveryRequest {
         customer_id: args.customer_id.clone().unwrap_or_default(),
         trigger,
-        tag: args.tag.unwrap_or_default(),
+        tag: 0,
+        tag_name: args.tag.clone().unwrap_or_default(),
         as_of: args.as_of,
         expected_quality: args.expected_quality,
         what_if: args.what_if,
@@ -238,14 +240,24 @@ pub async fn funnel(channel: Channel, args: &FunnelArgs, json: bool) -> anyhow::
     })
 }
 
-fn tag(raw: i32) -> String {
-    proto::IssueTag::try_from(raw)
+/// The recommendation's tag by name (a server before names had the enum only).
+fn tag(r: &proto::RecoveryRecommendation) -> String {
+    if !r.tag_name.is_empty() {
+        return r.tag_name.clone();
+    }
+    proto::IssueTag::try_from(r.tag)
+        .ok()
+        .filter(|tag| *tag != proto::IssueTag::Unspecified)
         .map(|tag| enum_name(tag.as_str_name(), "ISSUE_TAG_"))
         .unwrap_or_default()
 }
 
-fn action(raw: i32) -> String {
-    proto::RecoveryAction::try_from(raw)
+/// The option's action by name (a server before names had the enum only).
+fn action(option: &proto::RecoveryOption) -> String {
+    if !option.action_name.is_empty() {
+        return option.action_name.clone();
+    }
+    proto::RecoveryAction::try_from(option.action)
         .map(|action| enum_name(action.as_str_name(), "RECOVERY_ACTION_"))
         .unwrap_or_default()
 }
@@ -264,7 +276,7 @@ fn uplift_source(raw: i32) -> String {
 
 fn option_json(option: &proto::RecoveryOption) -> Value {
     json!({
-        "action": action(option.action),
+        "action": action(option),
         "cost": option.cost,
         "retention_if_recovered": option.retention_if_recovered,
         "retention_if_not": option.retention_if_not,
@@ -290,7 +302,7 @@ fn recommendation_json(r: &proto::RecoveryRecommendation) -> Value {
         "trigger_interaction_id": r.trigger_interaction_id,
         "trigger_survey_id": r.trigger_survey_id,
         "trigger_at": r.trigger_at.map(format_time),
-        "tag": tag(r.tag),
+        "tag": tag(r),
         "recommended": r.recommended.as_ref().map(option_json),
         "options": r.options.iter().map(option_json).collect::<Vec<_>>(),
         "respond_by": r.respond_by.map(format_time),
@@ -333,7 +345,7 @@ fn recommendation_text(r: &proto::RecoveryRecommendation) -> String {
         let _ = writeln!(
             text,
             "recommended  {} for {:.2}, net value {:.2}, approval by {}",
-            action(best.action),
+            action(best),
             best.cost,
             best.net_value,
             approval(r.approval)
@@ -354,7 +366,7 @@ fn recommendation_text(r: &proto::RecoveryRecommendation) -> String {
         .trigger_at
         .map(|at| format!(" at {}", format_time(at)))
         .unwrap_or_default();
-    let _ = writeln!(text, "trigger      {trigger}{at}, tag {}", tag(r.tag));
+    let _ = writeln!(text, "trigger      {trigger}{at}, tag {}", tag(r));
     let _ = writeln!(text, "reasons");
     for reason in &r.reasons {
         let _ = writeln!(text, "  - {reason}");
@@ -373,7 +385,7 @@ fn recommendation_text(r: &proto::RecoveryRecommendation) -> String {
             let _ = writeln!(
                 text,
                 "             {:<16} {:>9.2} {:>8.3} {interval:>15} {:>10.2} {:>10.2}  {:<9} {}",
-                action(option.action),
+                action(option),
                 option.cost,
                 option.expected_uplift,
                 option.expected_value,

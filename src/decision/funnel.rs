@@ -219,7 +219,7 @@ pub fn compute(input: &FunnelInput, recovered_at_or_above: u8) -> Funnel {
             .or_default()
             .add(&unit, recovered_at_or_above);
         by_tag
-            .entry(decision.tag.map_or(UNTAGGED, IssueTag::as_str).to_owned())
+            .entry(decision.tag.map_or(UNTAGGED, |tag| tag.as_str()).to_owned())
             .or_default()
             .add(&unit, recovered_at_or_above);
     }

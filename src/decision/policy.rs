@@ -65,7 +65,7 @@ pub fn decide(
     let tag = facts
         .tag
         .or_else(|| verdict.trigger.and_then(|t| t.tag(history)))
-        .or(verdict.trigger.map(|_| IssueTag::Other));
+        .or(verdict.trigger.and(program.vocabulary.default_tag()));
     let mut reasons = verdict.reasons.clone();
 
     let mut options: Vec<ValuedAction> = tag
@@ -240,6 +240,7 @@ pub(super) fn respond_by(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::BuiltInTag;
 
     fn at_hour(hour: i64) -> Timestamp {
         Timestamp::from_unix_micros(1_750_000_000_000_000 + hour * 3_600_000_000)
@@ -286,7 +287,7 @@ mod tests {
             customer_id,
             occurred_at: at_hour(199),
             channel: Channel::Phone,
-            tag: IssueTag::Billing,
+            tag: IssueTag::from(BuiltInTag::Billing),
             failure: true,
             resolution: Resolution::Unresolved,
             wait_seconds: WaitSeconds::parse(60.0).expect("wait"),

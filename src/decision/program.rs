@@ -1,6 +1,7 @@
 //! The recovery program's configuration: eligibility criteria, the protocol (tag -> allowed
 //! actions and their costs), the frontline authority limit, response-time targets, the
-//! holdout share and the prior's assumed quality. Parsed from TOML and checked once; a
+//! holdout share, the prior's assumed quality, and the vocabulary of tags and actions it
+//! speaks. Parsed from TOML and checked once; a
 //! [`Program`] is always valid.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{IssueTag, RecoveryAction};
+use crate::domain::{BuiltInAction, BuiltInTag, IssueTag, RecoveryAction, Vocabulary};
 
 /// The program served when no file is given; documented line by line.
 pub const DEFAULT_PROGRAM_TOML: &str = include_str!("default_program.toml");
@@ -101,6 +102,8 @@ pub struct Program {
     pub prior_quality: u8,
     /// Which uplift an investment must pay for itself at.
     pub invest_on: InvestOn,
+    /// The tags and actions records, requests and the protocol may name.
+    pub vocabulary: Vocabulary,
     /// Each tag's allowed actions, in the order the file lists them.
     pub protocol: BTreeMap<IssueTag, Vec<ActionCost>>,
 }
@@ -167,7 +170,44 @@ struct ProgramFile {
     /// Optional: without it, investments are judged on the estimate.
     #[serde(default)]
     investment: InvestmentFile,
+    /// Optional: without it, the built-in tags and actions.
+    #[serde(default)]
+    vocabulary: VocabularyFile,
     protocol: BTreeMap<String, Vec<ActionFile>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VocabularyFile {
+    tags: Option<Vec<String>>,
+    actions: Option<Vec<String>>,
+    default_tag: Option<String>,
+}
+
+impl VocabularyFile {
+    /// Each list the file leaves out is the built-in one; the default tag, when not given, is
+    /// "other" if the tags have it (an issue is otherwise left untagged).
+    fn check(self, problems: &mut Vec<String>) -> Vocabulary {
+        let tags = self
+            .tags
+            .unwrap_or_else(|| names_of(BuiltInTag::ALL, BuiltInTag::as_str));
+        let actions = self
+            .actions
+            .unwrap_or_else(|| names_of(BuiltInAction::ALL, BuiltInAction::as_str));
+        let other = BuiltInTag::Other.as_str();
+        let default_tag = match &self.default_tag {
+            Some(name) => Some(name.as_str()),
+            None => tags
+                .iter()
+                .any(|tag| tag.eq_ignore_ascii_case(other))
+                .then_some(other),
+        };
+        Vocabulary::new(&tags, &actions, default_tag, problems)
+    }
+}
+
+fn names_of<T: Copy>(values: &[T], name: fn(T) -> &'static str) -> Vec<String> {
+    values.iter().map(|v| name(*v).to_owned()).collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,14 +357,15 @@ impl ProgramFile {
             1,
             7,
         );
+        let vocabulary = self.vocabulary.check(problems);
         let mut protocol = BTreeMap::new();
         for (tag_name, actions) in self.protocol {
-            let Ok(tag) = tag_name.parse::<IssueTag>() else {
-                problems.push(format!(
-                    "protocol.{tag_name}: unknown tag; known tags: {}",
-                    names(IssueTag::ALL.iter().map(|t| t.as_str()))
-                ));
-                continue;
+            let tag = match vocabulary.tag(&tag_name) {
+                Ok(tag) => tag,
+                Err(reason) => {
+                    problems.push(format!("protocol.{tag_name}: {reason}"));
+                    continue;
+                }
             };
             if actions.is_empty() {
                 problems.push(format!("protocol.{tag_name}: list at least one action"));
@@ -332,13 +373,12 @@ impl ProgramFile {
             let mut allowed: Vec<ActionCost> = Vec::with_capacity(actions.len());
             for (i, entry) in actions.into_iter().enumerate() {
                 let key = format!("protocol.{tag_name}[{i}]");
-                let Ok(action) = entry.action.parse::<RecoveryAction>() else {
-                    problems.push(format!(
-                        "{key}.action: unknown action {:?}; known actions: {}",
-                        entry.action,
-                        names(RecoveryAction::ALL.iter().map(|a| a.as_str()))
-                    ));
-                    continue;
+                let action = match vocabulary.action(&entry.action) {
+                    Ok(action) => action,
+                    Err(reason) => {
+                        problems.push(format!("{key}.action: {reason}"));
+                        continue;
+                    }
                 };
                 if allowed.iter().any(|a| a.action == action) {
                     problems.push(format!("{key}.action: {action} is listed twice"));
@@ -357,7 +397,11 @@ impl ProgramFile {
                     share_of_monthly_value: entry.share_of_monthly_value,
                 });
             }
-            protocol.insert(tag, allowed);
+            if protocol.insert(tag, allowed).is_some() {
+                problems.push(format!(
+                    "protocol.{tag_name}: {tag} has another list (tags are compared ignoring case)"
+                ));
+            }
         }
         Program {
             version: String::new(),
@@ -376,13 +420,10 @@ impl ProgramFile {
             holdout: self.holdout,
             prior_quality: self.prior.expected_quality,
             invest_on: self.investment.invest_on,
+            vocabulary,
             protocol,
         }
     }
-}
-
-fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    names.collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -392,7 +433,8 @@ mod tests {
     #[test]
     fn the_builtin_program_is_valid_and_covers_every_tag() {
         let program = Program::from_toml(DEFAULT_PROGRAM_TOML).expect("built-in program");
-        for tag in IssueTag::ALL {
+        assert_eq!(&program.vocabulary, Vocabulary::built_in());
+        for tag in program.vocabulary.tags() {
             assert!(!program.actions(*tag).is_empty(), "{tag} has no action");
         }
         assert!(program.version.starts_with("program-"));
@@ -419,12 +461,75 @@ mod tests {
             all.contains("eligibility.max_csat must be from 1 to 5, not 9"),
             "{all}"
         );
-        assert!(all.contains("protocol.shipping: unknown tag"), "{all}");
         assert!(
-            all.contains("protocol.billing[1].action: unknown action \"free_lunch\""),
+            all.contains("protocol.shipping: \"shipping\" is not one of the program's issue tags"),
+            "{all}"
+        );
+        assert!(
+            all.contains("protocol.billing[1].action: \"free_lunch\" is not one of the program's recovery actions"),
             "{all}"
         );
         assert_eq!(error.problems.len(), 4, "{all}");
+    }
+
+    /// The built-in program's rules with the example vocabulary of the file's comments.
+    fn own_words(default_tag: &str, protocol: &str) -> String {
+        let rules = &DEFAULT_PROGRAM_TOML[..DEFAULT_PROGRAM_TOML.find("[protocol]").unwrap()];
+        format!(
+            "{rules}\n[vocabulary]\ntags = [\"app crash\", \"Late delivery\"]\n\
+             actions = [\"voucher\", \"courier redelivery\"]\n{default_tag}\n\
+             [protocol]\n{protocol}"
+        )
+    }
+
+    #[test]
+    fn a_program_speaks_its_own_tags_and_actions() {
+        let program = Program::from_toml(&own_words(
+            "",
+            "\"late delivery\" = [{ action = \"Courier redelivery\", cost = 12.0 }]\n\
+             \"app crash\" = [{ action = \"voucher\", cost = 5.0 }]",
+        ))
+        .expect("a program in its own words");
+        let late = program.vocabulary.tag("LATE DELIVERY").expect("declared");
+        assert_eq!(late.as_str(), "Late delivery");
+        let actions = program.actions(late);
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].action.as_str(), "courier redelivery");
+        // Without "other" among the tags and no default_tag, an untagged issue stays untagged.
+        assert_eq!(program.vocabulary.default_tag(), None);
+        assert!(program.vocabulary.tag("billing").is_err());
+    }
+
+    #[test]
+    fn a_protocol_outside_the_vocabulary_is_refused_by_key() {
+        let error = Program::from_toml(&own_words(
+            "",
+            "billing = [{ action = \"voucher\", cost = 5.0 }]\n\
+             \"app crash\" = [{ action = \"refund\", cost = 5.0 }]\n\
+             \"APP CRASH\" = [{ action = \"voucher\", cost = 5.0 }]",
+        ))
+        .expect_err("names outside the vocabulary");
+        let all = error.problems.join("\n");
+        assert!(
+            all.contains("protocol.billing: \"billing\" is not one of the program's issue tags (Late delivery, app crash)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("protocol.app crash[0].action: \"refund\" is not one of the program's recovery actions"),
+            "{all}"
+        );
+        assert!(all.contains("has another list"), "{all}");
+        let unknown_default = own_words(
+            "default_tag = \"other\"",
+            "\"app crash\" = [{ action = \"voucher\", cost = 5.0 }]",
+        );
+        let error = Program::from_toml(&unknown_default).expect_err("undeclared default");
+        assert!(
+            error
+                .to_string()
+                .contains("vocabulary.default_tag \"other\" is not one of vocabulary.tags"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -438,7 +543,7 @@ mod tests {
     #[test]
     fn costs_add_a_share_of_the_monthly_value() {
         let cost = ActionCost {
-            action: RecoveryAction::Refund,
+            action: BuiltInAction::Refund.into(),
             cost: 10.0,
             share_of_monthly_value: 0.5,
         };

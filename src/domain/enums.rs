@@ -1,5 +1,6 @@
-//! The closed vocabularies of customer data. Each value has a stable snake_case name, which is
-//! how it is stored and how it reads in reports.
+//! The closed vocabularies of customer data, and the built-in issue tags and recovery actions.
+//! Each value has a stable snake_case name, which is how it is stored and how it reads in
+//! reports.
 
 use std::fmt;
 use std::str::FromStr;
@@ -83,8 +84,9 @@ named_enum!(
 );
 
 named_enum!(
-    /// What an issue is about.
-    IssueTag {
+    /// The built-in issue tags: the contract's enum, and the vocabulary of a program that
+    /// declares none (tags are open names: see `vocabulary`).
+    BuiltInTag {
         Pricing => "pricing",
         Billing => "billing",
         Delivery => "delivery",
@@ -126,8 +128,9 @@ named_enum!(
 );
 
 named_enum!(
-    /// What was done to recover a customer.
-    RecoveryAction {
+    /// The built-in recovery actions: the contract's enum, and the vocabulary of a program that
+    /// declares none.
+    BuiltInAction {
         Apology => "apology",
         Refund => "refund",
         Discount => "discount",
@@ -145,11 +148,11 @@ mod tests {
 
     #[test]
     fn every_name_reads_back_as_its_value() {
-        for tag in IssueTag::ALL {
-            assert_eq!(tag.as_str().parse::<IssueTag>(), Ok(*tag));
+        for tag in BuiltInTag::ALL {
+            assert_eq!(tag.as_str().parse::<BuiltInTag>(), Ok(*tag));
         }
-        for action in RecoveryAction::ALL {
-            assert_eq!(action.as_str().parse::<RecoveryAction>(), Ok(*action));
+        for action in BuiltInAction::ALL {
+            assert_eq!(action.as_str().parse::<BuiltInAction>(), Ok(*action));
         }
     }
 

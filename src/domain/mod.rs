@@ -13,13 +13,14 @@ mod quantity;
 mod records;
 mod time;
 mod violation;
+mod vocabulary;
 
 pub use attributes::{
     AttributeName, AttributeValue, Attributes, MAX_ATTRIBUTE_NAME_BYTES, MAX_ATTRIBUTES,
 };
 pub use enums::{
-    Channel, ChurnStatus, IssueTag, PlanTier, RecoveryAction, RecoveryTrigger, Resolution, Segment,
-    UnknownName,
+    BuiltInAction, BuiltInTag, Channel, ChurnStatus, PlanTier, RecoveryTrigger, Resolution,
+    Segment, UnknownName,
 };
 pub use fingerprint::Fingerprint;
 pub use id::{CaseId, CustomerId, EventId, InteractionId, SurveyId, has_control_characters};
@@ -31,3 +32,4 @@ pub use records::{
 };
 pub use time::{MICROS_PER_DAY, Timestamp, TimestampBounds};
 pub use violation::{FieldViolation, Violations};
+pub use vocabulary::{IssueTag, MAX_NAME_BYTES, RecoveryAction, Vocabulary, cut_name};

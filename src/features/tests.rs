@@ -3,6 +3,7 @@ use crate::domain::{
     Amount, CaresRatings, CaseId, Channel, ChurnOutcome, CustomerId, EventId, InteractionId,
     IssueTag, Money, Rating, RecoveryAction, RecoveryTrigger, SurveyId, WaitSeconds,
 };
+use crate::domain::{BuiltInAction, BuiltInTag};
 
 const DAY: i64 = 86_400 * 1_000_000;
 /// 2025-06-01T00:00:00Z.
@@ -42,7 +43,7 @@ fn contact(n: usize, day: i64, failure: bool) -> Interaction {
         customer_id: customer().customer_id,
         occurred_at: at_day(day),
         channel: Channel::Phone,
-        tag: IssueTag::Billing,
+        tag: IssueTag::from(BuiltInTag::Billing),
         failure,
         resolution: Resolution::Unresolved,
         wait_seconds: WaitSeconds::parse(600.0).expect("wait"),
@@ -70,8 +71,8 @@ fn case(n: usize, opened_day: i64, resolved_day: i64, empathy: u32) -> RecoveryC
         case_id: CaseId::parse(format!("r-{n}")).expect("id"),
         customer_id: customer().customer_id,
         trigger: RecoveryTrigger::Complaint,
-        tag: IssueTag::Billing,
-        action: RecoveryAction::Refund,
+        tag: IssueTag::from(BuiltInTag::Billing),
+        action: RecoveryAction::from(BuiltInAction::Refund),
         cost: Money::parse(20.0).expect("money"),
         trigger_interaction_id: None,
         trigger_survey_id: None,

@@ -233,33 +233,6 @@ pub(crate) fn checked_json(
     Ok((value, recorded))
 }
 
-/// Refuses an artifact fitted to another feature schema, or to features other than `names`
-/// in that order, naming the first position that differs.
-pub(crate) fn check_feature_names(
-    found_schema: u32,
-    found_names: &[String],
-    names: &[&str],
-    schema: u32,
-) -> Result<(), ModelError> {
-    if found_schema != schema {
-        return Err(ModelError::FeatureSchemaMismatch {
-            expected: schema,
-            found: found_schema,
-        });
-    }
-    let longest = names.len().max(found_names.len());
-    if let Some(position) =
-        (0..longest).find(|&i| names.get(i).copied() != found_names.get(i).map(String::as_str))
-    {
-        return Err(ModelError::FeatureNamesMismatch {
-            position,
-            expected: names.get(position).map(|name| (*name).to_owned()),
-            found: found_names.get(position).cloned(),
-        });
-    }
-    Ok(())
-}
-
 /// Refuses a logistic model whose coefficients or scaler do not have one entry per feature.
 pub(crate) fn check_model_lengths(
     scaler: &Scaler,

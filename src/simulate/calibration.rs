@@ -4,7 +4,7 @@
 //! The churn coefficients act on the logit of the 90-day churn probability; together they
 //! give about 4–8% churn per 90 days overall, like a subscription business.
 
-use crate::domain::{IssueTag, PlanTier, RecoveryAction, Segment};
+use crate::domain::{BuiltInAction, BuiltInTag, PlanTier, Segment};
 
 // ---------------------------------------------------------------------------------------------
 // Churn: logit of P(churn within 90 days | what was observable at the snapshot).
@@ -245,15 +245,15 @@ pub const FOLLOW_UP_SHARE: f64 = 0.5;
 pub const FOLLOW_UP_FAILURE_SHARE: f64 = 0.3;
 
 /// What contacts are about.
-pub const TAG_MIX: [(IssueTag, f64); 8] = [
-    (IssueTag::Pricing, 0.10),
-    (IssueTag::Billing, 0.18),
-    (IssueTag::Delivery, 0.12),
-    (IssueTag::Technical, 0.25),
-    (IssueTag::Account, 0.12),
-    (IssueTag::ProductQuality, 0.08),
-    (IssueTag::Service, 0.10),
-    (IssueTag::Other, 0.05),
+pub const TAG_MIX: [(BuiltInTag, f64); 8] = [
+    (BuiltInTag::Pricing, 0.10),
+    (BuiltInTag::Billing, 0.18),
+    (BuiltInTag::Delivery, 0.12),
+    (BuiltInTag::Technical, 0.25),
+    (BuiltInTag::Account, 0.12),
+    (BuiltInTag::ProductQuality, 0.08),
+    (BuiltInTag::Service, 0.10),
+    (BuiltInTag::Other, 0.05),
 ];
 
 /// Chance a contact is followed by a CSAT survey answer: angry customers answer more.
@@ -286,17 +286,17 @@ pub fn recovery_chance(segment: Segment, plan: PlanTier) -> f64 {
 
 /// The protocol: each tag's standard actions (DOMAIN: "pricing → refund, discount or store
 /// credit").
-pub fn protocol(tag: IssueTag) -> &'static [RecoveryAction] {
-    use RecoveryAction::*;
+pub fn protocol(tag: BuiltInTag) -> &'static [BuiltInAction] {
+    use BuiltInAction::*;
     match tag {
-        IssueTag::Pricing => &[Refund, Discount, StoreCredit],
-        IssueTag::Billing => &[Refund, FeeWaiver],
-        IssueTag::Delivery => &[Replacement, Refund],
-        IssueTag::Technical => &[ExpertSupport, Callback],
-        IssueTag::Account => &[Callback, Apology],
-        IssueTag::ProductQuality => &[Replacement, Refund],
-        IssueTag::Service => &[Apology, Callback, StoreCredit],
-        IssueTag::Other => &[Apology, Callback],
+        BuiltInTag::Pricing => &[Refund, Discount, StoreCredit],
+        BuiltInTag::Billing => &[Refund, FeeWaiver],
+        BuiltInTag::Delivery => &[Replacement, Refund],
+        BuiltInTag::Technical => &[ExpertSupport, Callback],
+        BuiltInTag::Account => &[Callback, Apology],
+        BuiltInTag::ProductQuality => &[Replacement, Refund],
+        BuiltInTag::Service => &[Apology, Callback, StoreCredit],
+        BuiltInTag::Other => &[Apology, Callback],
     }
 }
 

@@ -104,7 +104,7 @@ pub fn write_kinds(
 mod tests {
     use super::*;
     use crate::api::RecordParser;
-    use crate::domain::{Record, Timestamp};
+    use crate::domain::{Record, Timestamp, Vocabulary};
 
     #[test]
     fn written_files_read_back_as_the_generated_records() {
@@ -114,7 +114,7 @@ mod tests {
         };
         let directory =
             std::env::temp_dir().join(format!("rescue-simulate-files-{}", std::process::id()));
-        let parser = RecordParser::received_at(Timestamp::now());
+        let parser = RecordParser::received_at(Timestamp::now(), Vocabulary::built_in());
         let generated: Vec<Record> = simulate(params).flat_map(|c| c.records).collect();
         for (format, gzip) in [(Format::Csv, false), (Format::Jsonl, true)] {
             let summary = write_files(params, &directory, format, gzip).expect("write");

@@ -15,10 +15,10 @@ use super::{
     snapshot_dates,
 };
 use crate::domain::{
-    Amount, AttributeName, AttributeValue, Attributes, CaseId, Channel, ChurnOutcome, ChurnStatus,
-    Customer, CustomerId, EventId, Interaction, InteractionId, IssueTag, Money, PlanTier, Rating,
-    Record, RecoveryCase, RecoveryTrigger, Resolution, Segment, Survey, SurveyId, Timestamp,
-    UsageEvent, WaitSeconds,
+    Amount, AttributeName, AttributeValue, Attributes, BuiltInTag, CaseId, Channel, ChurnOutcome,
+    ChurnStatus, Customer, CustomerId, EventId, Interaction, InteractionId, IssueTag, Money,
+    PlanTier, Rating, Record, RecoveryCase, RecoveryTrigger, Resolution, Segment, Survey, SurveyId,
+    Timestamp, UsageEvent, WaitSeconds,
 };
 
 use crate::domain::MICROS_PER_DAY;
@@ -52,7 +52,7 @@ struct Traits {
 #[derive(Debug, Clone, Copy)]
 struct FollowUp {
     day: i64,
-    tag: IssueTag,
+    tag: BuiltInTag,
     depth: u8,
 }
 
@@ -219,17 +219,22 @@ fn persona(rng: &mut StdRng, segment: Segment) -> &'static str {
     options[rng.gen_range(0..options.len())]
 }
 
+/// The built-in tag of a record the simulator wrote: it speaks only the built-in vocabulary.
+pub(super) fn of_simulator(tag: IssueTag) -> BuiltInTag {
+    tag.built_in().unwrap_or(BuiltInTag::Other)
+}
+
 /// A short complaint, as customers write them, for unhappy answers.
-fn complaint(tag: IssueTag) -> &'static str {
+fn complaint(tag: BuiltInTag) -> &'static str {
     match tag {
-        IssueTag::Pricing => "Price went up without warning.",
-        IssueTag::Billing => "Charged twice and nobody called back.",
-        IssueTag::Delivery => "Order arrived late and incomplete.",
-        IssueTag::Technical => "Still broken after two calls.",
-        IssueTag::Account => "Locked out of my account for days.",
-        IssueTag::ProductQuality => "It stopped working within a week.",
-        IssueTag::Service => "Nobody owned the problem.",
-        IssueTag::Other => "Had to repeat myself to three people.",
+        BuiltInTag::Pricing => "Price went up without warning.",
+        BuiltInTag::Billing => "Charged twice and nobody called back.",
+        BuiltInTag::Delivery => "Order arrived late and incomplete.",
+        BuiltInTag::Technical => "Still broken after two calls.",
+        BuiltInTag::Account => "Locked out of my account for days.",
+        BuiltInTag::ProductQuality => "It stopped working within a week.",
+        BuiltInTag::Service => "Nobody owned the problem.",
+        BuiltInTag::Other => "Had to repeat myself to three people.",
     }
 }
 
@@ -414,7 +419,7 @@ impl Life {
         &mut self,
         rng: &mut StdRng,
         today: Timestamp,
-        tag: IssueTag,
+        tag: BuiltInTag,
         failure: bool,
         repeat: bool,
     ) -> Interaction {
@@ -466,7 +471,7 @@ impl Life {
             customer_id: self.customer.customer_id.clone(),
             occurred_at: add_hours(today, rng.gen_range(8.0..20.0)),
             channel,
-            tag,
+            tag: tag.into(),
             failure,
             resolution,
             wait_seconds: valid(WaitSeconds::parse((wait_minutes * 60.0).round())),
@@ -518,7 +523,7 @@ impl Life {
             csat: Rating::parse(csat).ok(),
             nps: None,
             recovery_rating: None,
-            comment: (csat <= 2).then(|| complaint(interaction.tag).to_owned()),
+            comment: (csat <= 2).then(|| complaint(of_simulator(interaction.tag)).to_owned()),
         })
     }
 
@@ -645,7 +650,7 @@ impl Life {
             }
             _ => add_hours(failure.occurred_at, rng.gen_range(0.5..12.0)),
         };
-        let action = recovery::action(rng, failure.tag);
+        let action = recovery::action(rng, of_simulator(failure.tag));
         let cost = recovery::cost(rng, action, self.customer.annual_value.get())?;
         if opened_at >= self.alive_until() {
             return None;
@@ -668,7 +673,7 @@ impl Life {
             customer_id: self.customer.customer_id.clone(),
             trigger,
             tag: failure.tag,
-            action,
+            action: action.into(),
             cost,
             trigger_interaction_id: Some(failure.interaction_id.clone()),
             trigger_survey_id: low_survey.map(|s| s.survey_id.clone()),

@@ -7,7 +7,7 @@ use rand_distr::{Distribution, Exp, Normal};
 
 use super::calibration as cal;
 use crate::domain::{
-    CaresRatings, Customer, IssueTag, Money, Rating, RecoveryAction, RecoveryTrigger, Segment,
+    BuiltInAction, BuiltInTag, CaresRatings, Customer, Money, Rating, RecoveryTrigger, Segment,
     SpendChange,
 };
 
@@ -178,11 +178,11 @@ pub(super) fn trigger(
 }
 
 /// The protocol action for the tag.
-pub(super) fn action(rng: &mut impl Rng, tag: IssueTag) -> RecoveryAction {
+pub(super) fn action(rng: &mut impl Rng, tag: BuiltInTag) -> BuiltInAction {
     cal::protocol(tag)
         .choose(rng)
         .copied()
-        .unwrap_or(RecoveryAction::Apology)
+        .unwrap_or(BuiltInAction::Apology)
 }
 
 /// No single gesture costs more than this, whatever the customer's value.
@@ -190,17 +190,17 @@ const MAX_COST: f64 = 50_000.0;
 
 /// What the action costs, in program currency: goodwill scales with what the customer pays,
 /// agent time and goods do not.
-pub(super) fn cost(rng: &mut impl Rng, action: RecoveryAction, annual_value: f64) -> Option<Money> {
+pub(super) fn cost(rng: &mut impl Rng, action: BuiltInAction, annual_value: f64) -> Option<Money> {
     let monthly = annual_value / 12.0;
     let amount = match action {
-        RecoveryAction::Refund => (monthly * rng.gen_range(0.3..1.0)).max(5.0),
-        RecoveryAction::Discount => (3.0 * monthly * rng.gen_range(0.1..0.25)).max(3.0),
-        RecoveryAction::StoreCredit => (monthly * rng.gen_range(0.2..0.6)).max(5.0),
-        RecoveryAction::FeeWaiver => rng.gen_range(10.0..60.0),
-        RecoveryAction::Replacement => rng.gen_range(20.0..200.0),
-        RecoveryAction::Callback => rng.gen_range(8.0..25.0),
-        RecoveryAction::ExpertSupport => rng.gen_range(40.0..150.0),
-        RecoveryAction::Apology => rng.gen_range(2.0..8.0),
+        BuiltInAction::Refund => (monthly * rng.gen_range(0.3..1.0)).max(5.0),
+        BuiltInAction::Discount => (3.0 * monthly * rng.gen_range(0.1..0.25)).max(3.0),
+        BuiltInAction::StoreCredit => (monthly * rng.gen_range(0.2..0.6)).max(5.0),
+        BuiltInAction::FeeWaiver => rng.gen_range(10.0..60.0),
+        BuiltInAction::Replacement => rng.gen_range(20.0..200.0),
+        BuiltInAction::Callback => rng.gen_range(8.0..25.0),
+        BuiltInAction::ExpertSupport => rng.gen_range(40.0..150.0),
+        BuiltInAction::Apology => rng.gen_range(2.0..8.0),
     };
     Money::parse((amount.min(MAX_COST) * 100.0).round() / 100.0).ok()
 }
@@ -260,17 +260,17 @@ pub(super) fn resurvey_score_shares(segment: Segment) -> [f64; 8] {
 /// The mean of [`cost`] for `action` and a customer worth `annual_value` a year: what a
 /// policy deciding before the recovery should expect to pay, by the simulator's own cost model
 /// (each amount is uniform within its range, then held within its floor and [`MAX_COST`]).
-pub fn expected_cost(action: RecoveryAction, annual_value: f64) -> f64 {
+pub fn expected_cost(action: BuiltInAction, annual_value: f64) -> f64 {
     let monthly = annual_value / 12.0;
     let (low, high, floor) = match action {
-        RecoveryAction::Refund => (0.3 * monthly, monthly, 5.0),
-        RecoveryAction::Discount => (0.3 * monthly, 0.75 * monthly, 3.0),
-        RecoveryAction::StoreCredit => (0.2 * monthly, 0.6 * monthly, 5.0),
-        RecoveryAction::FeeWaiver => (10.0, 60.0, 0.0),
-        RecoveryAction::Replacement => (20.0, 200.0, 0.0),
-        RecoveryAction::Callback => (8.0, 25.0, 0.0),
-        RecoveryAction::ExpertSupport => (40.0, 150.0, 0.0),
-        RecoveryAction::Apology => (2.0, 8.0, 0.0),
+        BuiltInAction::Refund => (0.3 * monthly, monthly, 5.0),
+        BuiltInAction::Discount => (0.3 * monthly, 0.75 * monthly, 3.0),
+        BuiltInAction::StoreCredit => (0.2 * monthly, 0.6 * monthly, 5.0),
+        BuiltInAction::FeeWaiver => (10.0, 60.0, 0.0),
+        BuiltInAction::Replacement => (20.0, 200.0, 0.0),
+        BuiltInAction::Callback => (8.0, 25.0, 0.0),
+        BuiltInAction::ExpertSupport => (40.0, 150.0, 0.0),
+        BuiltInAction::Apology => (2.0, 8.0, 0.0),
     };
     mean_of_clamped_uniform(low, high, floor, MAX_COST)
 }
@@ -320,7 +320,7 @@ mod expected_cost_tests {
         let mut rng = StdRng::seed_from_u64(5);
         // A small customer (floors bind), an ordinary one, and one past the cap.
         for annual_value in [60.0, 2_400.0, 1_200_000.0] {
-            for action in RecoveryAction::ALL {
+            for action in BuiltInAction::ALL {
                 let draws = 20_000;
                 let mean = (0..draws)
                     .filter_map(|_| cost(&mut rng, *action, annual_value))

@@ -8,10 +8,10 @@ use serde_json::Value;
 use super::evaluation::UpliftMetrics;
 use super::learner::{MetaLearner, RetentionModels, UpliftLearner};
 use super::mix::ProgramMix;
-use super::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
+use super::treatment::Treatments;
 use crate::domain::Timestamp;
 use crate::features::{FEATURE_SCHEMA_VERSION, FeatureSpec};
-use crate::model::artifact::{check_feature_names, checked_json, rfc3339, to_checksummed_json};
+use crate::model::artifact::{checked_json, rfc3339, to_checksummed_json};
 use crate::model::{FittedModel, Learner, LogisticModel, ModelError, ModelKind};
 
 /// The layout of [`UpliftArtifact`]. Bump it when a field changes meaning or is removed.
@@ -39,6 +39,9 @@ pub struct UpliftArtifact {
     /// The treatment inputs the recovered models read after the features, and their schema.
     pub treatment_schema: u32,
     pub treatment_names: Vec<String>,
+    /// What `treatment_names` name, read from them on load (they are what is stored).
+    #[serde(skip)]
+    pub treatments: Treatments,
     /// Days after a failure within which churn counts: the retention's horizon.
     pub horizon_days: u32,
     /// The fitted retention models.
@@ -132,6 +135,7 @@ impl ArtifactV1 {
             features: FeatureSpec::built_in(&self.feature_names),
             treatment_schema: self.treatment_schema,
             treatment_names: self.treatment_names,
+            treatments: Treatments::default(),
             horizon_days: self.horizon_days,
             models: RetentionModels::Separate {
                 recovered: FittedModel::Logistic(self.recovered_model),
@@ -174,14 +178,8 @@ impl UpliftArtifact {
             .features
             .check()
             .map_err(ModelError::UnusableFeatures)?;
-        check_feature_names(
-            artifact.treatment_schema,
-            &artifact.treatment_names,
-            TREATMENT_NAMES,
-            TREATMENT_SCHEMA_VERSION,
-        )?;
         for models in std::iter::once(&artifact.models).chain(&artifact.replicates) {
-            models.check_inputs(artifact.features.len())?;
+            models.check_inputs(artifact.features.len(), &artifact.treatments)?;
         }
         Ok(artifact)
     }
@@ -194,13 +192,17 @@ impl UpliftArtifact {
             ModelKind::Uplift,
             &[1, UPLIFT_ARTIFACT_SCHEMA_VERSION],
         )?;
-        if value.get("artifact_schema").and_then(Value::as_u64) == Some(1) {
-            return serde_json::from_value::<ArtifactV1>(value)?.upgrade(recorded);
-        }
-        // From the text, not the checked value: the tree booster keys maps by number, which
-        // serde_json reads from JSON text but not from a `Value`'s string keys.
-        let mut artifact: Self = serde_json::from_str(text)?;
-        artifact.checksum = recorded;
+        let mut artifact = if value.get("artifact_schema").and_then(Value::as_u64) == Some(1) {
+            serde_json::from_value::<ArtifactV1>(value)?.upgrade(recorded)?
+        } else {
+            // From the text, not the checked value: the tree booster keys maps by number, which
+            // serde_json reads from JSON text but not from a `Value`'s string keys.
+            let mut artifact: Self = serde_json::from_str(text)?;
+            artifact.checksum = recorded;
+            artifact
+        };
+        artifact.treatments =
+            Treatments::from_names(artifact.treatment_schema, &artifact.treatment_names)?;
         Ok(artifact)
     }
 
@@ -230,6 +232,7 @@ impl UpliftArtifact {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::BuiltInAction;
     use crate::domain::{RecoveryAction, Segment};
     use crate::features::FEATURE_NAMES;
     use crate::model::Scaler;
@@ -259,11 +262,15 @@ mod tests {
             version: "uplift-1".into(),
             learner: UpliftLearner::new(MetaLearner::TLearner, Learner::Logistic),
             features: FeatureSpec::every_built_in(),
-            treatment_schema: TREATMENT_SCHEMA_VERSION,
-            treatment_names: TREATMENT_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+            treatment_schema: 1,
+            treatment_names: Treatments::built_in().names(),
+            treatments: Treatments::built_in(),
             horizon_days: 90,
             models: RetentionModels::Separate {
-                recovered: FittedModel::Logistic(logistic(features + TREATMENT_NAMES.len(), 2.3)),
+                recovered: FittedModel::Logistic(logistic(
+                    features + Treatments::built_in().width(),
+                    2.3,
+                )),
                 not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
             },
             replicates: Vec::new(),
@@ -275,7 +282,7 @@ mod tests {
                 }],
                 segments: Vec::new(),
                 actions: vec![ActionShare {
-                    action: RecoveryAction::Refund,
+                    action: RecoveryAction::from(BuiltInAction::Refund),
                     share: 1.0,
                 }],
             },
@@ -332,11 +339,11 @@ mod tests {
     #[test]
     fn other_treatment_inputs_model_widths_or_features_are_refused() {
         let mut renamed = artifact();
-        renamed.treatment_names[0] = "action_hug".into();
+        renamed.treatment_names[8] = "resurvey".into();
         let text = renamed.to_json().expect("serializes");
         assert!(matches!(
             UpliftArtifact::from_json(&text),
-            Err(ModelError::FeatureNamesMismatch { position: 0, .. })
+            Err(ModelError::FeatureNamesMismatch { position: 8, .. })
         ));
         let mut narrow = artifact();
         narrow.models = RetentionModels::Separate {
@@ -366,7 +373,7 @@ mod tests {
         let names: Vec<String> = built_in_names().into_iter().skip(1).collect();
         let width = names.len();
         let (recovered, not_recovered) = (
-            logistic(width + TREATMENT_NAMES.len(), 2.3),
+            logistic(width + Treatments::built_in().width(), 2.3),
             logistic(width, 1.1),
         );
         let v1 = serde_json::json!({
@@ -376,8 +383,8 @@ mod tests {
             "learner": "s_learner",
             "feature_schema": FEATURE_SCHEMA_VERSION,
             "feature_names": names,
-            "treatment_schema": TREATMENT_SCHEMA_VERSION,
-            "treatment_names": TREATMENT_NAMES,
+            "treatment_schema": 1,
+            "treatment_names": Treatments::built_in().names(),
             "horizon_days": 90,
             "recovered_model": recovered,
             "not_recovered_model": not_recovered,
@@ -400,7 +407,7 @@ mod tests {
         let retention = model.retention(
             &features,
             Segment::Consumer,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::Rating(5),
         );
         assert!((retention.if_not - not_recovered.probability(&features)).abs() < 1e-12);
@@ -411,7 +418,7 @@ mod tests {
         let mut broken = artifact();
         broken.models = RetentionModels::Separate {
             recovered: FittedModel::Logistic(logistic(
-                FEATURE_NAMES.len() + TREATMENT_NAMES.len(),
+                FEATURE_NAMES.len() + Treatments::built_in().width(),
                 2.3,
             )),
             not_recovered: FittedModel::Logistic(logistic(FEATURE_NAMES.len(), f64::NAN)),

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::mix::ProgramMix;
 use super::propensity;
 use super::rows::UpliftRow;
-use super::treatment::{self, Quality, TREATMENT_NAMES};
+use super::treatment::{Quality, Treatments};
 use crate::domain::{RecoveryAction, Segment};
 use crate::model::{
     Dataset, FittedModel, Learner, ModelError, Regression, TreeParams, ValidTrainParams,
@@ -89,8 +89,8 @@ impl UpliftLearner {
     }
 }
 
-/// The fitted retention models. Treatment inputs ([`TREATMENT_NAMES`]) follow the features
-/// wherever a model reads them.
+/// The fitted retention models. Treatment inputs (the artifact's [`Treatments`]) follow the
+/// features wherever a model reads them.
 ///
 /// Externally tagged, as [`FittedModel`] (a booster cannot be read through serde's buffer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,11 +114,11 @@ pub enum RetentionModels {
 
 impl RetentionModels {
     /// P(retained | not recovered) for `features`.
-    pub fn if_not(&self, features: &[f64]) -> f64 {
+    pub fn if_not(&self, treatments: &Treatments, features: &[f64]) -> f64 {
         match self {
             Self::Joint(model) | Self::DoublyRobust { joint: model, .. } => {
                 let mut inputs = features.to_vec();
-                inputs.extend(std::iter::repeat_n(0.0, TREATMENT_NAMES.len() + 1));
+                inputs.extend(std::iter::repeat_n(0.0, treatments.width() + 1));
                 model.probability(&inputs)
             }
             Self::Separate { not_recovered, .. } => not_recovered.probability(features),
@@ -129,13 +129,14 @@ impl RetentionModels {
     /// (for the DR-learner, before its [`Self::correction`]).
     pub fn outcome_if_recovered(
         &self,
+        treatments: &Treatments,
         features: &[f64],
         action: RecoveryAction,
         quality: &Quality,
     ) -> f64 {
-        let mut inputs = Vec::with_capacity(features.len() + TREATMENT_NAMES.len() + 1);
+        let mut inputs = Vec::with_capacity(features.len() + treatments.width() + 1);
         inputs.extend_from_slice(features);
-        treatment::encode(action, quality, &mut inputs);
+        treatments.encode(action, quality, &mut inputs);
         match self {
             Self::Joint(model) | Self::DoublyRobust { joint: model, .. } => {
                 inputs.push(1.0);
@@ -155,8 +156,12 @@ impl RetentionModels {
     }
 
     /// Refuses models whose inputs do not match `features` customer features.
-    pub(crate) fn check_inputs(&self, features: usize) -> Result<(), ModelError> {
-        let treated = features + TREATMENT_NAMES.len();
+    pub(crate) fn check_inputs(
+        &self,
+        features: usize,
+        treatments: &Treatments,
+    ) -> Result<(), ModelError> {
+        let treated = features + treatments.width();
         match self {
             Self::Joint(model) => model.check_inputs(treated + 1),
             Self::Separate {
@@ -203,12 +208,13 @@ impl RetentionModels {
 /// its actions at its quality mix.
 pub fn program_outcome_if_recovered(
     models: &RetentionModels,
+    treatments: &Treatments,
     mix: &ProgramMix,
     features: &[f64],
     segment: Segment,
 ) -> f64 {
     mix.over_program(segment, |action, quality| {
-        models.outcome_if_recovered(features, action, quality)
+        models.outcome_if_recovered(treatments, features, action, quality)
     })
 }
 
@@ -218,13 +224,16 @@ const CROSS_FIT_SEED: u64 = 0xc405_5f17;
 
 /// Fits the retention models on `rows` (which need recovered and not-recovered failures,
 /// each with retained and churned customers). `mix` is the program's, learnt from the same
-/// rows: the DR-learner's effect is of recovering the way it does.
+/// rows: the DR-learner's effect is of recovering the way it does. `treatments` are the
+/// inputs the recovered models read after the features.
 pub fn fit(
     learner: UpliftLearner,
     rows: &[UpliftRow],
     mix: &ProgramMix,
+    treatments: &Treatments,
     params: &ValidTrainParams,
 ) -> Result<RetentionModels, ModelError> {
+    let with_flag = Inputs::TreatmentAndFlag(treatments);
     let (treated, control): (Vec<&UpliftRow>, Vec<&UpliftRow>) =
         rows.iter().partition(|r| r.treated());
     let base = learner.base;
@@ -232,24 +241,20 @@ pub fn fit(
         MetaLearner::SLearner => {
             let all: Vec<&UpliftRow> = rows.iter().collect();
             Ok(RetentionModels::Joint(fit_outcome(
-                base,
-                &all,
-                Inputs::TreatmentAndFlag,
-                params,
+                base, &all, with_flag, params,
             )?))
         }
         MetaLearner::TLearner => Ok(RetentionModels::Separate {
-            recovered: fit_outcome(base, &treated, Inputs::Treatment, params)?,
+            recovered: fit_outcome(base, &treated, Inputs::Treatment(treatments), params)?,
             not_recovered: fit_outcome(base, &control, Inputs::Features, params)?,
         }),
         MetaLearner::DrLearner => {
             let all: Vec<&UpliftRow> = rows.iter().collect();
-            let joint =
-                RetentionModels::Joint(fit_outcome(base, &all, Inputs::TreatmentAndFlag, params)?);
-            let targets: Vec<f64> = doubly_robust_estimates(base, rows, mix, params)?
+            let joint = RetentionModels::Joint(fit_outcome(base, &all, with_flag, params)?);
+            let targets: Vec<f64> = doubly_robust_estimates(base, rows, mix, treatments, params)?
                 .into_iter()
                 .zip(rows)
-                .map(|(estimate, row)| estimate - program_uplift(&joint, mix, row))
+                .map(|(estimate, row)| estimate - program_uplift(&joint, treatments, mix, row))
                 .collect();
             let features = feature_matrix(&all)?;
             let correction =
@@ -263,9 +268,14 @@ pub fn fit(
 }
 
 /// The uplift of recovering `row`'s customer the way the program does, by `models`.
-fn program_uplift(models: &RetentionModels, mix: &ProgramMix, row: &UpliftRow) -> f64 {
-    program_outcome_if_recovered(models, mix, &row.features, row.segment)
-        - models.if_not(&row.features)
+fn program_uplift(
+    models: &RetentionModels,
+    treatments: &Treatments,
+    mix: &ProgramMix,
+    row: &UpliftRow,
+) -> f64 {
+    program_outcome_if_recovered(models, treatments, mix, &row.features, row.segment)
+        - models.if_not(treatments, &row.features)
 }
 
 /// Each row's doubly-robust estimate of what recovering as the program does changed for it:
@@ -276,6 +286,7 @@ fn doubly_robust_estimates(
     base: Learner,
     rows: &[UpliftRow],
     mix: &ProgramMix,
+    treatments: &Treatments,
     params: &ValidTrainParams,
 ) -> Result<Vec<f64>, ModelError> {
     let half = |row: &UpliftRow| {
@@ -291,7 +302,7 @@ fn doubly_robust_estimates(
         let outcomes = RetentionModels::Joint(fit_outcome(
             base,
             &others,
-            Inputs::TreatmentAndFlag,
+            Inputs::TreatmentAndFlag(treatments),
             params,
         )?);
         let propensity = propensity::fit(&others, params)?;
@@ -299,33 +310,39 @@ fn doubly_robust_estimates(
             if half(row) != fold {
                 continue;
             }
-            let if_not = outcomes.if_not(&row.features);
+            let if_not = outcomes.if_not(treatments, &row.features);
             let e = propensity.probability(&row.features).clamp(low, high);
             let outcome = f64::from(u8::from(row.retained));
             let correction = match &row.treatment {
                 Some(t) => {
-                    (outcome - outcomes.outcome_if_recovered(&row.features, t.action, &t.quality))
-                        / e
+                    let fitted = outcomes.outcome_if_recovered(
+                        treatments,
+                        &row.features,
+                        t.action,
+                        &t.quality,
+                    );
+                    (outcome - fitted) / e
                 }
                 None => -(outcome - if_not) / (1.0 - e),
             };
-            *estimate = program_uplift(&outcomes, mix, row) + correction;
+            *estimate = program_uplift(&outcomes, treatments, mix, row) + correction;
         }
     }
     Ok(estimates)
 }
 
+/// What a fitted model reads: the features, then the treatment inputs, then the recovered flag.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Inputs {
+enum Inputs<'t> {
     Features,
-    Treatment,
-    TreatmentAndFlag,
+    Treatment(&'t Treatments),
+    TreatmentAndFlag(&'t Treatments),
 }
 
 fn fit_outcome(
     base: Learner,
     rows: &[&UpliftRow],
-    inputs: Inputs,
+    inputs: Inputs<'_>,
     params: &ValidTrainParams,
 ) -> Result<FittedModel, ModelError> {
     FittedModel::fit(base, &dataset(rows, inputs)?, params)
@@ -336,28 +353,30 @@ pub(super) fn feature_matrix(rows: &[&UpliftRow]) -> Result<Array2<f64>, ModelEr
     Ok(dataset(rows, Inputs::Features)?.features)
 }
 
-fn dataset(rows: &[&UpliftRow], inputs: Inputs) -> Result<Dataset, ModelError> {
+fn dataset(rows: &[&UpliftRow], inputs: Inputs<'_>) -> Result<Dataset, ModelError> {
     let features = rows.first().map_or(0, |r| r.features.len());
     let width = match inputs {
         Inputs::Features => features,
-        Inputs::Treatment => features + TREATMENT_NAMES.len(),
-        Inputs::TreatmentAndFlag => features + TREATMENT_NAMES.len() + 1,
+        Inputs::Treatment(treatments) => features + treatments.width(),
+        Inputs::TreatmentAndFlag(treatments) => features + treatments.width() + 1,
     };
     let mut values = Vec::with_capacity(rows.len() * width);
     for row in rows {
         values.extend_from_slice(&row.features);
         match (inputs, &row.treatment) {
             (Inputs::Features, _) => {}
-            (Inputs::Treatment, Some(t)) => treatment::encode(t.action, &t.quality, &mut values),
-            (Inputs::Treatment, None) => {
-                values.extend(std::iter::repeat_n(0.0, TREATMENT_NAMES.len()))
+            (Inputs::Treatment(treatments), Some(t)) => {
+                treatments.encode(t.action, &t.quality, &mut values)
             }
-            (Inputs::TreatmentAndFlag, Some(t)) => {
-                treatment::encode(t.action, &t.quality, &mut values);
+            (Inputs::Treatment(treatments), None) => {
+                values.extend(std::iter::repeat_n(0.0, treatments.width()))
+            }
+            (Inputs::TreatmentAndFlag(treatments), Some(t)) => {
+                treatments.encode(t.action, &t.quality, &mut values);
                 values.push(1.0);
             }
-            (Inputs::TreatmentAndFlag, None) => {
-                values.extend(std::iter::repeat_n(0.0, TREATMENT_NAMES.len() + 1))
+            (Inputs::TreatmentAndFlag(treatments), None) => {
+                values.extend(std::iter::repeat_n(0.0, treatments.width() + 1))
             }
         }
     }

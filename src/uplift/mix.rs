@@ -71,7 +71,7 @@ pub struct ProgramMix {
     /// trained before segments had mixes of their own: those predict at the program's mix.
     #[serde(default)]
     pub segments: Vec<SegmentQualities>,
-    /// In [`RecoveryAction::ALL`] order; actions never taken are left out.
+    /// By action name; actions never taken are left out.
     pub actions: Vec<ActionShare>,
 }
 
@@ -139,13 +139,11 @@ impl ProgramMix {
     /// would predict every future recovery as partly one that came too late. Without any
     /// re-surveyed case, the mix is the one quality the cases had.
     pub fn learn<'a>(cases: impl Iterator<Item = (Segment, RecoveryAction, &'a Quality)>) -> Self {
-        let mut actions = vec![0usize; RecoveryAction::ALL.len()];
+        let mut actions: std::collections::BTreeMap<RecoveryAction, usize> = Default::default();
         let mut overall = Tallies::default();
         let mut by_segment = [Tallies::default(); SEGMENTS.len()];
         for (segment, action, quality) in cases {
-            if let Some(i) = RecoveryAction::ALL.iter().position(|a| *a == action) {
-                actions[i] += 1;
-            }
+            *actions.entry(action).or_default() += 1;
             tally(&mut overall, quality);
             if let Some(i) = SEGMENTS.iter().position(|s| *s == segment) {
                 tally(&mut by_segment[i], quality);
@@ -161,13 +159,11 @@ impl ProgramMix {
             })
             .collect();
         let qualities = shares(&overall);
-        let taken: usize = actions.iter().sum();
-        let actions = RecoveryAction::ALL
-            .iter()
-            .zip(actions)
-            .filter(|(_, count)| *count > 0)
+        let taken: usize = actions.values().sum();
+        let actions = actions
+            .into_iter()
             .map(|(action, count)| ActionShare {
-                action: *action,
+                action,
                 share: count as f64 / taken as f64,
             })
             .collect();
@@ -274,6 +270,7 @@ mod by_name {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::BuiltInAction;
 
     fn rated(score: u8, cares: f64) -> Quality {
         Quality {
@@ -285,11 +282,11 @@ mod tests {
     #[test]
     fn the_mix_counts_re_surveyed_cases_and_averages_their_cares() {
         let cases = [
-            (RecoveryAction::Refund, rated(6, 5.0)),
-            (RecoveryAction::Refund, rated(6, 7.0)),
-            (RecoveryAction::Apology, rated(2, 2.0)),
+            (RecoveryAction::from(BuiltInAction::Refund), rated(6, 5.0)),
+            (RecoveryAction::from(BuiltInAction::Refund), rated(6, 7.0)),
+            (RecoveryAction::from(BuiltInAction::Apology), rated(2, 2.0)),
             (
-                RecoveryAction::Apology,
+                RecoveryAction::from(BuiltInAction::Apology),
                 Quality {
                     resurvey: None,
                     cares: None,
@@ -306,11 +303,11 @@ mod tests {
             mix.actions,
             vec![
                 ActionShare {
-                    action: RecoveryAction::Apology,
+                    action: RecoveryAction::from(BuiltInAction::Apology),
                     share: 0.5
                 },
                 ActionShare {
-                    action: RecoveryAction::Refund,
+                    action: RecoveryAction::from(BuiltInAction::Refund),
                     share: 0.5
                 },
             ]
@@ -327,7 +324,12 @@ mod tests {
             cares: Some([4.0; 5]),
         };
         let mix = ProgramMix::learn(
-            [(Segment::Consumer, RecoveryAction::Callback, &unknown)].into_iter(),
+            [(
+                Segment::Consumer,
+                RecoveryAction::from(BuiltInAction::Callback),
+                &unknown,
+            )]
+            .into_iter(),
         );
         assert_eq!(mix.qualities.len(), 1);
         assert_eq!(mix.qualities[0].quality(), unknown);
@@ -337,7 +339,7 @@ mod tests {
     #[test]
     fn actions_are_stored_by_name() {
         let share = ActionShare {
-            action: RecoveryAction::StoreCredit,
+            action: RecoveryAction::from(BuiltInAction::StoreCredit),
             share: 1.0,
         };
         let json = serde_json::to_string(&share).expect("json");
@@ -346,7 +348,7 @@ mod tests {
             serde_json::from_str::<ActionShare>(&json).expect("parses"),
             share
         );
-        assert!(serde_json::from_str::<ActionShare>(r#"{"action":"gold","share":1}"#).is_err());
+        assert!(serde_json::from_str::<ActionShare>(r#"{"action":"","share":1}"#).is_err());
     }
 
     #[test]
@@ -366,17 +368,27 @@ mod tests {
     fn a_segment_with_enough_re_surveyed_cases_gets_its_own_mix() {
         let good = rated(6, 6.0);
         let poor = rated(3, 3.0);
-        let cases =
-            std::iter::repeat_n((Segment::Enterprise, RecoveryAction::Callback, &good), 100)
-                .chain(std::iter::repeat_n(
-                    (Segment::Consumer, RecoveryAction::Callback, &poor),
-                    98,
-                ))
-                .chain(std::iter::once((
-                    Segment::Consumer,
-                    RecoveryAction::Callback,
-                    &good,
-                )));
+        let cases = std::iter::repeat_n(
+            (
+                Segment::Enterprise,
+                RecoveryAction::from(BuiltInAction::Callback),
+                &good,
+            ),
+            100,
+        )
+        .chain(std::iter::repeat_n(
+            (
+                Segment::Consumer,
+                RecoveryAction::from(BuiltInAction::Callback),
+                &poor,
+            ),
+            98,
+        ))
+        .chain(std::iter::once((
+            Segment::Consumer,
+            RecoveryAction::from(BuiltInAction::Callback),
+            &good,
+        )));
         let mix = ProgramMix::learn(cases);
         assert_eq!(mix.segments.len(), 1);
         let enterprise = mix.qualities_for(Some(Segment::Enterprise));

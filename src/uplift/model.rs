@@ -4,6 +4,7 @@
 use super::artifact::UpliftArtifact;
 use super::learner::{RetentionModels, UpliftLearner, program_outcome_if_recovered};
 use super::mix::{ExpectedQuality, ProgramMix};
+use super::treatment::Treatments;
 use crate::domain::{RecoveryAction, Segment, Timestamp};
 use crate::features::{FeatureSpec, History};
 use crate::model::ModelError;
@@ -44,6 +45,8 @@ pub struct UpliftModel {
     learner: UpliftLearner,
     /// The customer features every retention model reads first.
     features: FeatureSpec,
+    /// The treatment inputs the recovered models read after the features.
+    treatments: Treatments,
     models: RetentionModels,
     /// The same learner fitted on bootstrap draws of the training customers: the spread of
     /// their answers is the interval. Empty for models trained without them.
@@ -70,6 +73,7 @@ impl UpliftModel {
             horizon_days: artifact.horizon_days,
             learner: artifact.learner,
             features: artifact.features.clone(),
+            treatments: artifact.treatments.clone(),
             models: artifact.models.clone(),
             replicates: artifact.replicates.clone(),
             mix: artifact.program_mix.clone(),
@@ -133,11 +137,11 @@ impl UpliftModel {
         }
         let of = |models: &RetentionModels| {
             let outcome = self.mix.at_quality(segment, quality, |q| {
-                models.outcome_if_recovered(features, action, q)
+                models.outcome_if_recovered(&self.treatments, features, action, q)
             });
             Retention {
                 if_recovered: corrected(models, outcome, features),
-                if_not: models.if_not(features),
+                if_not: models.if_not(&self.treatments, features),
                 interval: None,
             }
         };
@@ -155,7 +159,9 @@ impl UpliftModel {
             return Retention::undefined();
         }
         Retention {
-            interval: self.interval(|models| program_uplift(models, &self.mix, features, segment)),
+            interval: self.interval(|models| {
+                program_uplift(models, &self.treatments, &self.mix, features, segment)
+            }),
             ..self.program_point(features, segment)
         }
     }
@@ -166,10 +172,16 @@ impl UpliftModel {
         if features.len() != self.features.len() {
             return Retention::undefined();
         }
-        let outcome = program_outcome_if_recovered(&self.models, &self.mix, features, segment);
+        let outcome = program_outcome_if_recovered(
+            &self.models,
+            &self.treatments,
+            &self.mix,
+            features,
+            segment,
+        );
         Retention {
             if_recovered: corrected(&self.models, outcome, features),
-            if_not: self.models.if_not(features),
+            if_not: self.models.if_not(&self.treatments, features),
             interval: None,
         }
     }
@@ -198,12 +210,13 @@ fn corrected(models: &RetentionModels, outcome: f64, features: &[f64]) -> f64 {
 /// The uplift of recovering the way the program does, by `models`.
 fn program_uplift(
     models: &RetentionModels,
+    treatments: &Treatments,
     mix: &ProgramMix,
     features: &[f64],
     segment: Segment,
 ) -> f64 {
-    let outcome = program_outcome_if_recovered(models, mix, features, segment);
-    corrected(models, outcome, features) - models.if_not(features)
+    let outcome = program_outcome_if_recovered(models, treatments, mix, features, segment);
+    corrected(models, outcome, features) - models.if_not(treatments, features)
 }
 
 /// The `share` percentile of sorted `values`, linear between neighbours.
@@ -230,11 +243,11 @@ pub type UpliftSlot = crate::model::ServingSlot<UpliftModel>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::BuiltInAction;
     use crate::features::FEATURE_NAMES;
     use crate::model::{FittedModel, Learner, LogisticModel, Scaler};
     use crate::uplift::learner::MetaLearner;
     use crate::uplift::mix::{ActionShare, QualityShare};
-    use crate::uplift::treatment::TREATMENT_NAMES;
     use std::sync::Arc;
 
     fn sigmoid(z: f64) -> f64 {
@@ -245,7 +258,7 @@ mod tests {
     /// input after the eight action columns) — nothing else matters.
     fn model() -> UpliftModel {
         let features = FEATURE_NAMES.len();
-        let width = features + TREATMENT_NAMES.len();
+        let width = features + Treatments::built_in().width();
         let plain = |n: usize| Scaler {
             mean: vec![0.0; n],
             scale: vec![1.0; n],
@@ -257,6 +270,7 @@ mod tests {
             horizon_days: 90,
             learner: UpliftLearner::new(MetaLearner::TLearner, Learner::Logistic),
             features: FeatureSpec::every_built_in(),
+            treatments: Treatments::built_in(),
             models: RetentionModels::Separate {
                 recovered: FittedModel::Logistic(LogisticModel {
                     scaler: plain(width),
@@ -285,11 +299,11 @@ mod tests {
                 segments: Vec::new(),
                 actions: vec![
                     ActionShare {
-                        action: RecoveryAction::Apology,
+                        action: RecoveryAction::from(BuiltInAction::Apology),
                         share: 0.95,
                     },
                     ActionShare {
-                        action: RecoveryAction::Refund,
+                        action: RecoveryAction::from(BuiltInAction::Refund),
                         share: 0.05,
                     },
                 ],
@@ -302,15 +316,24 @@ mod tests {
     #[test]
     fn an_action_with_few_training_recoveries_is_not_known() {
         let model = model();
-        assert_eq!(model.training_cases(RecoveryAction::Apology), 380);
-        assert!(model.knows(RecoveryAction::Apology));
-        assert_eq!(model.training_cases(RecoveryAction::Refund), 20);
+        assert_eq!(
+            model.training_cases(RecoveryAction::from(BuiltInAction::Apology)),
+            380
+        );
+        assert!(model.knows(RecoveryAction::from(BuiltInAction::Apology)));
+        assert_eq!(
+            model.training_cases(RecoveryAction::from(BuiltInAction::Refund)),
+            20
+        );
         assert!(
-            !model.knows(RecoveryAction::Refund),
+            !model.knows(RecoveryAction::from(BuiltInAction::Refund)),
             "20 < {MIN_ACTION_CASES}"
         );
-        assert_eq!(model.training_cases(RecoveryAction::StoreCredit), 0);
-        assert!(!model.knows(RecoveryAction::StoreCredit));
+        assert_eq!(
+            model.training_cases(RecoveryAction::from(BuiltInAction::StoreCredit)),
+            0
+        );
+        assert!(!model.knows(RecoveryAction::from(BuiltInAction::StoreCredit)));
     }
 
     #[test]
@@ -320,7 +343,7 @@ mod tests {
         let at_six = model.retention(
             &features,
             Segment::Consumer,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::Rating(6),
         );
         assert!((at_six.if_recovered - sigmoid(1.0 + 1.2)).abs() < 1e-12);
@@ -330,14 +353,14 @@ mod tests {
         let at_nine = model.retention(
             &features,
             Segment::Consumer,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::Rating(9),
         );
         assert!((at_nine.if_recovered - sigmoid(1.0 + 1.4)).abs() < 1e-12);
         let mixed = model.retention(
             &features,
             Segment::Consumer,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::ProgramMix,
         );
         let expected = 0.25 * sigmoid(1.4) + 0.75 * sigmoid(2.2);
@@ -361,7 +384,7 @@ mod tests {
         let retention = model.retention(
             &features,
             Segment::Enterprise,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::ProgramMix,
         );
         assert!((retention.if_recovered - sigmoid(1.0 + 1.4)).abs() < 1e-12);
@@ -369,7 +392,7 @@ mod tests {
         let retention = model.retention(
             &features,
             Segment::Consumer,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::ProgramMix,
         );
         let expected = 0.25 * sigmoid(1.4) + 0.75 * sigmoid(2.2);
@@ -381,7 +404,7 @@ mod tests {
         let retention = model().retention(
             &[1.0, 2.0],
             Segment::Consumer,
-            RecoveryAction::Refund,
+            RecoveryAction::from(BuiltInAction::Refund),
             ExpectedQuality::ProgramMix,
         );
         assert!(retention.if_recovered.is_nan() && retention.if_not.is_nan());
@@ -390,7 +413,7 @@ mod tests {
     #[test]
     fn the_doubly_robust_correction_shifts_every_action_and_the_program_alike() {
         let features = FEATURE_NAMES.len();
-        let width = features + TREATMENT_NAMES.len() + 1;
+        let width = features + Treatments::built_in().width() + 1;
         let mut coefficients = vec![0.0; width];
         // The recovered flag (the last input) adds 0.5 to the retention logit.
         coefficients[width - 1] = 0.5;
@@ -428,7 +451,7 @@ mod tests {
             m.retention(
                 &x,
                 Segment::Consumer,
-                RecoveryAction::Apology,
+                RecoveryAction::from(BuiltInAction::Apology),
                 ExpectedQuality::Rating(6),
             )
             .uplift()

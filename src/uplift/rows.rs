@@ -317,6 +317,7 @@ impl UpliftSplit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{BuiltInAction, BuiltInTag};
     use crate::domain::{
         CaresRatings, CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, Interaction, Money,
         PlanTier, Rating, RecoveryCase, RecoveryTrigger, Resolution, Segment, WaitSeconds,
@@ -346,7 +347,7 @@ mod tests {
             customer_id: CustomerId::parse(customer.into()).expect("id"),
             occurred_at: at,
             channel: Channel::Phone,
-            tag: IssueTag::Billing,
+            tag: IssueTag::from(BuiltInTag::Billing),
             failure,
             resolution: Resolution::Unresolved,
             wait_seconds: WaitSeconds::parse(600.0).expect("wait"),
@@ -361,7 +362,7 @@ mod tests {
             customer_id: failure.customer_id.clone(),
             trigger: RecoveryTrigger::Complaint,
             tag: failure.tag,
-            action: RecoveryAction::Refund,
+            action: RecoveryAction::from(BuiltInAction::Refund),
             cost: Money::parse(20.0).expect("money"),
             trigger_interaction_id: Some(failure.interaction_id.clone()),
             trigger_survey_id: None,
@@ -442,7 +443,10 @@ mod tests {
         let split = rows.split(HoldoutStart::At(day(200)));
         assert_eq!(split.train.len(), 2);
         let treatment = split.train[0].treatment.expect("recovered");
-        assert_eq!(treatment.action, RecoveryAction::Refund);
+        assert_eq!(
+            treatment.action,
+            RecoveryAction::from(BuiltInAction::Refund)
+        );
         assert_eq!(treatment.quality.resurvey, Some(6));
         assert!(split.train[1].treatment.is_none());
     }

@@ -10,7 +10,7 @@ use super::mix::ProgramMix;
 use super::model::UpliftModel;
 use super::propensity;
 use super::rows::{UpliftRow, UpliftSplit};
-use super::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
+use super::treatment::{TREATMENT_SCHEMA_VERSION, Treatments};
 use crate::domain::Timestamp;
 use crate::model::{ModelError, ModelKind, ValidTrainParams};
 
@@ -51,6 +51,13 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
             .filter_map(|row| Some((row.segment, row.treatment.as_ref()?)))
             .map(|(segment, t)| (segment, t.action, &t.quality)),
     );
+    // An input for each action the training cases took: the program's own actions.
+    let treatments = Treatments::of(
+        split
+            .train
+            .iter()
+            .filter_map(|row| Some(row.treatment.as_ref()?.action)),
+    );
     let holdout_weights = propensity::inverse_propensity_weights(&split.holdout, &training.params)?;
     let artifact_of = |learner: UpliftLearner, models: RetentionModels| UpliftArtifact {
         artifact_schema: UPLIFT_ARTIFACT_SCHEMA_VERSION,
@@ -59,7 +66,8 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         learner,
         features: split.spec.clone(),
         treatment_schema: TREATMENT_SCHEMA_VERSION,
-        treatment_names: TREATMENT_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+        treatment_names: treatments.names(),
+        treatments: treatments.clone(),
         horizon_days: training.horizon_days,
         models,
         replicates: Vec::new(),
@@ -80,7 +88,13 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
     let mut fitted: Vec<(UpliftArtifact, Vec<f64>)> = Vec::new();
     let mut last_error = None;
     for &learner in &training.learners {
-        let models = match learner::fit(learner, &split.train, &program_mix, &training.params) {
+        let models = match learner::fit(
+            learner,
+            &split.train,
+            &program_mix,
+            &treatments,
+            &training.params,
+        ) {
             Ok(models) => models,
             Err(error) => {
                 notes.push(format!("{}: not fitted: {error}", learner.name()));
@@ -110,7 +124,13 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         .collect();
     let mut artifact = fitted.swap_remove(chosen).0;
     artifact.candidates = candidates;
-    artifact.replicates = replicates(artifact.learner, &split.train, &program_mix, training)?;
+    artifact.replicates = replicates(
+        artifact.learner,
+        &split.train,
+        &program_mix,
+        &treatments,
+        training,
+    )?;
     if training.replicates > 0 {
         notes.push(format!(
             "{} bootstrap replicates of the {} model for the uplift's interval",
@@ -187,6 +207,7 @@ fn replicates(
     learner: UpliftLearner,
     rows: &[UpliftRow],
     mix: &ProgramMix,
+    treatments: &Treatments,
     training: &UpliftTraining,
 ) -> Result<Vec<RetentionModels>, ModelError> {
     use rand::{Rng, SeedableRng};
@@ -205,7 +226,13 @@ fn replicates(
             .flat_map(|_| customers[rng.gen_range(0..customers.len())].iter())
             .map(|row| (*row).clone())
             .collect();
-        fitted.push(learner::fit(learner, &draw, mix, &training.params)?);
+        fitted.push(learner::fit(
+            learner,
+            &draw,
+            mix,
+            treatments,
+            &training.params,
+        )?);
     }
     Ok(fitted)
 }

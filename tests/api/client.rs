@@ -111,7 +111,10 @@ fn sorted(mut records: CustomerRecords) -> CustomerRecords {
 
 /// Every row of a backfill file, as the server would store it.
 fn file_records(path: &Path, kind: FileKind) -> Vec<Record> {
-    let parser = rescue::api::RecordParser::received_at(rescue::domain::Timestamp::now());
+    let parser = rescue::api::RecordParser::received_at(
+        rescue::domain::Timestamp::now(),
+        rescue::domain::Vocabulary::built_in(),
+    );
     let mut reader = RecordReader::open(path, kind, rescue::client::Format::Csv, Position::START)
         .expect("open the file");
     let mut records = Vec::new();

@@ -19,3 +19,4 @@ mod simulate;
 mod store_contract;
 mod uplift;
 mod uplift_effects;
+mod vocabulary;

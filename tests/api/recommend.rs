@@ -90,6 +90,7 @@ pub fn request(customer: &str, trigger: Option<Trigger>) -> proto::RecommendReco
         customer_id: customer.into(),
         trigger,
         tag: 0,
+        tag_name: String::new(),
         // A day after the base time: the failure is 22 hours old.
         as_of: at(86_400),
         expected_quality: None,

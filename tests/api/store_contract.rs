@@ -26,7 +26,8 @@ on_every_backend!(
 );
 
 fn parse(records: Vec<proto::Record>) -> Vec<Record> {
-    let parser = RecordParser::received_at(Timestamp::now());
+    let parser =
+        RecordParser::received_at(Timestamp::now(), rescue::domain::Vocabulary::built_in());
     records
         .into_iter()
         .map(|r| parser.record(r).expect("fixtures are valid"))

@@ -88,11 +88,16 @@ fn truth_of(truth: &HashMap<String, Truth>, row: &UpliftRow) -> Truth {
         .unwrap_or_else(|| panic!("no oracle row for failure {}", row.failure_id))
 }
 
+/// The simulator speaks the built-in vocabulary only.
+fn simulated_tag(row: &UpliftRow) -> rescue::domain::BuiltInTag {
+    row.tag.built_in().expect("simulated tags are built-in")
+}
+
 /// What recovering a failure is expected to cost: the mean, over the protocol actions of its
 /// tag (the simulator picks one of them at random), of each action's expected cost in the
 /// simulator's cost model.
 fn expected_cost(row: &UpliftRow) -> f64 {
-    let actions = calibration::protocol(row.tag);
+    let actions = calibration::protocol(simulated_tag(row));
     actions
         .iter()
         .map(|action| simulate::expected_cost(*action, row.annual_value))
@@ -103,7 +108,7 @@ fn expected_cost(row: &UpliftRow) -> f64 {
 /// The model's uplift for a failure at the program's quality mix, averaged over the protocol
 /// actions of its tag, as the recovery would be chosen.
 fn predicted_uplift(model: &UpliftModel, row: &UpliftRow) -> f64 {
-    let actions = calibration::protocol(row.tag);
+    let actions = calibration::protocol(simulated_tag(row));
     actions
         .iter()
         .map(|action| {
@@ -111,7 +116,7 @@ fn predicted_uplift(model: &UpliftModel, row: &UpliftRow) -> f64 {
                 .retention(
                     &row.features,
                     row.segment,
-                    *action,
+                    (*action).into(),
                     ExpectedQuality::ProgramMix,
                 )
                 .uplift()
@@ -370,7 +375,7 @@ mod registry {
     use rescue::uplift::artifact::UPLIFT_ARTIFACT_SCHEMA_VERSION;
     use rescue::uplift::learner::RetentionModels;
     use rescue::uplift::mix::{ActionShare, ProgramMix, QualityShare};
-    use rescue::uplift::treatment::{TREATMENT_NAMES, TREATMENT_SCHEMA_VERSION};
+    use rescue::uplift::treatment::{TREATMENT_SCHEMA_VERSION, Treatments};
     use rescue::uplift::{MetaLearner, UpliftArtifact, UpliftLearner, UpliftMetrics};
     use tonic::Code;
 
@@ -721,7 +726,7 @@ mod registry {
         // Every training recovery was a refund.
         let mut artifact = hand_made("uplift-refunds-only", 0.5);
         artifact.program_mix.actions = vec![ActionShare {
-            action: RecoveryAction::Refund,
+            action: RecoveryAction::from(rescue::domain::BuiltInAction::Refund),
             share: 1.0,
         }];
         // Replicates that lift the logit by 0.2 to 0.8: the interval lies around the 0.5.
@@ -786,6 +791,11 @@ mod registry {
     /// customer.
     fn hand_made(version: &str, lift: f64) -> UpliftArtifact {
         let features = FEATURE_NAMES.len();
+        let treatments = Treatments::of(
+            rescue::domain::BuiltInAction::ALL
+                .iter()
+                .map(|a| RecoveryAction::from(*a)),
+        );
         let logistic = |inputs: usize, intercept: f64| LogisticModel {
             scaler: Scaler {
                 mean: vec![0.0; inputs],
@@ -801,11 +811,12 @@ mod registry {
             learner: UpliftLearner::new(MetaLearner::TLearner, Learner::Logistic),
             features: FeatureSpec::every_built_in(),
             treatment_schema: TREATMENT_SCHEMA_VERSION,
-            treatment_names: TREATMENT_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+            treatment_names: treatments.names(),
+            treatments: treatments.clone(),
             horizon_days: 90,
             models: RetentionModels::Separate {
                 recovered: FittedModel::Logistic(logistic(
-                    features + TREATMENT_NAMES.len(),
+                    features + treatments.width(),
                     2.0 + lift,
                 )),
                 not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
@@ -819,7 +830,7 @@ mod registry {
                 }],
                 segments: Vec::new(),
                 actions: vec![ActionShare {
-                    action: RecoveryAction::Apology,
+                    action: RecoveryAction::from(rescue::domain::BuiltInAction::Apology),
                     share: 1.0,
                 }],
             },

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rescue::domain::{
-    AttributeName, AttributeValue, Attributes, CaresRatings, CaseId, Channel, ChurnOutcome,
-    ChurnStatus, Customer, CustomerId, Interaction, InteractionId, IssueTag, MICROS_PER_DAY, Money,
-    PlanTier, Rating, Record, RecoveryAction, RecoveryCase, RecoveryTrigger, Resolution, Segment,
-    Timestamp, WaitSeconds,
+    AttributeName, AttributeValue, Attributes, BuiltInAction, BuiltInTag, CaresRatings, CaseId,
+    Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId, Interaction, InteractionId, IssueTag,
+    MICROS_PER_DAY, Money, PlanTier, Rating, Record, RecoveryAction, RecoveryCase, RecoveryTrigger,
+    Resolution, Segment, Timestamp, WaitSeconds,
 };
 use rescue::features::SpecBuilder;
 use rescue::model::TrainParams;
@@ -108,7 +108,7 @@ fn world(
             customer_id: customer_id.clone(),
             occurred_at: failed_at,
             channel: Channel::Phone,
-            tag: IssueTag::Technical,
+            tag: IssueTag::from(BuiltInTag::Technical),
             failure: true,
             resolution: Resolution::Unresolved,
             wait_seconds: WaitSeconds::parse(300.0).expect("wait"),
@@ -146,8 +146,8 @@ fn world(
                 case_id: CaseId::parse(format!("{id}-r")).expect("id"),
                 customer_id: customer_id.clone(),
                 trigger: RecoveryTrigger::Proactive,
-                tag: IssueTag::Technical,
-                action: RecoveryAction::Callback,
+                tag: IssueTag::from(BuiltInTag::Technical),
+                action: RecoveryAction::from(BuiltInAction::Callback),
                 cost: Money::parse(20.0).expect("money"),
                 trigger_interaction_id: Some(failure.interaction_id.clone()),
                 trigger_survey_id: None,

@@ -1,6 +1,6 @@
 //! Recovery requests to domain values, and decisions and funnels back to the contract.
 
-use super::{RecordParser, issue_tag, timestamp};
+use super::{RecordParser, action_number, tag_number, timestamp};
 use crate::decision::funnel::{Funnel, FunnelCounts};
 use crate::decision::{Approval, Decision, TriggerRequest, UpliftSource, ValuedAction};
 use crate::domain::{CustomerId, InteractionId, IssueTag, SurveyId, Timestamp, Violations};
@@ -18,7 +18,7 @@ pub struct RecommendRequest {
     pub what_if: bool,
 }
 
-impl RecordParser {
+impl RecordParser<'_> {
     pub fn recommend_request(
         &self,
         request: proto::RecommendRecoveryRequest,
@@ -28,6 +28,7 @@ impl RecordParser {
             customer_id,
             trigger,
             tag,
+            tag_name,
             as_of,
             expected_quality,
             what_if,
@@ -43,24 +44,11 @@ impl RecordParser {
                 .check("survey_id", SurveyId::parse(id))
                 .map(TriggerRequest::Survey),
         };
-        // UNSPECIFIED means "the trigger's tag".
-        let tag = if tag == 0 {
+        // Neither set means "the trigger's tag".
+        let tag = if tag == 0 && tag_name.is_empty() {
             Some(None)
         } else {
-            v.check(
-                "tag",
-                issue_tag(tag).map_err(|_| {
-                    format!(
-                        "unknown tag {tag}; known tags: {}",
-                        IssueTag::ALL
-                            .iter()
-                            .map(|t| t.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }),
-            )
-            .map(Some)
+            v.check("tag", self.tag(tag, &tag_name)).map(Some)
         };
         let as_of = match as_of {
             None => Some(self.now),
@@ -119,7 +107,8 @@ fn approval(level: Approval) -> proto::ApprovalLevel {
 
 fn option(valued: &ValuedAction) -> proto::RecoveryOption {
     proto::RecoveryOption {
-        action: proto::RecoveryAction::from(valued.action).into(),
+        action_name: valued.action.to_string(),
+        action: action_number(valued.action),
         cost: valued.cost,
         retention_if_recovered: valued.retention.if_recovered,
         retention_if_not: valued.retention.if_not,
@@ -157,10 +146,8 @@ impl From<Decision> for proto::RecoveryRecommendation {
                 .and_then(|t| t.survey_id.as_ref())
                 .map_or_else(String::new, |id| id.as_str().to_owned()),
             trigger_at: trigger.map(|t| timestamp(t.at)),
-            tag: d
-                .tag
-                .map_or(proto::IssueTag::Unspecified, proto::IssueTag::from)
-                .into(),
+            tag_name: d.tag.map_or_else(String::new, |tag| tag.to_string()),
+            tag: d.tag.map_or(0, tag_number),
             recommended: d.recommended().map(option),
             options: d.options.iter().map(option).collect(),
             respond_by: d.respond_by.map(timestamp),

@@ -11,11 +11,11 @@ pub use decision::{RecommendRequest, funnel};
 pub use scoring::{ScoreSubject, health_score, missing, score_error};
 
 use crate::domain::{
-    Amount, AttributeName, AttributeValue, Attributes, CaresRatings, CaseId, Channel, ChurnOutcome,
-    ChurnStatus, Customer, CustomerId, EventId, Interaction, InteractionId, IssueTag, Money,
-    PlanTier, Rating, Record, RecoveryAction, RecoveryCase, RecoveryTrigger, Resolution, Segment,
-    SpendChange, Survey, SurveyId, Timestamp, TimestampBounds, UsageEvent, Violations, WaitSeconds,
-    has_control_characters,
+    Amount, AttributeName, AttributeValue, Attributes, BuiltInAction, BuiltInTag, CaresRatings,
+    CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId, EventId, Interaction,
+    InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction, RecoveryCase,
+    RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
+    TimestampBounds, UsageEvent, Violations, Vocabulary, WaitSeconds, has_control_characters,
 };
 use crate::proto::v1 as proto;
 
@@ -51,7 +51,7 @@ enum_from_proto!(plan_tier, proto::PlanTier => PlanTier { Free, Basic, Standard,
 enum_from_proto!(channel, proto::Channel => Channel {
     Phone, Email, Chat, Social, Web, InPerson, InApp,
 });
-enum_from_proto!(issue_tag, proto::IssueTag => IssueTag {
+enum_from_proto!(built_in_tag, proto::IssueTag => BuiltInTag {
     Pricing, Billing, Delivery, Technical, Account, ProductQuality, Service, Other,
 });
 enum_from_proto!(resolution, proto::Resolution => Resolution { Resolved, Unresolved, Escalated });
@@ -59,9 +59,61 @@ enum_from_proto!(churn_status, proto::ChurnStatus => ChurnStatus { Active, Churn
 enum_from_proto!(recovery_trigger, proto::RecoveryTrigger => RecoveryTrigger {
     LowSurveyScore, SocialPost, LiveAnger, Complaint, UnmetExpectation, Proactive,
 });
-enum_from_proto!(recovery_action, proto::RecoveryAction => RecoveryAction {
+enum_from_proto!(built_in_action, proto::RecoveryAction => BuiltInAction {
     Apology, Refund, Discount, StoreCredit, FeeWaiver, Replacement, Callback, ExpertSupport,
 });
+
+/// A tag's number in the contract's enum; UNSPECIFIED for a name outside the built-in vocabulary.
+pub(super) fn tag_number(tag: IssueTag) -> i32 {
+    tag.built_in()
+        .map_or(0, |t| proto::IssueTag::from(t).into())
+}
+
+/// An action's number in the contract's enum; UNSPECIFIED for a name outside the built-in
+/// vocabulary.
+pub(super) fn action_number(action: RecoveryAction) -> i32 {
+    action
+        .built_in()
+        .map_or(0, |a| proto::RecoveryAction::from(a).into())
+}
+
+/// A built-in value if one is set: UNSPECIFIED means the caller named it instead.
+fn optional_built_in<T>(
+    raw: i32,
+    parse: fn(i32) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    if raw == 0 {
+        Ok(None)
+    } else {
+        parse(raw).map(Some)
+    }
+}
+
+/// A tag or an action given as a built-in value (`built_in`), by name (`name`) or both, found in
+/// the serving vocabulary by `find`. Both set must name the same thing.
+fn vocabulary_term<T: PartialEq + Copy>(
+    field: &str,
+    built_in: Option<&str>,
+    name: &str,
+    find: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, String> {
+    match (built_in, name.is_empty()) {
+        (None, true) => Err(format!("is required: set {field} or {field}_name")),
+        (Some(value), true) => find(value),
+        (None, false) => find(name),
+        (Some(value), false) => {
+            let named = find(name)?;
+            if find(value)? == named {
+                Ok(named)
+            } else {
+                Err(format!(
+                    "{value:?} and {field}_name {:?} name different {field}s",
+                    crate::domain::cut_name(name)
+                ))
+            }
+        }
+    }
+}
 
 /// Optional free text: empty means absent.
 pub(super) fn optional_text(
@@ -117,20 +169,41 @@ pub(super) fn optional<T, U>(
     raw.map(parse).transpose()
 }
 
-/// Checks received records against the time they were received.
+/// Checks received records against the time they were received and the serving program's
+/// vocabulary of tags and actions.
 #[derive(Debug, Clone, Copy)]
-pub struct RecordParser {
+pub struct RecordParser<'v> {
     bounds: TimestampBounds,
     /// When the request arrived: the default "as of" time.
     now: Timestamp,
+    vocabulary: &'v Vocabulary,
 }
 
-impl RecordParser {
-    pub fn received_at(now: Timestamp) -> Self {
+impl<'v> RecordParser<'v> {
+    pub fn received_at(now: Timestamp, vocabulary: &'v Vocabulary) -> Self {
         Self {
             bounds: TimestampBounds::received_at(now),
             now,
+            vocabulary,
         }
+    }
+
+    /// An issue tag, as a built-in value, a name or both.
+    pub(super) fn tag(&self, raw: i32, name: &str) -> Result<IssueTag, String> {
+        let built_in = optional_built_in(raw, built_in_tag)
+            .map_err(|_| format!("unknown tag {raw}: name the tag in tag_name"))?;
+        vocabulary_term("tag", built_in.map(BuiltInTag::as_str), name, |n| {
+            self.vocabulary.tag(n)
+        })
+    }
+
+    /// A recovery action, as a built-in value, a name or both.
+    fn action(&self, raw: i32, name: &str) -> Result<RecoveryAction, String> {
+        let built_in = optional_built_in(raw, built_in_action)
+            .map_err(|_| format!("unknown action {raw}: name the action in action_name"))?;
+        vocabulary_term("action", built_in.map(BuiltInAction::as_str), name, |n| {
+            self.vocabulary.action(n)
+        })
     }
 
     pub(super) fn time(&self, raw: prost_types::Timestamp) -> Result<Timestamp, String> {
@@ -265,6 +338,7 @@ impl RecordParser {
             occurred_at,
             channel: raw_channel,
             tag,
+            tag_name,
             failure,
             resolution: raw_resolution,
             wait_seconds,
@@ -276,7 +350,7 @@ impl RecordParser {
         let customer_id = v.check("customer_id", CustomerId::parse(customer_id));
         let occurred_at = v.check("occurred_at", self.required_time(occurred_at));
         let channel = v.check("channel", channel(raw_channel));
-        let tag = v.check("tag", issue_tag(tag));
+        let tag = v.check("tag", self.tag(tag, &tag_name));
         let resolution = v.check("resolution", resolution(raw_resolution));
         let wait_seconds = v.check("wait_seconds", WaitSeconds::parse(wait_seconds));
         v.finish(|| {
@@ -387,6 +461,8 @@ impl RecordParser {
             trigger,
             tag,
             action,
+            tag_name,
+            action_name,
             cost,
             trigger_interaction_id,
             trigger_survey_id,
@@ -403,8 +479,8 @@ impl RecordParser {
         let case_id = v.check("case_id", CaseId::parse(case_id));
         let customer_id = v.check("customer_id", CustomerId::parse(customer_id));
         let trigger = v.check("trigger", recovery_trigger(trigger));
-        let tag = v.check("tag", issue_tag(tag));
-        let action = v.check("action", recovery_action(action));
+        let tag = v.check("tag", self.tag(tag, &tag_name));
+        let action = v.check("action", self.action(action, &action_name));
         let cost = v.check("cost", Money::parse(cost));
         let trigger_interaction_id = v.check(
             "trigger_interaction_id",

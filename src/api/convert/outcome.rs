@@ -4,7 +4,7 @@ use super::{RecordParser, optional};
 use crate::domain::{CaseId, Rating, RecoveryOutcome, SpendChange, Violations};
 use crate::proto::v1 as proto;
 
-impl RecordParser {
+impl RecordParser<'_> {
     pub fn recovery_outcome(
         &self,
         request: proto::RecordRecoveryOutcomeRequest,

@@ -23,7 +23,7 @@ pub fn missing(field: &str) -> Violations {
     violations
 }
 
-impl RecordParser {
+impl RecordParser<'_> {
     /// A caller-given as-of time, checked like any recorded time.
     pub fn as_of_time(
         &self,

@@ -2,7 +2,7 @@
 //! field by field, so a record written out (a simulated backfill file, a recovery case in an
 //! outcome's answer) reads back as the very record it was.
 
-use super::timestamp;
+use super::{action_number, tag_number, timestamp};
 use crate::domain::{
     AttributeValue, Attributes, CaresRatings, ChurnOutcome, Customer, Interaction, InteractionId,
     Rating, Record, RecoveryCase, SpendChange, Survey, SurveyId, UsageEvent,
@@ -92,7 +92,8 @@ impl From<Record> for proto::Record {
                 customer_id: customer_id.into_string(),
                 occurred_at: time(occurred_at),
                 channel: proto::Channel::from(channel).into(),
-                tag: proto::IssueTag::from(tag).into(),
+                tag: tag_number(tag),
+                tag_name: tag.to_string(),
                 failure,
                 resolution: proto::Resolution::from(resolution).into(),
                 wait_seconds: wait_seconds.get(),
@@ -170,8 +171,10 @@ impl From<RecoveryCase> for proto::RecoveryCase {
             case_id: case_id.into_string(),
             customer_id: customer_id.into_string(),
             trigger: proto::RecoveryTrigger::from(trigger).into(),
-            tag: proto::IssueTag::from(tag).into(),
-            action: proto::RecoveryAction::from(action).into(),
+            tag: tag_number(tag),
+            action: action_number(action),
+            tag_name: tag.to_string(),
+            action_name: action.to_string(),
             cost: cost.get(),
             trigger_interaction_id: trigger_interaction_id
                 .map(InteractionId::into_string)
