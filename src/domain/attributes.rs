@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::has_control_characters;
+use super::{HIDDEN_CHARACTERS, has_hidden_characters};
 
 /// Long enough for any column name a warehouse uses, short enough to read in a driver.
 pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 64;
@@ -114,8 +114,8 @@ impl AttributeValue {
                 value.len()
             ));
         }
-        if has_control_characters(&value) {
-            return Err("a category must not contain control characters".into());
+        if has_hidden_characters(&value) {
+            return Err(format!("a category {HIDDEN_CHARACTERS}"));
         }
         Ok(Self::Category(value))
     }

@@ -6,15 +6,31 @@ use std::fmt;
 /// Long enough for UUIDs, URNs and composite keys; short enough to keep indexes small.
 pub const MAX_ID_BYTES: usize = 128;
 
-/// Whether `text` holds a control character. Every request carries dozens of ids and labels,
-/// nearly always printable ASCII: one pass without early exit (which the compiler turns into
-/// wide vector compares) finds whether any byte is an ASCII control or not ASCII at all, and
-/// only such text is then read character by character.
-pub fn has_control_characters(text: &str) -> bool {
+/// Why text with [`has_hidden_characters`] is refused, in the words every field uses.
+pub const HIDDEN_CHARACTERS: &str = "must not contain control characters or invisible ones (zero-width, bidirectional overrides, line separators)";
+
+/// Whether `text` holds a character that does not show as itself: a control character, a
+/// format character (zero-width spaces and joiners, bidirectional overrides, byte-order marks)
+/// or a line or paragraph separator. Such characters make two ids look alike, reverse how a
+/// log line reads, or break it in two. Every request carries dozens of ids and labels, nearly
+/// always printable ASCII: one pass without early exit (which the compiler turns into wide
+/// vector compares) finds whether any byte is an ASCII control or not ASCII at all, and only
+/// such text is then read character by character.
+pub fn has_hidden_characters(text: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
     let unusual = text
         .bytes()
         .fold(false, |found, b| found | !(b' '..0x7f).contains(&b));
-    unusual && text.chars().any(char::is_control)
+    unusual
+        && text.chars().any(|c| {
+            matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            )
+        })
 }
 
 fn parse_id(raw: String) -> Result<String, String> {
@@ -27,8 +43,8 @@ fn parse_id(raw: String) -> Result<String, String> {
             raw.len()
         ));
     }
-    if has_control_characters(&raw) {
-        return Err("must not contain control characters".into());
+    if has_hidden_characters(&raw) {
+        return Err(HIDDEN_CHARACTERS.into());
     }
     // Whitespace surrounds an id only if its first or last character is whitespace.
     if raw.starts_with(char::is_whitespace) || raw.ends_with(char::is_whitespace) {
@@ -44,7 +60,7 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            /// Accepts 1 to 128 bytes with no control characters and no surrounding whitespace.
+            /// Accepts 1 to 128 bytes with no hidden characters and no surrounding whitespace.
             pub fn parse(raw: String) -> Result<Self, String> {
                 parse_id(raw).map(Self)
             }
@@ -109,6 +125,9 @@ mod tests {
             "del\u{7f}",
             "c1\u{85}control",
             "café\u{0}",
+            "c\u{200b}1",
+            "c\u{202e}1",
+            "c\u{2028}1",
             " padded",
             "padded ",
             "\u{a0}padded",
@@ -120,15 +139,21 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_found_anywhere_in_long_text() {
+    fn hidden_characters_are_found_anywhere_in_long_text() {
         let printable = "abcdefghij".repeat(10);
-        assert!(!has_control_characters(&printable));
-        assert!(!has_control_characters(&format!("{printable}ü€")));
-        for control in ['\u{0}', '\u{1f}', '\u{7f}', '\u{85}', '\u{9f}'] {
+        assert!(!has_hidden_characters(&printable));
+        assert!(!has_hidden_characters(&format!("{printable}ü€ 東京")));
+        // Controls; zero-width space, joiner and no-break; bidirectional overrides and
+        // isolates; byte-order mark; line and paragraph separators.
+        let hidden = [
+            '\u{0}', '\u{1f}', '\u{7f}', '\u{85}', '\u{9f}', '\u{200b}', '\u{200d}', '\u{2060}',
+            '\u{202e}', '\u{2066}', '\u{feff}', '\u{2028}', '\u{2029}',
+        ];
+        for control in hidden {
             for at in [0, 31, 32, 63, printable.len()] {
                 let mut text = printable.clone();
                 text.insert(at, control);
-                assert!(has_control_characters(&text), "{control:?} at {at}");
+                assert!(has_hidden_characters(&text), "{control:?} at {at}");
             }
         }
     }

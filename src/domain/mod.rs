@@ -23,7 +23,9 @@ pub use enums::{
     Segment, UnknownName,
 };
 pub use fingerprint::Fingerprint;
-pub use id::{CaseId, CustomerId, EventId, InteractionId, SurveyId, has_control_characters};
+pub use id::{
+    CaseId, CustomerId, EventId, HIDDEN_CHARACTERS, InteractionId, SurveyId, has_hidden_characters,
+};
 pub use outcome::RecoveryOutcome;
 pub use quantity::{Amount, Money, Rating, SpendChange, WaitSeconds};
 pub use records::{

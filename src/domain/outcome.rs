@@ -17,8 +17,12 @@ pub struct RecoveryOutcome {
 impl RecoveryCase {
     /// This case with `outcome`'s facts replacing its own, as a new version at
     /// `outcome.recorded_at`. Refused when it would not be newer than this version, or when
-    /// the resolution time would precede the opening.
+    /// the resolution time would precede the opening. The same outcome sent again (a client
+    /// retrying a reply it lost) is this case itself: already recorded, nothing changes.
     pub fn with_outcome(&self, outcome: &RecoveryOutcome) -> Result<RecoveryCase, FieldViolation> {
+        if self.already_records(outcome) {
+            return Ok(self.clone());
+        }
         if outcome.recorded_at <= self.updated_at {
             return Err(FieldViolation::new(
                 "recorded_at",
@@ -46,6 +50,19 @@ impl RecoveryCase {
         updated.spend_change_pct = outcome.spend_change_pct.or(self.spend_change_pct);
         updated.resolved_at = outcome.resolved_at.or(self.resolved_at);
         Ok(updated)
+    }
+
+    /// Whether this version is what `outcome` made: recorded at its time, with every fact it
+    /// gives.
+    fn already_records(&self, outcome: &RecoveryOutcome) -> bool {
+        fn given<T: PartialEq>(fact: Option<T>, stored: Option<T>) -> bool {
+            fact.is_none() || fact == stored
+        }
+        outcome.recorded_at == self.updated_at
+            && given(outcome.resurvey_score, self.resurvey_score)
+            && given(outcome.retained, self.retained)
+            && given(outcome.spend_change_pct, self.spend_change_pct)
+            && given(outcome.resolved_at, self.resolved_at)
     }
 }
 
@@ -94,10 +111,27 @@ mod tests {
     #[test]
     fn an_outcome_not_newer_than_the_case_is_refused() {
         let case = stored_case();
-        let violation = case
-            .with_outcome(&outcome(&case, 0))
-            .expect_err("same time");
+        let mut different = outcome(&case, 0);
+        different.retained = Some(case.retained != Some(true));
+        let violation = case.with_outcome(&different).expect_err("same time");
         assert_eq!(violation.field, "recorded_at");
+    }
+
+    #[test]
+    fn the_same_outcome_sent_again_is_already_recorded() {
+        let case = stored_case();
+        let sent = outcome(&case, 60);
+        let recorded = case.with_outcome(&sent).expect("newer outcome");
+        assert_eq!(recorded.with_outcome(&sent), Ok(recorded.clone()));
+        // The same time with another fact is not a re-send: it is refused.
+        let changed = RecoveryOutcome {
+            retained: Some(true),
+            ..sent
+        };
+        assert_eq!(
+            recorded.with_outcome(&changed).expect_err("changed").field,
+            "recorded_at"
+        );
     }
 
     #[test]

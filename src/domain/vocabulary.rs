@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use ustr::Ustr;
 
 use super::enums::{BuiltInAction, BuiltInTag, UnknownName};
-use super::id::has_control_characters;
+use super::id::{HIDDEN_CHARACTERS, has_hidden_characters};
 
 /// A tag or an action is a label, not prose.
 pub const MAX_NAME_BYTES: usize = 64;
@@ -36,8 +36,8 @@ fn check_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if has_control_characters(name) {
-        return Err("must not contain control characters".into());
+    if has_hidden_characters(name) {
+        return Err(HIDDEN_CHARACTERS.into());
     }
     if name.trim() != name {
         return Err("must not start or end with whitespace".into());

@@ -323,6 +323,23 @@ pub fn malformed(tag: &str, customer: &str) -> Vec<Malformed> {
             field: "usage_event.activity",
             reason_mentions: "control characters",
         },
+        // A zero-width space, a right-to-left override and a line separator: ids that look
+        // like others, read backwards, or split a log line.
+        Malformed {
+            record: usage_event(&format!("{}\u{200b}", id("zero-width")), customer),
+            field: "usage_event.event_id",
+            reason_mentions: "invisible",
+        },
+        Malformed {
+            record: usage_event(&id("rtl\u{202e}evil"), customer),
+            field: "usage_event.event_id",
+            reason_mentions: "bidirectional overrides",
+        },
+        Malformed {
+            record: usage_event(&id("line\u{2028}break"), customer),
+            field: "usage_event.event_id",
+            reason_mentions: "line separators",
+        },
     ]
 }
 

@@ -55,6 +55,17 @@ async fn an_outcome_updates_the_stored_case_as_a_newer_version(database: TestDat
         (Some(6), Some(true), Some(12.5))
     );
     assert_eq!(case.updated_at, fixtures::at(86_400));
+    // A client that lost the reply sends the same outcome again: it succeeds, unchanged.
+    let again = app
+        .ingest_client()
+        .await
+        .record_recovery_outcome(request("case-1", 86_400))
+        .await
+        .expect("the same outcome again")
+        .into_inner()
+        .recovery_case
+        .expect("the stored case");
+    assert_eq!(again, case);
     assert_eq!(case.resolved_at, fixtures::at(20_000));
     assert_eq!(
         case.cares.and_then(|c| c.empathy),

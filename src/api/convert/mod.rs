@@ -12,10 +12,10 @@ pub use scoring::{ScoreSubject, health_score, missing, score_error};
 
 use crate::domain::{
     Amount, AttributeName, AttributeValue, Attributes, BuiltInAction, BuiltInTag, CaresRatings,
-    CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId, EventId, Interaction,
-    InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction, RecoveryCase,
-    RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
-    TimestampBounds, UsageEvent, Violations, Vocabulary, WaitSeconds, has_control_characters,
+    CaseId, Channel, ChurnOutcome, ChurnStatus, Customer, CustomerId, EventId, HIDDEN_CHARACTERS,
+    Interaction, InteractionId, IssueTag, Money, PlanTier, Rating, Record, RecoveryAction,
+    RecoveryCase, RecoveryTrigger, Resolution, Segment, SpendChange, Survey, SurveyId, Timestamp,
+    TimestampBounds, UsageEvent, Violations, Vocabulary, WaitSeconds, has_hidden_characters,
 };
 use crate::proto::v1 as proto;
 
@@ -134,10 +134,10 @@ pub(super) fn optional_text(
         raw.chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     } else {
-        has_control_characters(&raw)
+        has_hidden_characters(&raw)
     };
     if forbidden {
-        return Err("must not contain control characters".into());
+        return Err(HIDDEN_CHARACTERS.into());
     }
     Ok(Some(raw))
 }
