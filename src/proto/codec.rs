@@ -66,8 +66,14 @@ impl<U: Message + Default> Decoder for SliceDecoder<U> {
             U::decode(&mut *buf)
         };
         decoded.map(Some).map_err(|error| {
-            // As tonic_prost does: the gRPC spec calls an unparsable message INTERNAL.
-            Status::internal(error.to_string())
+            // The bytes are the sender's fault, not ours: INVALID_ARGUMENT (tonic_prost says
+            // INTERNAL), with the cause in the log where an operator looks for it.
+            let message = std::any::type_name::<U>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("message");
+            tracing::warn!(message, %error, length, "a message that does not decode was refused");
+            Status::invalid_argument(format!("not a valid {message} message: {error}"))
         })
     }
 }

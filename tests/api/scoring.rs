@@ -207,8 +207,14 @@ async fn bytes_that_are_not_the_request_message_are_refused_and_the_connection_s
             )
             .await
             .expect_err("undecodable request");
-    assert_eq!(status.code(), Code::Internal, "{status:?}");
-    assert!(status.message().contains("wire type"), "{status:?}");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("not a valid ScoreCustomerRequest message")
+            && status.message().contains("wire type"),
+        "{status:?}"
+    );
 
     let mut scoring = proto::scoring_client::ScoringClient::new(channel);
     let mut snapshot = snapshot_of(&troubled_customer("c-1"));
