@@ -117,13 +117,16 @@ fn render(summary: &impl std::fmt::Display, value: serde_json::Value, json: bool
     }
 }
 
-/// Logs and progress go to stderr, so stdout carries only results.
+/// Logs and progress go to stderr, so stdout carries only results; coloured only when stderr
+/// is a terminal.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("RESCUE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,h2=warn,tower=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -113,6 +113,10 @@ fn rescue_migrate_prepares_a_database_and_refuses_an_unknown_scheme() {
         std::path::Path::new(&file).exists(),
         "{file} was not created"
     );
+    // Its log went to a pipe: plain lines, no colour codes.
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in {log:?}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_rescue"))
         .args(["migrate", "--database", "mysql://localhost/rescue"])
