@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::RecordParser;
 use super::error::ApiError;
-use crate::domain::{FieldViolation, Record, Timestamp};
+use crate::domain::{FieldViolation, MAX_ECHOED_BYTES, Record, Timestamp, shortened};
 use crate::program_file::ProgramSource;
 use crate::proto::v1::{self as proto, ingest_server::Ingest};
 use crate::store::{Outcome, Store, StoreError};
@@ -206,7 +206,7 @@ impl Tally {
         if self.response.rejections.len() < MAX_LISTED_REJECTIONS {
             self.response.rejections.push(proto::RejectedRecord {
                 index,
-                record_id: id.to_owned(),
+                record_id: shortened(id, MAX_ECHOED_BYTES).to_owned(),
                 field: violation.field,
                 reason: violation.reason,
             });

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, RecordParser};
 use super::error::ApiError;
-use crate::domain::{Timestamp, Vocabulary};
+use crate::domain::{MAX_ECHOED_BYTES, Timestamp, Vocabulary, shortened};
 use crate::model::{Metrics, ModelArtifact, ModelKind};
 use crate::proto::v1::{self as proto, models_server::Models};
 use crate::registry::{self, RegistryError, ServingModels};
@@ -251,9 +251,10 @@ async fn train_and_describe<M: Described>(
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         match error {
-            RegistryError::UnknownVersion(version) => {
-                ApiError::NotFound(format!("no model version {version:?}"))
-            }
+            RegistryError::UnknownVersion(version) => ApiError::NotFound(format!(
+                "no model version {:?}",
+                shortened(&version, MAX_ECHOED_BYTES)
+            )),
             RegistryError::NothingToRollBackTo(_)
             | RegistryError::Unloadable { .. }
             | RegistryError::WrongKind { .. } => ApiError::FailedPrecondition(
@@ -376,7 +377,12 @@ impl Models for ModelsService {
             .model(&version)
             .await
             .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::NotFound(format!("no model version {version:?}")))?;
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no model version {:?}",
+                    shortened(&version, MAX_ECHOED_BYTES)
+                ))
+            })?;
         Ok(Response::new(model_info(&model)))
     }
 

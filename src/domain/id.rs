@@ -33,6 +33,23 @@ pub fn has_hidden_characters(text: &str) -> bool {
         })
 }
 
+/// The most of a caller's text an answer or a log line repeats: enough to recognise an id,
+/// too little for one bad record to bloat a reply.
+pub const MAX_ECHOED_BYTES: usize = 256;
+
+/// The start of `text`, at most `max_bytes` long (cut at a character boundary): what answers
+/// repeat of caller text that may be of any size.
+pub fn shortened(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn parse_id(raw: String) -> Result<String, String> {
     if raw.is_empty() {
         return Err("must not be empty".into());

@@ -24,7 +24,8 @@ pub use enums::{
 };
 pub use fingerprint::Fingerprint;
 pub use id::{
-    CaseId, CustomerId, EventId, HIDDEN_CHARACTERS, InteractionId, SurveyId, has_hidden_characters,
+    CaseId, CustomerId, EventId, HIDDEN_CHARACTERS, InteractionId, MAX_ECHOED_BYTES, SurveyId,
+    has_hidden_characters, shortened,
 };
 pub use outcome::RecoveryOutcome;
 pub use quantity::{Amount, Money, Rating, SpendChange, WaitSeconds};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use ustr::Ustr;
 
 use super::enums::{BuiltInAction, BuiltInTag, UnknownName};
-use super::id::{HIDDEN_CHARACTERS, has_hidden_characters};
+use super::id::{HIDDEN_CHARACTERS, has_hidden_characters, shortened};
 
 /// A tag or an action is a label, not prose.
 pub const MAX_NAME_BYTES: usize = 64;
@@ -211,14 +211,7 @@ impl<T: Copy> Names<T> {
 
 /// The start of a name too long to echo whole.
 pub fn cut_name(name: &str) -> &str {
-    if name.len() <= MAX_NAME_BYTES {
-        return name;
-    }
-    let mut end = MAX_NAME_BYTES;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
+    shortened(name, MAX_NAME_BYTES)
 }
 
 /// The tags and actions a program speaks in, and the tag an issue gets when nothing names one.

@@ -216,6 +216,30 @@ async fn an_event_resent_with_other_content_is_rejected_as_a_conflict(database: 
     app.stop().await;
 }
 
+/// Ids of 100 KB are refused, and the reply names each by its first 256 bytes only: a stream
+/// of such records cannot build a reply many times its own size.
+#[tokio::test]
+async fn a_long_id_is_echoed_cut() {
+    let database = TestDatabase::sqlite();
+    let app = spawn_app(&database).await;
+    let long = "é".repeat(50_000);
+    let records = (0..20)
+        .map(|i| fixtures::usage_event(&format!("{i}{long}"), "c-1"))
+        .collect();
+    let verdict = app.ingest(records, 5).await;
+    assert_eq!(verdict.rejected, 20);
+    for rejection in &verdict.rejections {
+        assert!(
+            rejection.record_id.len() <= 256,
+            "{}",
+            rejection.record_id.len()
+        );
+        assert!(rejection.record_id.starts_with(char::is_numeric));
+        assert_eq!(rejection.field, "usage_event.event_id");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_stream_in_flight_at_shutdown_is_finished_and_stored() {
     let database = TestDatabase::sqlite();

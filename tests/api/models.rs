@@ -173,6 +173,19 @@ async fn promote_and_roll_back_move_the_active_version(database: TestDatabase) {
         .await
         .expect_err("unknown");
     assert_eq!(unknown.code(), Code::NotFound);
+    // A 10 KB version is not echoed whole: the status fits any client's metadata limit.
+    let unknown = models
+        .get_model(GetModelRequest {
+            version: "v".repeat(10_000),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert!(
+        unknown.message().len() < 400,
+        "{} bytes",
+        unknown.message().len()
+    );
     app.stop().await;
 }
 
