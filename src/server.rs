@@ -159,13 +159,11 @@ impl Application {
             stopped.await.ok();
         }));
         tracing::info!(%address, backend = ?self.store.backend(), "rescue is serving gRPC");
-        let following = (self.store.backend() == store::Backend::Postgres).then(|| {
-            tokio::spawn(follow_promotions(
-                self.settings.database.clone(),
-                Arc::clone(&self.store),
-                models,
-            ))
-        });
+        let following = tokio::spawn(follow_promotions(
+            self.settings.database.clone(),
+            Arc::clone(&self.store),
+            models,
+        ));
 
         let watching = tokio::spawn(Arc::clone(&self.programs).watch(self.settings.program_reload));
 
@@ -199,33 +197,47 @@ impl Application {
                 tracing::warn!("grace period over: cut off the requests still running");
             }
         }
-        if let Some(following) = following {
-            following.abort();
-        }
+        following.abort();
         watching.abort();
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// How often a replica re-reads the active model even without a notification, so one missed
-/// while its listener was reconnecting still takes effect.
+/// How often a PostgreSQL replica re-reads the active model even without a notification, so
+/// one missed while its listener was reconnecting still takes effect.
 const REGISTRY_POLL: Duration = Duration::from_secs(5);
+/// How often a server on SQLite re-reads it: polling is all SQLite has, and reading one
+/// registry row a second costs nothing.
+const SQLITE_REGISTRY_POLL: Duration = Duration::from_secs(1);
 
-/// Keeps this replica serving whatever model any replica activates: PostgreSQL notifies every
-/// listener when the registry's active model of a kind changes (the payload is the kind), and
-/// a slow poll of every kind catches missed notices.
+/// Keeps this server serving whatever model another server or `rescue train` activates in the
+/// same database. PostgreSQL notifies every listener when the registry's active model of a kind
+/// changes (the payload is the kind), and a slow poll of every kind catches missed notices;
+/// SQLite has no notices, so there the poll is all, and quicker.
 async fn follow_promotions(
     database: store::DatabaseUrl,
     store: Arc<dyn Store>,
     serving: ServingModels,
 ) {
-    let (notices, mut received) = tokio::sync::mpsc::channel::<String>(16);
-    tokio::spawn(async move { store::follow_activations(&database, notices).await });
-    let mut poll = tokio::time::interval(REGISTRY_POLL);
+    let (mut received, every) = match store.backend() {
+        store::Backend::Postgres => {
+            let (notices, received) = tokio::sync::mpsc::channel::<String>(16);
+            tokio::spawn(async move { store::follow_activations(&database, notices).await });
+            (Some(received), REGISTRY_POLL)
+        }
+        store::Backend::Sqlite => (None, SQLITE_REGISTRY_POLL),
+    };
+    let mut poll = tokio::time::interval(every);
     loop {
+        let notice = async {
+            match received.as_mut() {
+                Some(received) => received.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let noticed = tokio::select! {
-            notice = received.recv() => match notice {
+            notice = notice => match notice {
                 // A kind this build does not serve has nothing to reload.
                 Some(kind) => match ModelKind::parse(&kind) {
                     Some(kind) => Some(kind),

@@ -13,6 +13,7 @@ on_every_backend!(
     promotion_under_load_fails_no_request_and_never_mixes_versions,
     promote_and_roll_back_move_the_active_version,
     training_streams_progress_then_a_registered_model_and_its_decision,
+    a_promotion_on_one_replica_reaches_the_others,
 );
 
 /// The status a training stream ends with, for a request that must fail.
@@ -238,46 +239,40 @@ async fn rolling_back_with_no_earlier_model_is_refused() {
     app.stop().await;
 }
 
-mod postgres_replicas {
-    use super::*;
+/// Two servers on one database, as replicas on PostgreSQL or a server and `rescue train` on
+/// one SQLite file: a promotion through either reaches the other.
+async fn a_promotion_on_one_replica_reaches_the_others(database: TestDatabase) {
+    let first = spawn_app(&database).await;
+    first.install_model("health-v1", -2.0).await;
+    first.register_model("health-v2", -1.0).await;
+    let second = spawn_app(&database).await;
+    assert_eq!(
+        second.models.current().expect("serving").version,
+        "health-v1"
+    );
+    // Give the second replica's listener a moment to subscribe (PostgreSQL).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_promotion_on_one_replica_reaches_the_others() {
-        let Some(database) = TestDatabase::postgres().await else {
-            return;
-        };
-        let first = spawn_app(&database).await;
-        first.install_model("health-v1", -2.0).await;
-        first.register_model("health-v2", -1.0).await;
-        let second = spawn_app(&database).await;
-        assert_eq!(
-            second.models.current().expect("serving").version,
-            "health-v1"
+    first
+        .models_client()
+        .await
+        .promote_model(PromoteModelRequest {
+            version: "health-v2".into(),
+        })
+        .await
+        .expect("promote");
+    // A deadline generous enough for a loaded machine: this checks that the change
+    // propagates, not how fast (it takes milliseconds).
+    let promoted_at = std::time::Instant::now();
+    while second.models.current().expect("serving").version != "health-v2" {
+        assert!(
+            promoted_at.elapsed() < std::time::Duration::from_secs(10),
+            "the second replica still serves the old model"
         );
-        // Give the second replica's listener a moment to subscribe.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-
-        first
-            .models_client()
-            .await
-            .promote_model(PromoteModelRequest {
-                version: "health-v2".into(),
-            })
-            .await
-            .expect("promote");
-        // A deadline generous enough for a loaded machine: this checks that the change
-        // propagates, not how fast (it takes milliseconds).
-        let promoted_at = std::time::Instant::now();
-        while second.models.current().expect("serving").version != "health-v2" {
-            assert!(
-                promoted_at.elapsed() < std::time::Duration::from_secs(10),
-                "the second replica still serves the old model"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        second.stop().await;
-        first.stop().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    second.stop().await;
+    first.stop().await;
 }
 
 /// Stores `customers` simulated customers and returns the simulator's snapshot dates.
