@@ -1,6 +1,7 @@
 //! One span per RPC, and one line when it ends: the method, its gRPC status code, and the
 //! latency from the request's arrival to the response's last byte (the status code travels
-//! in the trailers, so the response body has to be watched to the end).
+//! in the trailers, so the response body has to be watched to the end). On the way it gives
+//! an oversized message gRPC's code for it (see [`relabel_oversize`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,9 +50,10 @@ where
             self.inner.call(request)
         };
         Box::pin(async move {
-            let response = response.instrument(span.clone()).await?;
+            let mut response = response.instrument(span.clone()).await?;
             // An error returned before any message comes back "trailers-only": its status
             // is in the headers and the body ends without trailers.
+            relabel_oversize(response.headers_mut());
             let header_code = grpc_code(response.headers());
             Ok(response.map(|inner| LoggedBody {
                 inner,
@@ -136,13 +138,14 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        match &polled {
+        let mut polled = this.inner.poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref()
-                    && let Some(end) = this.end.take()
-                {
-                    end.finished(Some(trailers));
+                if let Some(trailers) = frame.trailers_mut() {
+                    relabel_oversize(trailers);
+                    if let Some(end) = this.end.take() {
+                        end.finished(Some(trailers));
+                    }
                 }
             }
             Poll::Ready(Some(Err(error))) => {
@@ -166,6 +169,16 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// tonic refuses a message over the size limit with OUT_OF_RANGE; gRPC's convention, which
+/// clients and proxies act on, is RESOURCE_EXHAUSTED. No handler here answers OUT_OF_RANGE, so
+/// every one is tonic's size check and is relabelled (its message, with the sizes, stays).
+fn relabel_oversize(headers: &mut HeaderMap) {
+    if grpc_code(headers) == Some(tonic::Code::OutOfRange) {
+        let exhausted = i32::from(tonic::Code::ResourceExhausted);
+        headers.insert("grpc-status", http::HeaderValue::from(exhausted));
     }
 }
 

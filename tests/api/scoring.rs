@@ -180,6 +180,59 @@ async fn an_unknown_customer_is_not_found_and_a_bad_snapshot_names_its_fields() 
     app.stop().await;
 }
 
+/// A message over the server's size limit is RESOURCE_EXHAUSTED, gRPC's code for it, on a
+/// unary call and on a stream alike; the connection serves on.
+#[tokio::test]
+async fn an_oversized_message_is_resource_exhausted() {
+    let database = TestDatabase::sqlite();
+    let app = app_with_model(&database).await;
+    let mut snapshot = snapshot_of(&troubled_customer("c-1"));
+    // About 6 MB of usage events, over the 4 MiB limit.
+    let event = snapshot.usage_events[0].clone();
+    snapshot.usage_events = (0..120_000)
+        .map(|i| proto::UsageEvent {
+            event_id: format!("u-{i}"),
+            ..event.clone()
+        })
+        .collect();
+    let mut scoring = app.scoring_client().await;
+    let status = scoring
+        .score_customer(ScoreCustomerRequest {
+            subject: Some(Subject::Snapshot(snapshot.clone())),
+            as_of: fixtures::at(0),
+        })
+        .await
+        .expect_err("too large");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("too large"), "{status:?}");
+
+    let records: Vec<proto::Record> = snapshot
+        .usage_events
+        .into_iter()
+        .map(|e| proto::Record {
+            kind: Some(proto::record::Kind::UsageEvent(e)),
+        })
+        .collect();
+    let status = app
+        .ingest_client()
+        .await
+        .ingest_records(tokio_stream::iter([proto::IngestRecordsRequest {
+            records,
+        }]))
+        .await
+        .expect_err("too large");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    let health = scoring
+        .score_customer(ScoreCustomerRequest {
+            subject: Some(Subject::Snapshot(snapshot_of(&troubled_customer("c-1")))),
+            as_of: fixtures::at(0),
+        })
+        .await;
+    assert!(health.is_ok(), "{health:?}");
+    app.stop().await;
+}
+
 /// `as_of` (field 3, a Timestamp message) sent as a number: bytes no protobuf decoder accepts
 /// as a `ScoreCustomerRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
