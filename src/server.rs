@@ -1,5 +1,5 @@
-//! Wiring: opens the store, binds the listener, and serves the gRPC services with health,
-//! reflection and per-RPC tracing until told to stop.
+//! Wiring: opens the store, binds the listener, and serves the gRPC services with health
+//! (following the store's), reflection and per-RPC tracing until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +27,7 @@ use crate::store::{self, Store};
 use crate::telemetry;
 
 mod connection;
+mod health;
 
 const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
 const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
@@ -105,10 +106,11 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let address = self.local_addr()?;
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<IngestServer<IngestService>>().await;
-        health.set_serving::<ScoringServer<ScoringService>>().await;
-        health.set_serving::<ModelsServer<ModelsService>>().await;
-        health.set_serving::<ProgramServer<ProgramService>>().await;
+        health::report(&health, tonic_health::ServingStatus::Serving).await;
+        let probing = tokio::spawn(health::follow_store(
+            Arc::clone(&self.store),
+            health.clone(),
+        ));
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -169,24 +171,18 @@ impl Application {
 
         tokio::select! {
             finished = &mut serving => {
+                for task in [&probing, &following, &watching] {
+                    task.abort();
+                }
                 return finished.context("The server task failed")?.context("The server failed");
             }
             () = shutdown => {}
         }
         tracing::info!(grace = ?self.settings.shutdown_grace, "shutting down: finishing in-flight requests");
-        // Load balancers stop routing here before the listener closes.
-        health
-            .set_not_serving::<IngestServer<IngestService>>()
-            .await;
-        health
-            .set_not_serving::<ScoringServer<ScoringService>>()
-            .await;
-        health
-            .set_not_serving::<ModelsServer<ModelsService>>()
-            .await;
-        health
-            .set_not_serving::<ProgramServer<ProgramService>>()
-            .await;
+        // Load balancers stop routing here before the listener closes; a recovering store must
+        // not report SERVING again.
+        probing.abort();
+        health::report(&health, tonic_health::ServingStatus::NotServing).await;
         stop_accepting.send(()).ok();
         match tokio::time::timeout(self.settings.shutdown_grace, &mut serving).await {
             Ok(finished) => finished

@@ -109,6 +109,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// How many records of each kind are stored.
     async fn counts(&self) -> Result<RecordCounts, StoreError>;
 
+    /// Whether the database answers, through every pool the store writes and reads with.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// The stored version of a recovery case.
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError>;
 

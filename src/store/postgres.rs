@@ -90,6 +90,10 @@ impl Store for PostgresStore {
         tables::count_rows(&self.pool).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        tables::ping(&self.pool).await
+    }
+
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
         let sql = tables::table(RecordKind::RecoveryCase).select_by_id("$1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -109,6 +109,11 @@ impl Store for SqliteStore {
         tables::count_rows(&self.reader).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        tables::ping(&self.writer).await?;
+        tables::ping(&self.reader).await
+    }
+
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
         let sql = tables::table(RecordKind::RecoveryCase).select_by_id("?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))

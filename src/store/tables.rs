@@ -389,6 +389,17 @@ where
     Ok(counts)
 }
 
+/// One trivial query through `pool`: whether the database answers at all.
+pub(super) async fn ping<DB>(pool: &sqlx::Pool<DB>) -> Result<(), super::StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
