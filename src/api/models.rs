@@ -27,6 +27,8 @@ pub struct ModelsService {
     /// The health model's promotion margin (ROC-AUC); other kinds use their default
     /// ([`training::default_promotion_margin`]).
     promotion_margin: f64,
+    /// The kinds being trained now: one training of a kind at a time.
+    training: Arc<std::sync::Mutex<std::collections::HashSet<ModelKind>>>,
 }
 
 impl ModelsService {
@@ -35,7 +37,43 @@ impl ModelsService {
             store,
             serving,
             promotion_margin,
+            training: Arc::default(),
         }
+    }
+
+    /// Claims the training of `kind` until the returned guard drops; refused while another
+    /// training of it runs. A training takes hundreds of megabytes and both cores: two at once
+    /// would only slow each other and risk the server's memory.
+    fn claim_training(&self, kind: ModelKind) -> Result<TrainingClaim, Status> {
+        let mut running = self
+            .training
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !running.insert(kind) {
+            return Err(Status::resource_exhausted(format!(
+                "a training of {kind} models is already running on this server; wait for it to finish"
+            )));
+        }
+        Ok(TrainingClaim {
+            kind,
+            running: Arc::clone(&self.training),
+        })
+    }
+}
+
+/// A kind's training slot, given back when dropped.
+#[derive(Debug)]
+struct TrainingClaim {
+    kind: ModelKind,
+    running: Arc<std::sync::Mutex<std::collections::HashSet<ModelKind>>>,
+}
+
+impl Drop for TrainingClaim {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.kind);
     }
 }
 
@@ -325,10 +363,12 @@ impl Models for ModelsService {
             min_outcomes: min_outcomes.map_or(training::DEFAULT_MIN_OUTCOMES, |n| n as usize),
             ..TrainingPlan::default()
         };
+        let claim = self.claim_training(kind)?;
         let (progress, receiver) = mpsc::channel(PROGRESS_BUFFER);
         let (store, serving) = (Arc::clone(&self.store), self.serving.clone());
         // Training goes on even if the caller disconnects: its result is registered either way.
         tokio::spawn(async move {
+            let _claim = claim;
             let stage = |message: String| {
                 tracing::info!(%message, "training");
                 let _ = progress.try_send(Ok(proto::TrainProgress {

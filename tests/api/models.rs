@@ -317,11 +317,27 @@ async fn training_streams_progress_then_a_registered_model_and_its_decision(
         .into_inner();
     let mut stages = Vec::new();
     let mut result = None;
-    while let Some(event) = events.message().await.expect("training progresses") {
+    // While it runs, a second training of the kind is refused.
+    let first = events.message().await.expect("training progresses");
+    let refused = models
+        .train(rescue::proto::v1::TrainRequest {
+            kind: health(),
+            horizon_days: None,
+            auto_promote: None,
+            as_of: Vec::new(),
+            min_outcomes: None,
+        })
+        .await
+        .expect_err("one training of a kind at a time");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("already running"), "{refused:?}");
+    let mut next = first;
+    while let Some(event) = next {
         match event.event.expect("an event") {
             rescue::proto::v1::train_progress::Event::Stage(stage) => stages.push(stage),
             rescue::proto::v1::train_progress::Event::Result(r) => result = Some(r),
         }
+        next = events.message().await.expect("training progresses");
     }
     let result = result.expect("a result at the end");
     assert!(
