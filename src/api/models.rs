@@ -311,6 +311,10 @@ fn training_status(error: TrainingError) -> Status {
         }
         TrainingError::Store(error) => ApiError::Store(error).into(),
         TrainingError::Registry(error) => ApiError::from(error).into(),
+        TrainingError::Model(crate::model::ModelError::Cancelled) => {
+            tracing::info!("training cancelled: its caller went away");
+            Status::cancelled("the training was cancelled")
+        }
         TrainingError::Model(error) => {
             tracing::error!(error = %super::error_chain(&error), "training failed");
             Status::internal(format!("training failed: {error}"))
@@ -363,10 +367,17 @@ impl Models for ModelsService {
             min_outcomes: min_outcomes.map_or(training::DEFAULT_MIN_OUTCOMES, |n| n as usize),
             ..TrainingPlan::default()
         };
+        let cancellation = plan.cancellation.clone();
         let claim = self.claim_training(kind)?;
         let (progress, receiver) = mpsc::channel(PROGRESS_BUFFER);
         let (store, serving) = (Arc::clone(&self.store), self.serving.clone());
-        // Training goes on even if the caller disconnects: its result is registered either way.
+        // A caller that goes away (its stream dropped) cancels the training: it stops at the
+        // next fit and registers nothing, and the kind's slot is free again.
+        let closed = progress.clone();
+        let watching = tokio::spawn(async move {
+            closed.closed().await;
+            cancellation.cancel();
+        });
         tokio::spawn(async move {
             let _claim = claim;
             let stage = |message: String| {
@@ -392,6 +403,7 @@ impl Models for ModelsService {
                 Err(error) => Err(training_status(error)),
             };
             let _ = progress.send(message).await;
+            watching.abort();
         });
         Ok(Response::new(ReceiverStream::new(receiver)))
     }

@@ -9,6 +9,9 @@ use thiserror::Error;
 /// from the data, the solver or an artifact.
 #[derive(Debug, Error)]
 pub enum ModelError {
+    #[error("the training was cancelled: its caller went away")]
+    Cancelled,
+
     #[error("invalid training parameter `{name}`: {reason}")]
     InvalidParameter { name: &'static str, reason: String },
 

@@ -15,8 +15,10 @@
 //! - [`metrics`]: ROC-AUC, PR-AUC, Brier, log-loss and calibration on a hold-out.
 //! - [`qini`]: the Qini curve, Qini coefficient and uplift@k of an uplift model on a hold-out.
 //! - [`artifact`]: the JSON artifact, with the refusals that keep a wrong model from loading.
+//! - [`Cancellation`]: a training given up between fits.
 
 pub mod artifact;
+mod cancel;
 mod dataset;
 mod error;
 pub mod holdout;
@@ -31,6 +33,7 @@ mod slot;
 mod trees;
 
 pub use artifact::{ARTIFACT_SCHEMA_VERSION, LearnerMetrics, ModelArtifact};
+pub use cancel::Cancellation;
 pub use dataset::Dataset;
 pub use error::ModelError;
 pub use kind::ModelKind;

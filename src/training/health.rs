@@ -13,8 +13,8 @@ use super::{
 use crate::domain::Timestamp;
 use crate::features::SpecBuilder;
 use crate::model::{
-    ARTIFACT_SCHEMA_VERSION, Dataset, FittedModel, Learner, LearnerMetrics, Metrics, ModelArtifact,
-    ModelError, ModelKind, ValidTrainParams,
+    ARTIFACT_SCHEMA_VERSION, Cancellation, Dataset, FittedModel, Learner, LearnerMetrics, Metrics,
+    ModelArtifact, ModelError, ModelKind, ValidTrainParams,
 };
 use crate::scoring::HealthModel;
 use crate::store::Store;
@@ -111,7 +111,7 @@ impl Trainable for HealthModel {
             metrics,
             candidates,
             split,
-        } = fit_every_learner(split, &params)?;
+        } = fit_every_learner(split, &params, &plan.cancellation)?;
         let mut notes: Vec<String> = candidates
             .iter()
             .map(|candidate| {
@@ -197,6 +197,7 @@ struct FittedLearners {
 fn fit_every_learner(
     split: SplitRows,
     params: &ValidTrainParams,
+    cancellation: &Cancellation,
 ) -> Result<FittedLearners, TrainingError> {
     let fit = |learner: Learner, rows: &Dataset| -> Result<FittedModel, TrainingError> {
         Ok(FittedModel::fit(learner, rows, params)?)
@@ -204,6 +205,7 @@ fn fit_every_learner(
     let mut best: Option<(Learner, Metrics)> = None;
     let mut candidates = Vec::new();
     for learner in Learner::ALL {
+        cancellation.check()?;
         let model = fit(learner, &split.train)?;
         let scores = model.predict_all(split.holdout.features.view());
         let metrics = Metrics::evaluate(&scores, &split.holdout.labels)?;

@@ -68,6 +68,8 @@ pub struct TrainingPlan {
     /// Uplift: the fewest recovered, and the fewest unrecovered, training failures with a
     /// known outcome; fewer is [`TrainingError::NotEnoughData`].
     pub min_outcomes: usize,
+    /// Looked at between fits and before the model is registered.
+    pub cancellation: crate::model::Cancellation,
 }
 
 impl Default for TrainingPlan {
@@ -79,6 +81,7 @@ impl Default for TrainingPlan {
             promotion_margin: DEFAULT_PROMOTION_MARGIN,
             params: TrainParams::default(),
             min_outcomes: DEFAULT_MIN_OUTCOMES,
+            cancellation: Default::default(),
         }
     }
 }
@@ -249,6 +252,8 @@ pub async fn train<M: Trainable>(
         None => None,
     };
     let rows = M::read_rows(store, &plan, active.as_ref().map(|(_, m)| m), progress).await?;
+    let cancellation = plan.cancellation.clone();
+    cancellation.check()?;
     let created_at = requested_at;
     let version = NewVersion {
         version: registry::new_version(M::KIND, created_at),
@@ -266,6 +271,7 @@ pub async fn train<M: Trainable>(
         .await
         .map_err(|e| TrainingError::Task(e.to_string()))??;
     notes.into_iter().for_each(progress);
+    cancellation.check()?;
 
     let stored = StoredModel {
         version: name,

@@ -158,6 +158,7 @@ impl Trainable for UpliftModel {
             horizon_days: plan.horizon_days,
             version: version.version,
             created_at: version.created_at,
+            cancellation: plan.cancellation.clone(),
         };
         let Trained {
             artifact,

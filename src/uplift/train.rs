@@ -25,6 +25,8 @@ pub struct UpliftTraining {
     pub horizon_days: u32,
     pub version: String,
     pub created_at: Timestamp,
+    /// Looked at before each candidate and each replicate is fitted.
+    pub cancellation: crate::model::Cancellation,
 }
 
 /// A trained model and how its hold-out was weighted.
@@ -88,6 +90,7 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
     let mut fitted: Vec<(UpliftArtifact, Vec<f64>)> = Vec::new();
     let mut last_error = None;
     for &learner in &training.learners {
+        training.cancellation.check()?;
         let models = match learner::fit(
             learner,
             &split.train,
@@ -222,6 +225,7 @@ fn replicates(
     let mut rng = rand::rngs::StdRng::seed_from_u64(BOOTSTRAP_SEED ^ 0x5e91_1ca7);
     let mut fitted = Vec::with_capacity(training.replicates);
     for _ in 0..training.replicates {
+        training.cancellation.check()?;
         let draw: Vec<UpliftRow> = (0..customers.len())
             .flat_map(|_| customers[rng.gen_range(0..customers.len())].iter())
             .map(|row| (*row).clone())

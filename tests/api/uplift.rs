@@ -163,6 +163,7 @@ fn compare(
         params: TrainParams::default().check().expect("default parameters"),
         horizon_days: simulate::HORIZON_DAYS as u32,
         version: "uplift-test".into(),
+        cancellation: Default::default(),
         created_at: simulate::END,
     };
     let trained = train::train(split, &training).expect("training");
@@ -647,6 +648,71 @@ mod registry {
         assert_eq!(
             shown["uplift_metrics"], *metrics,
             "the same metrics when shown again"
+        );
+        app.stop().await;
+    }
+
+    /// A caller that goes away cancels its training: it stops at the next fit, registers
+    /// nothing, and frees the kind for the next training.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_training_whose_caller_goes_away_stops_and_registers_nothing() {
+        let database = TestDatabase::sqlite();
+        let app = spawn_app(&database).await;
+        store_simulated(&app, |record| record).await;
+        let mut abandoned = app
+            .models_client()
+            .await
+            .train(train_request(None, Some(100)))
+            .await
+            .expect("training starts")
+            .into_inner();
+        abandoned
+            .message()
+            .await
+            .expect("progress")
+            .expect("a stage");
+        drop(abandoned);
+
+        let since = std::time::Instant::now();
+        let next = loop {
+            match app
+                .models_client()
+                .await
+                .train(train_request(Some(false), Some(100)))
+                .await
+            {
+                Ok(stream) => break stream,
+                Err(status) if status.code() == Code::ResourceExhausted => {
+                    assert!(
+                        since.elapsed() < std::time::Duration::from_secs(120),
+                        "the abandoned training still holds the kind"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(status) => panic!("{status:?}"),
+            }
+        };
+        let mut events = next.into_inner();
+        let mut trained = None;
+        while let Some(event) = events.message().await.expect("training progresses") {
+            if let Some(Event::Result(result)) = event.event {
+                trained = result.model;
+            }
+        }
+        let trained = trained.expect("the second training's model");
+        let listed = app
+            .models_client()
+            .await
+            .list_models(ListModelsRequest { kind: uplift() })
+            .await
+            .expect("listed")
+            .into_inner()
+            .models;
+        let versions: Vec<&str> = listed.iter().map(|m| m.version.as_str()).collect();
+        assert_eq!(
+            versions,
+            [trained.version.as_str()],
+            "only the finished training registered"
         );
         app.stop().await;
     }

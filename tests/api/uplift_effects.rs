@@ -202,6 +202,7 @@ fn train_on(effect: impl Fn(&BTreeMap<String, f64>) -> f64) -> Predictions {
             params: TrainParams::default().check().expect("default parameters"),
             horizon_days: HORIZON_DAYS,
             version: "uplift-test".into(),
+            cancellation: Default::default(),
             created_at: latest,
         },
     )
