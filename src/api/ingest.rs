@@ -70,7 +70,9 @@ impl Ingest for IngestService {
         let mut stream = request.into_inner();
         let mut tally = Tally::default();
         let mut next_index: u64 = 0;
-        let mut pending: Vec<(u64, Record)> = Vec::with_capacity(BATCH_RECORDS);
+        // Grown as records arrive, not reserved: an idle stream costs next to nothing, however
+        // many a client opens.
+        let mut pending: Vec<(u64, Record)> = Vec::new();
         let mut in_flight: Option<JoinHandle<WrittenBatch>> = None;
 
         while let Some(message) = stream.message().await? {
@@ -97,7 +99,7 @@ impl Ingest for IngestService {
                 if let Some(write) = in_flight.take() {
                     finish_write(write, &mut tally).await?;
                 }
-                let batch = std::mem::replace(&mut pending, Vec::with_capacity(BATCH_RECORDS));
+                let batch = std::mem::take(&mut pending);
                 in_flight = Some(self.start_write(batch));
             }
         }

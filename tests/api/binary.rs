@@ -179,3 +179,46 @@ fn rescue_simulate_then_rescue_train_registers_and_promotes_a_model() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
 }
+
+/// Idle ingest streams cost the server next to nothing: 2,000 open on one connection, none
+/// sending a byte, keep it under 200 MiB (each used to reserve a whole batch, ~1 MB, up front).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_idle_ingest_streams_keep_the_server_small() {
+    use rescue::proto::v1::{IngestRecordsRequest, ingest_client::IngestClient};
+    const STREAMS: usize = 2_000;
+    let database = TestDatabase::sqlite();
+    let server = crate::helpers::ServeProcess::start(&database, "127.0.0.1:0").await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.address))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let idle = server.resident_mib();
+    let mut senders = Vec::with_capacity(STREAMS);
+    let mut calls = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        let (sender, requests) = tokio::sync::mpsc::channel::<IngestRecordsRequest>(1);
+        let mut client = IngestClient::new(channel.clone());
+        calls.push(tokio::spawn(async move {
+            client
+                .ingest_records(tokio_stream::wrappers::ReceiverStream::new(requests))
+                .await
+        }));
+        senders.push(sender);
+    }
+    // Every stream open and waiting on the server: give the calls time to arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let open = server.resident_mib();
+    eprintln!(
+        "server resident memory: {idle:.1} MiB idle, {open:.1} MiB with {STREAMS} idle ingest streams"
+    );
+    assert!(open < 200.0, "{open:.1} MiB with {STREAMS} idle streams");
+    drop(senders);
+    for call in calls {
+        let verdict = call
+            .await
+            .expect("the call task")
+            .expect("an empty stream succeeds");
+        assert_eq!(verdict.into_inner().accepted, 0);
+    }
+}

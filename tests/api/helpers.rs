@@ -356,6 +356,18 @@ impl ServeProcess {
         Self { child, address }
     }
 
+    /// The server's resident memory now, in MiB (Linux's `/proc`).
+    pub fn resident_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's /proc status");
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in kB");
+        kib / 1024.0
+    }
+
     /// Kills the server with SIGKILL: no shutdown, no flushing, as in a crash.
     pub fn kill(&mut self) {
         self.child.kill().ok();
