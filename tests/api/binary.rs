@@ -222,3 +222,45 @@ async fn two_thousand_idle_ingest_streams_keep_the_server_small() {
         assert_eq!(verdict.into_inner().accepted, 0);
     }
 }
+
+/// 100 MB of records with 100 KB ids, every one rejected: the reply names each by 256 bytes
+/// at most, so it stays small, and the server's memory stays bounded (it used to build a reply
+/// of the whole ids, 1 GB for 191 MB sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_megabytes_of_rejected_records_get_a_small_reply() {
+    use prost::Message;
+    use rescue::proto::v1::{IngestRecordsRequest, ingest_client::IngestClient};
+    const RECORDS: usize = 1_000;
+    const PER_MESSAGE: usize = 30; // 3 MB, under the 4 MiB message limit
+    let database = TestDatabase::sqlite();
+    let server = crate::helpers::ServeProcess::start(&database, "127.0.0.1:0").await;
+    let mut client = IngestClient::connect(format!("http://{}", server.address))
+        .await
+        .expect("connect");
+    let long = "x".repeat(100_000);
+    let messages: Vec<IngestRecordsRequest> = (0..RECORDS)
+        .map(|i| crate::fixtures::usage_event(&format!("{i}-{long}"), "c-1"))
+        .collect::<Vec<_>>()
+        .chunks(PER_MESSAGE)
+        .map(|chunk| IngestRecordsRequest {
+            records: chunk.to_vec(),
+        })
+        .collect();
+    let sent: usize = messages.iter().map(Message::encoded_len).sum();
+    let verdict = client
+        .ingest_records(tokio_stream::iter(messages))
+        .await
+        .expect("the stream is answered")
+        .into_inner();
+    let reply = verdict.encoded_len();
+    let peak = server.peak_resident_mib();
+    eprintln!(
+        "sent {:.1} MB of rejected records: reply {:.1} KB, server peak {peak:.1} MiB",
+        sent as f64 / 1e6,
+        reply as f64 / 1e3
+    );
+    assert!(sent > 100_000_000, "{sent} bytes sent");
+    assert_eq!(verdict.rejected, RECORDS as u64);
+    assert!(reply < 1_000_000, "a reply of {reply} bytes");
+    assert!(peak < 300.0, "server peak {peak:.1} MiB");
+}

@@ -358,13 +358,22 @@ impl ServeProcess {
 
     /// The server's resident memory now, in MiB (Linux's `/proc`).
     pub fn resident_mib(&self) -> f64 {
+        self.memory_mib("VmRSS:")
+    }
+
+    /// The most resident memory the server has used so far, in MiB.
+    pub fn peak_resident_mib(&self) -> f64 {
+        self.memory_mib("VmHWM:")
+    }
+
+    fn memory_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("the server's /proc status");
         let kib: f64 = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in kB");
+            .unwrap_or_else(|| panic!("{field} in kB"));
         kib / 1024.0
     }
 
