@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::scoring::Bands;
 use crate::store::{DatabaseUrl, PoolOptions};
@@ -60,13 +61,18 @@ impl Settings {
     }
 }
 
-/// `rescue serve` options; every one can also come from the environment or the file.
-#[derive(Debug, Default, Clone, clap::Args)]
+/// `rescue serve` options; every one can also come from the environment or the file. One
+/// structure for every layer: clap fills it from flags and the environment (flags first), the
+/// file is read into it too (its keys are the field names), and [`ServeArgs::over`] lays one on
+/// the other, so a setting is declared once here and applied once in [`ServeArgs::resolve`].
+#[derive(Debug, Default, Clone, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
     /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
     /// program_reload_seconds, and a [bands] table with healthy, watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to serve gRPC on [default: 127.0.0.1:50051].
     #[arg(long, env = "RESCUE_LISTEN")]
@@ -123,58 +129,62 @@ fn parse_bands(text: &str) -> Result<Bands, String> {
     }
 }
 
-/// The optional TOML file; unknown keys are refused so a typo does not pass silently.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    listen: Option<SocketAddr>,
-    database_url: Option<String>,
-    log_format: Option<LogFormat>,
-    shutdown_grace_seconds: Option<u64>,
-    max_db_connections: Option<u32>,
-    bands: Option<Bands>,
-    promotion_margin: Option<f64>,
-    program: Option<PathBuf>,
-    program_reload_seconds: Option<u64>,
-}
-
 impl ServeArgs {
-    pub fn resolve(self) -> anyhow::Result<Settings> {
-        let file = match &self.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
+    /// These settings, each one left unset taken from `lower`.
+    fn over(self, lower: Self) -> anyhow::Result<Self> {
+        let (Value::Object(mut layered), Value::Object(upper)) =
+            (serde_json::to_value(lower)?, serde_json::to_value(&self)?)
+        else {
+            anyhow::bail!("settings do not serialize as a map");
         };
-        let database = self
+        for (key, value) in upper {
+            if !value.is_null() {
+                layered.insert(key, value);
+            }
+        }
+        let mut layered: Self = serde_json::from_value(Value::Object(layered))?;
+        layered.config = self.config;
+        Ok(layered)
+    }
+
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let given = match &self.config {
+            Some(path) => {
+                let file = read_file(path)?;
+                self.over(file)?
+            }
+            None => self,
+        };
+        let database = given
             .database_url
-            .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let mut settings = Settings::with_database(DatabaseUrl::new(database));
-        if let Some(listen) = self.listen.or(file.listen) {
+        if let Some(listen) = given.listen {
             settings.listen = listen;
         }
-        if let Some(format) = self.log_format.or(file.log_format) {
+        if let Some(format) = given.log_format {
             settings.log_format = format;
         }
-        if let Some(seconds) = self.shutdown_grace_seconds.or(file.shutdown_grace_seconds) {
+        if let Some(seconds) = given.shutdown_grace_seconds {
             settings.shutdown_grace = Duration::from_secs(seconds);
         }
-        match self.max_db_connections.or(file.max_db_connections) {
+        match given.max_db_connections {
             Some(0) => anyhow::bail!("max_db_connections must be at least 1"),
             Some(connections) => settings.pool.max_connections = connections,
             None => {}
         }
-        if let Some(bands) = self.bands.or(file.bands) {
+        if let Some(bands) = given.bands {
             settings.bands = bands.check().map_err(anyhow::Error::msg)?;
         }
-        if let Some(margin) = self.promotion_margin.or(file.promotion_margin) {
+        if let Some(margin) = given.promotion_margin {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&margin),
                 "promotion_margin must be between 0 and 1, got {margin}"
             );
             settings.promotion_margin = margin;
         }
-        settings.program = self.program.or(file.program);
-        match self.program_reload_seconds.or(file.program_reload_seconds) {
+        settings.program = given.program;
+        match given.program_reload_seconds {
             Some(0) => anyhow::bail!("program_reload_seconds must be at least 1"),
             Some(seconds) => settings.program_reload = Duration::from_secs(seconds),
             None => {}
@@ -184,7 +194,7 @@ impl ServeArgs {
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("Failed to read the config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("Invalid config file {}", path.display()))
@@ -226,6 +236,39 @@ mod tests {
         assert_eq!(settings.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(settings.database.expose(), "sqlite://from-file.db");
         assert_eq!(settings.shutdown_grace, Duration::from_secs(5));
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_file_and_a_flag_still_wins() {
+        let path = write_config(
+            "listen = \"0.0.0.0:6001\"\ndatabase_url = \"sqlite://every.db\"\nlog_format = \"json\"\n\
+             shutdown_grace_seconds = 7\nmax_db_connections = 3\npromotion_margin = 0.02\n\
+             program = \"p.toml\"\nprogram_reload_seconds = 9\n",
+        );
+        let from_file = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(from_file.listen.to_string(), "0.0.0.0:6001");
+        assert_eq!(from_file.database.expose(), "sqlite://every.db");
+        assert_eq!(from_file.log_format, LogFormat::Json);
+        assert_eq!(from_file.shutdown_grace, Duration::from_secs(7));
+        assert_eq!(from_file.pool.max_connections, 3);
+        assert_eq!(from_file.promotion_margin, 0.02);
+        assert_eq!(from_file.program, Some(PathBuf::from("p.toml")));
+        assert_eq!(from_file.program_reload, Duration::from_secs(9));
+        let flagged = ServeArgs {
+            config: Some(path.clone()),
+            max_db_connections: Some(5),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(flagged.pool.max_connections, 5);
+        assert_eq!(flagged.program_reload, Duration::from_secs(9));
         std::fs::remove_file(path).ok();
     }
 

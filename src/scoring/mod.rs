@@ -218,7 +218,7 @@ pub enum Band {
 
 /// Health-score thresholds of the bands: at or above `healthy` is healthy, at or above
 /// `watch` is watch, at or above `at_risk` is at risk, below is critical.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bands {
     pub healthy: f64,
