@@ -5,8 +5,11 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::Violations;
+use crate::domain::{FieldViolation, MAX_ECHOED_BYTES, Violations, shortened};
+use crate::model::ModelError;
+use crate::registry::RegistryError;
 use crate::store::StoreError;
+use crate::training::TrainingError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -23,8 +26,18 @@ pub enum ApiError {
     /// Another writer changed the data between read and write; the client may retry.
     #[error("{0}")]
     Aborted(String),
+    /// A limit of the server's, e.g. one training of a kind at a time.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A failure of the server's own: the client learns `0`, the log the rest.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Training(#[from] TrainingError),
 }
 
 impl From<ApiError> for Status {
@@ -57,7 +70,52 @@ impl From<ApiError> for Status {
             }
             ApiError::Aborted(message) => Status::aborted(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
+            ApiError::ResourceExhausted(message) => Status::resource_exhausted(message),
+            ApiError::Internal(message) => {
+                tracing::error!(%message, "internal failure");
+                Status::internal(format!("{message}; the server log has details"))
+            }
             ApiError::Store(error) => store_status(&error),
+            ApiError::Registry(error) => registry_status(error),
+            ApiError::Training(error) => training_status(error),
+        }
+    }
+}
+
+fn registry_status(error: RegistryError) -> Status {
+    match error {
+        RegistryError::UnknownVersion(version) => Status::not_found(format!(
+            "no model version {:?}",
+            shortened(&version, MAX_ECHOED_BYTES)
+        )),
+        RegistryError::NothingToRollBackTo(_)
+        | RegistryError::Unloadable { .. }
+        | RegistryError::WrongKind { .. } => {
+            ApiError::FailedPrecondition(FieldViolation::new("version", error.to_string())).into()
+        }
+        RegistryError::Store(error) => store_status(&error),
+    }
+}
+
+fn training_status(error: TrainingError) -> Status {
+    match error {
+        TrainingError::Invalid(reason) => Status::invalid_argument(reason),
+        TrainingError::NotEnoughData(reason) => {
+            Status::failed_precondition(format!("not enough data to train: {reason}"))
+        }
+        TrainingError::Store(error) => store_status(&error),
+        TrainingError::Registry(error) => registry_status(error),
+        TrainingError::Model(ModelError::Cancelled) => {
+            tracing::info!("training cancelled: its caller went away");
+            Status::cancelled("the training was cancelled")
+        }
+        TrainingError::Model(error) => {
+            tracing::error!(error = %error_chain(&error), "training failed");
+            Status::internal(format!("training failed: {error}"))
+        }
+        TrainingError::Task(reason) => {
+            tracing::error!(%reason, "training task failed");
+            Status::internal("training failed; the server log has details")
         }
     }
 }

@@ -53,7 +53,7 @@ type WrittenBatch = Result<Vec<((u64, Record), Outcome)>, StoreError>;
 async fn finish_write(write: JoinHandle<WrittenBatch>, tally: &mut Tally) -> Result<(), Status> {
     let written = write
         .await
-        .map_err(|error| Status::internal(format!("batch writer failed: {error}")))?
+        .map_err(|error| ApiError::Internal(format!("the batch writer failed: {error}")))?
         .map_err(ApiError::from)?;
     for ((index, record), outcome) in written {
         tally.count(index, record.id(), outcome);

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use crate::domain::{MAX_ECHOED_BYTES, Timestamp, Vocabulary, shortened};
 use crate::model::{Metrics, ModelArtifact, ModelKind};
 use crate::proto::v1::{self as proto, models_server::Models};
-use crate::registry::{self, RegistryError, ServingModels};
+use crate::registry::{self, ServingModels};
 use crate::scoring::HealthModel;
 use crate::store::{ModelStatus, Store, StoredModel};
 use crate::training::{self, Trainable, TrainingError, TrainingPlan};
@@ -50,9 +50,10 @@ impl ModelsService {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !running.insert(kind) {
-            return Err(Status::resource_exhausted(format!(
+            return Err(ApiError::ResourceExhausted(format!(
                 "a training of {kind} models is already running on this server; wait for it to finish"
-            )));
+            ))
+            .into());
         }
         Ok(TrainingClaim {
             kind,
@@ -286,46 +287,6 @@ async fn train_and_describe<M: Described>(
     Ok(result)
 }
 
-impl From<RegistryError> for ApiError {
-    fn from(error: RegistryError) -> Self {
-        match error {
-            RegistryError::UnknownVersion(version) => ApiError::NotFound(format!(
-                "no model version {:?}",
-                shortened(&version, MAX_ECHOED_BYTES)
-            )),
-            RegistryError::NothingToRollBackTo(_)
-            | RegistryError::Unloadable { .. }
-            | RegistryError::WrongKind { .. } => ApiError::FailedPrecondition(
-                crate::domain::FieldViolation::new("version", error.to_string()),
-            ),
-            RegistryError::Store(error) => ApiError::Store(error),
-        }
-    }
-}
-
-fn training_status(error: TrainingError) -> Status {
-    match error {
-        TrainingError::Invalid(reason) => Status::invalid_argument(reason),
-        TrainingError::NotEnoughData(reason) => {
-            Status::failed_precondition(format!("not enough data to train: {reason}"))
-        }
-        TrainingError::Store(error) => ApiError::Store(error).into(),
-        TrainingError::Registry(error) => ApiError::from(error).into(),
-        TrainingError::Model(crate::model::ModelError::Cancelled) => {
-            tracing::info!("training cancelled: its caller went away");
-            Status::cancelled("the training was cancelled")
-        }
-        TrainingError::Model(error) => {
-            tracing::error!(error = %super::error_chain(&error), "training failed");
-            Status::internal(format!("training failed: {error}"))
-        }
-        TrainingError::Task(reason) => {
-            tracing::error!(%reason, "training task failed");
-            Status::internal("training failed; the server log has details")
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl Models for ModelsService {
     type TrainStream = ReceiverStream<Result<proto::TrainProgress, Status>>;
@@ -379,7 +340,9 @@ impl Models for ModelsService {
             cancellation.cancel();
         });
         tokio::spawn(async move {
-            let _claim = claim;
+            // Held for the training, and given back before its last message is sent: a caller
+            // that starts the next training on reading it must not find the kind still taken.
+            let claim = claim;
             let stage = |message: String| {
                 tracing::info!(%message, "training");
                 let _ = progress.try_send(Ok(proto::TrainProgress {
@@ -400,8 +363,9 @@ impl Models for ModelsService {
                 Ok(result) => Ok(proto::TrainProgress {
                     event: Some(proto::train_progress::Event::Result(result)),
                 }),
-                Err(error) => Err(training_status(error)),
+                Err(error) => Err(Status::from(ApiError::from(error))),
             };
+            drop(claim);
             let _ = progress.send(message).await;
             watching.abort();
         });
