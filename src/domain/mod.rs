@@ -35,4 +35,4 @@ pub use records::{
 };
 pub use time::{MICROS_PER_DAY, Timestamp, TimestampBounds};
 pub use violation::{FieldViolation, Violations};
-pub use vocabulary::{IssueTag, MAX_NAME_BYTES, RecoveryAction, Vocabulary, cut_name};
+pub use vocabulary::{IssueTag, MAX_NAME_BYTES, RecoveryAction, Vocabulary};

@@ -45,6 +45,12 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a list of names needs of its values: how each is checked, and its text.
+trait Name: Copy {
+    fn checked(name: &str) -> Result<Self, String>;
+    fn text(&self) -> &'static str;
+}
+
 macro_rules! vocabulary_name {
     ($(#[$doc:meta])* $name:ident, $built_in:ty) => {
         $(#[$doc])*
@@ -78,8 +84,18 @@ macro_rules! vocabulary_name {
             fn from_str(name: &str) -> Result<Self, UnknownName> {
                 Self::named(name).map_err(|_| UnknownName {
                     kind: stringify!($name),
-                    name: cut_name(name).to_owned(),
+                    name: shortened(name, MAX_NAME_BYTES).to_owned(),
                 })
+            }
+        }
+
+        impl Name for $name {
+            fn checked(name: &str) -> Result<Self, String> {
+                Self::named(name)
+            }
+
+            fn text(&self) -> &'static str {
+                self.as_str()
             }
         }
 
@@ -146,13 +162,8 @@ struct Names<T> {
     by_folded: HashMap<String, T>,
 }
 
-impl<T: Copy> Names<T> {
-    fn new(
-        what: &str,
-        raw: &[String],
-        named: fn(&str) -> Result<T, String>,
-        problems: &mut Vec<String>,
-    ) -> Self {
+impl<T: Name> Names<T> {
+    fn new(what: &str, raw: &[String], problems: &mut Vec<String>) -> Self {
         let mut names = Self {
             ordered: Vec::with_capacity(raw.len()),
             by_folded: HashMap::with_capacity(raw.len()),
@@ -168,7 +179,7 @@ impl<T: Copy> Names<T> {
             return names;
         }
         for name in raw {
-            match named(name) {
+            match T::checked(name) {
                 Err(reason) => problems.push(format!("vocabulary.{what}: {name:?} {reason}")),
                 Ok(value) => {
                     if names.by_folded.insert(name.to_lowercase(), value).is_some() {
@@ -184,16 +195,21 @@ impl<T: Copy> Names<T> {
         names
     }
 
-    fn find(&self, name: &str, as_str: fn(&T) -> &'static str) -> Option<T> {
+    fn find(&self, name: &str) -> Option<T> {
         self.ordered
             .iter()
-            .find(|value| as_str(value) == name)
+            .find(|value| value.text() == name)
             .or_else(|| self.by_folded.get(&name.to_lowercase()))
             .copied()
     }
 
-    fn unknown(&self, name: &str, what: &str, as_str: fn(&T) -> &'static str) -> String {
-        let mut listed: Vec<&str> = self.ordered.iter().take(NAMES_LISTED).map(as_str).collect();
+    fn unknown(&self, name: &str, what: &str) -> String {
+        let mut listed: Vec<&str> = self
+            .ordered
+            .iter()
+            .take(NAMES_LISTED)
+            .map(T::text)
+            .collect();
         let more = self.ordered.len().saturating_sub(NAMES_LISTED);
         let more = if more > 0 {
             format!(" and {more} more")
@@ -203,15 +219,10 @@ impl<T: Copy> Names<T> {
         listed.sort_unstable();
         format!(
             "{:?} is not one of the program's {what} ({}{more})",
-            cut_name(name),
+            shortened(name, MAX_NAME_BYTES),
             listed.join(", ")
         )
     }
-}
-
-/// The start of a name too long to echo whole.
-pub fn cut_name(name: &str) -> &str {
-    shortened(name, MAX_NAME_BYTES)
 }
 
 /// The tags and actions a program speaks in, and the tag an issue gets when nothing names one.
@@ -248,10 +259,10 @@ impl Vocabulary {
         default_tag: Option<&str>,
         problems: &mut Vec<String>,
     ) -> Self {
-        let tags = Names::new("tags", tags, IssueTag::named, problems);
-        let actions = Names::new("actions", actions, RecoveryAction::named, problems);
+        let tags = Names::<IssueTag>::new("tags", tags, problems);
+        let actions = Names::<RecoveryAction>::new("actions", actions, problems);
         let default_tag = default_tag.and_then(|name| {
-            let found = tags.find(name, IssueTag::as_str);
+            let found = tags.find(name);
             if found.is_none() {
                 problems.push(format!(
                     "vocabulary.default_tag {name:?} is not one of vocabulary.tags"
@@ -269,18 +280,15 @@ impl Vocabulary {
     /// The declared tag `name` names, ignoring case; the error lists the declared ones.
     pub fn tag(&self, name: &str) -> Result<IssueTag, String> {
         self.tags
-            .find(name, IssueTag::as_str)
-            .ok_or_else(|| self.tags.unknown(name, "issue tags", IssueTag::as_str))
+            .find(name)
+            .ok_or_else(|| self.tags.unknown(name, "issue tags"))
     }
 
     /// The declared action `name` names, ignoring case; the error lists the declared ones.
     pub fn action(&self, name: &str) -> Result<RecoveryAction, String> {
         self.actions
-            .find(name, RecoveryAction::as_str)
-            .ok_or_else(|| {
-                self.actions
-                    .unknown(name, "recovery actions", RecoveryAction::as_str)
-            })
+            .find(name)
+            .ok_or_else(|| self.actions.unknown(name, "recovery actions"))
     }
 
     /// The declared tags, in the file's order.

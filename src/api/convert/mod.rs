@@ -108,7 +108,7 @@ fn vocabulary_term<T: PartialEq + Copy>(
             } else {
                 Err(format!(
                     "{value:?} and {field}_name {:?} name different {field}s",
-                    crate::domain::cut_name(name)
+                    crate::domain::shortened(name, crate::domain::MAX_NAME_BYTES)
                 ))
             }
         }
