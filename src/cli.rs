@@ -1,7 +1,7 @@
 //! The `rescue` command line: `serve` runs the service, `migrate` prepares a database,
 //! `simulate` fills one with a reproducible simulated customer base, `train` trains a model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the gRPC API (creates and migrates the database if needed).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the database migrations and exit.
     Migrate {
         /// sqlite://FILE or postgres://…
@@ -70,6 +70,27 @@ pub enum Command {
     /// it if it is not worse than the active model of its kind on the same hold-out (by more
     /// than the margin).
     Train(TrainArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new API key: prints the key once on standard output (give it to its caller;
+    /// it is not stored) and adds its digest, name and roles to the key file, which a
+    /// running server reads again by itself.
+    New {
+        /// Who the key is for, as the audit trail will name it (key:NAME).
+        #[arg(long)]
+        name: String,
+        /// A role the key grants (repeat the flag for several).
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<crate::auth::Role>,
+        /// The key file to add the key to (created if missing).
+        #[arg(long = "file", env = "RESCUE_API_KEYS")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -206,11 +227,50 @@ fn print_uplift_metrics(report: &training::TrainingReport<UpliftModel>) {
     }
 }
 
+/// Makes a key and appends its entry to `file`, checking the file still parses with it (so
+/// a duplicate name is refused before anything is written).
+fn new_api_key(name: &str, roles: &[crate::auth::Role], file: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    let key = crate::auth::new_key();
+    let mut unique = roles.to_vec();
+    unique.dedup();
+    let entry = format!(
+        "\n[[keys]]\nname = {}\nsha256 = \"{}\"\nroles = [{}]\n",
+        // A JSON string is a valid TOML basic string (same escapes).
+        serde_json::to_string(name)?,
+        crate::auth::key_digest(&key),
+        unique
+            .iter()
+            .map(|role| format!("\"{role}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let before = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => {
+            return Err(error).with_context(|| format!("Cannot read {}", file.display()));
+        }
+    };
+    let mut after = before.clone();
+    after.extend_from_slice(entry.as_bytes());
+    crate::auth::ApiKeys::parse(&after)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("The key cannot be added to {}", file.display()))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut out| out.write_all(entry.as_bytes()))
+        .with_context(|| format!("Cannot write {}", file.display()))?;
+    Ok(key)
+}
+
 /// Runs a parsed command line to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let settings = args.resolve()?;
+            let settings = (*args).resolve()?;
             telemetry::init(settings.log_format);
             tracing::info!(database = %settings.database, "opening the database");
             let application = Application::build(&settings).await?;
@@ -226,6 +286,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => {
             telemetry::init(LogFormat::Human);
             train(args).await
+        }
+        Command::Keys(KeysCommand::New { name, roles, file }) => {
+            let key = new_api_key(&name, &roles, &file)?;
+            println!("{key}");
+            eprintln!(
+                "added key:{name} ({}) to {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                file.display()
+            );
+            Ok(())
         }
         Command::Simulate {
             customers,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::{AuthSettings, JwtAlgorithm, JwtSettings};
 use crate::scoring::Bands;
 use crate::store::{DatabaseUrl, PoolOptions};
 use crate::telemetry::LogFormat;
@@ -21,6 +22,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://rescue.db";
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How often the program file is checked for changes.
 pub const DEFAULT_PROGRAM_RELOAD: Duration = Duration::from_secs(5);
+/// How often the credential files are checked for changes: a revoked key stops working
+/// within this.
+pub const DEFAULT_CREDENTIALS_RELOAD: Duration = Duration::from_secs(5);
 
 /// The resolved settings the server runs with.
 #[derive(Debug, Clone)]
@@ -40,6 +44,10 @@ pub struct Settings {
     pub program: Option<PathBuf>,
     /// How often the program file is checked for changes.
     pub program_reload: Duration,
+    /// Where credentials come from; `None` serves without authentication.
+    pub auth: Option<AuthSettings>,
+    /// Serve without authentication on an address beyond loopback.
+    pub allow_unauthenticated: bool,
 }
 
 impl Settings {
@@ -57,7 +65,23 @@ impl Settings {
             promotion_margin: DEFAULT_PROMOTION_MARGIN,
             program: None,
             program_reload: DEFAULT_PROGRAM_RELOAD,
+            auth: None,
+            allow_unauthenticated: false,
         }
+    }
+
+    /// Refuses to serve beyond loopback without authentication unless told to: anyone who
+    /// can reach the port could otherwise promote models and read customers.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if self.auth.is_none() && !self.listen.ip().is_loopback() && !self.allow_unauthenticated {
+            anyhow::bail!(
+                "refusing to serve {} without authentication: give --api-keys and/or --jwt-key \
+                 (with --jwt-issuer and --jwt-audience), or --allow-unauthenticated if something \
+                 in front of this server authenticates callers",
+                self.listen
+            );
+        }
+        Ok(())
     }
 }
 
@@ -70,7 +94,9 @@ impl Settings {
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
     /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
-    /// program_reload_seconds, and a [bands] table with healthy, watch and at_risk).
+    /// program_reload_seconds, api_keys, jwt_issuer, jwt_audience, jwt_key, jwt_algorithm,
+    /// credentials_reload_seconds, allow_unauthenticated, and a [bands] table with healthy,
+    /// watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -105,6 +131,31 @@ pub struct ServeArgs {
     /// Seconds between checks of the program file for changes [default: 5].
     #[arg(long, env = "RESCUE_PROGRAM_RELOAD_SECONDS")]
     pub program_reload_seconds: Option<u64>,
+    /// The API key file (TOML; keys stored as SHA-256 digests, made by `rescue keys new`);
+    /// read again whenever it changes. With it (or --jwt-key) every call but health and
+    /// reflection needs a credential.
+    #[arg(long, env = "RESCUE_API_KEYS")]
+    pub api_keys: Option<PathBuf>,
+    /// The issuer (`iss`) JWTs must name.
+    #[arg(long, env = "RESCUE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The audience (`aud`) JWTs must name.
+    #[arg(long, env = "RESCUE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The key JWTs are verified with: a PEM public key, an HMAC secret, or a JWK set
+    /// (`.json`); read again whenever it changes.
+    #[arg(long, env = "RESCUE_JWT_KEY")]
+    pub jwt_key: Option<PathBuf>,
+    /// The one signing algorithm JWTs may use [default: RS256].
+    #[arg(long, env = "RESCUE_JWT_ALGORITHM", value_enum)]
+    pub jwt_algorithm: Option<JwtAlgorithm>,
+    /// Seconds between checks of the credential files for changes [default: 5].
+    #[arg(long, env = "RESCUE_CREDENTIALS_RELOAD_SECONDS")]
+    pub credentials_reload_seconds: Option<u64>,
+    /// Serve without authentication on an address beyond loopback (when a proxy in front
+    /// authenticates callers).
+    #[arg(long, env = "RESCUE_ALLOW_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_unauthenticated: Option<bool>,
 }
 
 fn parse_bands(text: &str) -> Result<Bands, String> {
@@ -155,6 +206,7 @@ impl ServeArgs {
             }
             None => self,
         };
+        let auth = auth_settings(&given)?;
         let database = given
             .database_url
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -183,6 +235,8 @@ impl ServeArgs {
             );
             settings.promotion_margin = margin;
         }
+        settings.auth = auth;
+        settings.allow_unauthenticated = given.allow_unauthenticated.unwrap_or(false);
         settings.program = given.program;
         match given.program_reload_seconds {
             Some(0) => anyhow::bail!("program_reload_seconds must be at least 1"),
@@ -192,6 +246,37 @@ impl ServeArgs {
         settings.database.backend()?;
         Ok(settings)
     }
+}
+
+/// Authentication is on when a key file or a JWT key is given; a JWT key needs its issuer
+/// and audience, and they mean nothing without it.
+fn auth_settings(given: &ServeArgs) -> anyhow::Result<Option<AuthSettings>> {
+    let jwt = match (&given.jwt_key, &given.jwt_issuer, &given.jwt_audience) {
+        (Some(key), Some(issuer), Some(audience)) => Some(JwtSettings {
+            issuer: issuer.clone(),
+            audience: audience.clone(),
+            key: key.clone(),
+            algorithm: given.jwt_algorithm.unwrap_or(JwtAlgorithm::Rs256),
+        }),
+        (None, None, None) => None,
+        _ => anyhow::bail!("JWTs need all three of jwt_key, jwt_issuer and jwt_audience"),
+    };
+    if jwt.is_none() && given.jwt_algorithm.is_some() {
+        anyhow::bail!("jwt_algorithm is set but no jwt_key is");
+    }
+    let reload = match given.credentials_reload_seconds {
+        Some(0) => anyhow::bail!("credentials_reload_seconds must be at least 1"),
+        Some(seconds) => Duration::from_secs(seconds),
+        None => DEFAULT_CREDENTIALS_RELOAD,
+    };
+    if given.api_keys.is_none() && jwt.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(AuthSettings {
+        api_keys: given.api_keys.clone(),
+        jwt,
+        reload,
+    }))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
@@ -293,6 +378,63 @@ mod tests {
         assert!(parse_bands("90,80,60").is_ok());
         assert!(parse_bands("60,80,90").is_err());
         assert!(parse_bands("90,80").is_err());
+    }
+
+    #[test]
+    fn beyond_loopback_a_server_needs_authentication_or_an_explicit_waiver() {
+        let exposed = ServeArgs {
+            listen: Some("0.0.0.0:50051".parse().expect("addr")),
+            ..ServeArgs::default()
+        };
+        let error = exposed
+            .clone()
+            .resolve()
+            .expect("resolves")
+            .check_exposure();
+        assert!(format!("{:#}", error.expect_err("refused")).contains("without authentication"));
+        let waived = ServeArgs {
+            allow_unauthenticated: Some(true),
+            ..exposed.clone()
+        };
+        assert!(waived.resolve().expect("resolves").check_exposure().is_ok());
+        let keyed = ServeArgs {
+            api_keys: Some(PathBuf::from("keys.toml")),
+            ..exposed
+        };
+        let settings = keyed.resolve().expect("resolves");
+        assert!(settings.check_exposure().is_ok());
+        assert_eq!(
+            settings.auth.map(|auth| auth.reload),
+            Some(DEFAULT_CREDENTIALS_RELOAD)
+        );
+        assert!(
+            ServeArgs::default()
+                .resolve()
+                .expect("loopback")
+                .check_exposure()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_jwt_key_needs_its_issuer_and_audience() {
+        let partial = ServeArgs {
+            jwt_key: Some(PathBuf::from("key.pem")),
+            jwt_issuer: Some("https://id.example".into()),
+            ..ServeArgs::default()
+        };
+        let error = format!("{:#}", partial.clone().resolve().expect_err("incomplete"));
+        assert!(error.contains("jwt_audience"), "{error}");
+        let whole = ServeArgs {
+            jwt_audience: Some("rescue".into()),
+            ..partial
+        };
+        let jwt = whole
+            .resolve()
+            .expect("complete")
+            .auth
+            .and_then(|auth| auth.jwt);
+        assert_eq!(jwt.map(|jwt| jwt.algorithm), Some(JwtAlgorithm::Rs256));
     }
 
     #[test]

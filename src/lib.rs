@@ -16,6 +16,7 @@
 //! - [`simulate`]: a seeded generator of realistic customer data and the truth behind it.
 //! - [`registry`], [`training`]: which model serves; training and the promotion gate.
 //! - [`program_file`]: which recovery program serves, reloaded when its file changes.
+//! - [`auth`]: who is calling (API keys, JWTs) and which role each RPC needs.
 //! - [`proto`]: the generated gRPC contract, package `rescue.v1`.
 //! - [`api`]: the gRPC services: proto to domain, call, domain to proto, errors to `Status`.
 //! - [`config`], [`telemetry`], [`server`]: settings, logging and wiring; every process
@@ -25,6 +26,7 @@
 
 mod allocator;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -35,6 +37,7 @@ pub mod model;
 pub mod program_file;
 pub mod proto;
 pub mod registry;
+mod reloading;
 pub mod scoring;
 pub mod server;
 pub mod simulate;

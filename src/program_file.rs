@@ -4,11 +4,12 @@
 //! serving; requests always see one whole program, never half of an update.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::decision::{Program, ProgramError};
 use crate::domain::Timestamp;
+use crate::reloading::{Swappable, reload_every};
 
 /// A program and when it was loaded.
 #[derive(Debug, Clone)]
@@ -39,7 +40,7 @@ pub enum ReloadError {
 #[derive(Debug)]
 pub struct ProgramSource {
     path: Option<PathBuf>,
-    current: RwLock<Arc<LoadedProgram>>,
+    current: Swappable<LoadedProgram>,
 }
 
 fn read(path: &Path) -> Result<Program, ReloadError> {
@@ -63,10 +64,10 @@ impl ProgramSource {
         };
         Ok(Self {
             path: path.map(Path::to_owned),
-            current: RwLock::new(Arc::new(LoadedProgram {
+            current: Swappable::new(LoadedProgram {
                 program,
                 loaded_at: now,
-            })),
+            }),
         })
     }
 
@@ -76,10 +77,7 @@ impl ProgramSource {
 
     /// The program serving now; one request keeps the one it took.
     pub fn current(&self) -> Arc<LoadedProgram> {
-        match self.current.read() {
-            Ok(current) => Arc::clone(&current),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.current.current()
     }
 
     /// Reads the file again and serves it, as loaded at `now`, if valid; otherwise keeps the
@@ -95,10 +93,7 @@ impl ProgramSource {
             program,
             loaded_at: now,
         });
-        match self.current.write() {
-            Ok(mut slot) => *slot = Arc::clone(&loaded),
-            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&loaded),
-        }
+        self.current.replace(Arc::clone(&loaded));
         tracing::info!(version = %loaded.program.version, path = %path.display(), "program loaded");
         Ok(loaded)
     }
@@ -109,21 +104,9 @@ impl ProgramSource {
         if self.path.is_none() {
             return;
         }
-        let mut last_refused: Option<String> = None;
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match self.reload(Timestamp::now()) {
-                Ok(_) => last_refused = None,
-                Err(error) => {
-                    let text = error.to_string();
-                    if last_refused.as_deref() != Some(text.as_str()) {
-                        tracing::error!(error = %text, "program file refused; the previous program keeps serving");
-                        last_refused = Some(text);
-                    }
-                }
-            }
-        }
+        reload_every(interval, "program", || {
+            self.reload(Timestamp::now()).map(|_| ())
+        })
+        .await;
     }
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 
 use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
+use crate::auth::{AuthLayer, Authenticator};
 use crate::config::Settings;
 use crate::domain::Timestamp;
 use crate::model::ModelKind;
@@ -42,11 +43,20 @@ pub struct Application {
     /// (decisions then use the documented prior).
     serving: ServingModels,
     programs: Arc<ProgramSource>,
+    /// `None` when the server runs without authentication.
+    authenticator: Option<Arc<Authenticator>>,
     settings: Settings,
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        settings.check_exposure()?;
+        let authenticator = match &settings.auth {
+            Some(auth) => Some(Arc::new(
+                Authenticator::open(auth.clone()).context("Cannot read the credentials")?,
+            )),
+            None => None,
+        };
         let store = store::open(&settings.database, settings.pool)
             .await
             .with_context(|| format!("Failed to open the database {}", settings.database))?;
@@ -84,6 +94,7 @@ impl Application {
             store,
             serving,
             programs,
+            authenticator,
             settings: settings.clone(),
         })
     }
@@ -127,6 +138,7 @@ impl Application {
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .layer(telemetry::RpcLogLayer)
+            .layer(AuthLayer::new(self.authenticator.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -168,10 +180,16 @@ impl Application {
         ));
 
         let watching = tokio::spawn(Arc::clone(&self.programs).watch(self.settings.program_reload));
+        let credentials = tokio::spawn(async move {
+            match self.authenticator {
+                Some(authenticator) => authenticator.watch().await,
+                None => std::future::pending().await,
+            }
+        });
 
         tokio::select! {
             finished = &mut serving => {
-                for task in [&probing, &following, &watching] {
+                for task in [&probing, &following, &watching, &credentials] {
                     task.abort();
                 }
                 return finished.context("The server task failed")?.context("The server failed");
@@ -195,6 +213,7 @@ impl Application {
         }
         following.abort();
         watching.abort();
+        credentials.abort();
         tracing::info!("stopped");
         Ok(())
     }

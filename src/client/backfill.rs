@@ -12,12 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::connection::Connection;
 use anyhow::Context;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use prost::Message;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 use super::checkpoint::{self, Checkpoint, FileIdentity};
 use super::columns::FileKind;
@@ -211,7 +211,7 @@ fn read_chunks(
 
 /// Sends `messages` as one `IngestRecords` call, retrying it whole on passing failures.
 async fn ingest(
-    client: &IngestClient<Channel>,
+    client: &IngestClient<Connection>,
     messages: Arc<Vec<proto::IngestRecordsRequest>>,
     policy: RetryPolicy,
 ) -> Result<proto::IngestRecordsResponse, tonic::Status> {
@@ -244,7 +244,7 @@ pub(super) struct Confirmed {
 /// Sends a chunk and accounts for the answer, giving every rejection its line (asking again
 /// about the records after the last listed one when the server listed fewer than it counted).
 async fn send_chunk(
-    client: IngestClient<Channel>,
+    client: IngestClient<Connection>,
     chunk: Chunk,
     policy: RetryPolicy,
 ) -> anyhow::Result<Confirmed> {
@@ -303,7 +303,7 @@ async fn send_chunk(
 }
 
 /// Runs a backfill to the end of the file; the summary says whether every row was stored.
-pub async fn backfill(channel: Channel, args: &BackfillArgs) -> anyhow::Result<BackfillSummary> {
+pub async fn backfill(channel: Connection, args: &BackfillArgs) -> anyhow::Result<BackfillSummary> {
     let started = Instant::now();
     let kind = args.kind;
     let format = Format::resolve(args.format, &args.file)?;
@@ -379,7 +379,7 @@ pub async fn backfill(channel: Channel, args: &BackfillArgs) -> anyhow::Result<B
 /// hands each answered chunk, in order, to `confirmed`. Returns the rows sent. Ctrl-C, a call
 /// that fails for good or a failed `confirmed` stops it with an error.
 pub(super) async fn send_rows(
-    channel: Channel,
+    channel: Connection,
     source: impl RowSource,
     chunk_rows: u64,
     policy: RetryPolicy,

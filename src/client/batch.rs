@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::connection::Connection;
 use anyhow::Context;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use super::format::{self, Format, Output};
 use super::progress::Progress;
@@ -43,7 +43,7 @@ pub trait BatchCall: Send + 'static {
 
     /// Opens the stream.
     fn call(
-        channel: Channel,
+        channel: Connection,
         requests: ReceiverStream<Self::Request>,
     ) -> impl Future<Output = Result<tonic::Streaming<Self::Response>, tonic::Status>> + Send;
 
@@ -236,7 +236,7 @@ pub fn error_json(customer_id: &str, error: Option<&proto::ScoreError>) -> serde
 
 /// Answers every id of `files.ids` through `call` and writes the answers in the file's order.
 pub async fn run<C: BatchCall>(
-    channel: Channel,
+    channel: Connection,
     call: C,
     files: BatchFiles<'_>,
 ) -> anyhow::Result<BatchSummary> {

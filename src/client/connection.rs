@@ -6,7 +6,54 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+/// What every command talks to the server over: a channel that adds the caller's credential
+/// to each call.
+pub type Connection = InterceptedService<Channel, Credential>;
+
+/// The bearer credential sent with every call, if any. Its `Debug` never shows it.
+#[derive(Clone, Default)]
+pub struct Credential(Option<AsciiMetadataValue>);
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Credential(<redacted>)"
+        } else {
+            "Credential(none)"
+        })
+    }
+}
+
+impl Credential {
+    /// `token` as an `authorization: Bearer` value; refused if it cannot travel in a header.
+    pub fn bearer(token: &str) -> anyhow::Result<Self> {
+        let token = token.trim();
+        anyhow::ensure!(!token.is_empty(), "--token is empty");
+        let mut value: AsciiMetadataValue = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| anyhow::anyhow!("--token holds characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        Ok(Self(Some(value)))
+    }
+}
+
+impl Interceptor for Credential {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
 
 /// Where `rescue serve` listens by default (`config::DEFAULT_LISTEN`), as a URL.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
@@ -29,6 +76,9 @@ pub struct ConnectionOptions {
     /// backfill chunk is answered once it is stored).
     #[arg(long, env = "RESCUE_TIMEOUT", default_value_t = 120.0, global = true)]
     pub timeout: f64,
+    /// The API key or JWT to call with (sent as `authorization: Bearer …`).
+    #[arg(long, env = "RESCUE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl ConnectionOptions {
@@ -37,6 +87,7 @@ impl ConnectionOptions {
             server: server.into(),
             connect_timeout: 10.0,
             timeout: 120.0,
+            token: None,
         }
     }
 
@@ -68,8 +119,15 @@ impl ConnectionOptions {
 
     /// A channel that connects on first use and reconnects after a broken connection, so a
     /// server that is down or restarting surfaces as UNAVAILABLE on a call, which callers retry.
-    pub fn channel(&self) -> anyhow::Result<Channel> {
-        Ok(self.endpoint()?.connect_lazy())
+    pub fn channel(&self) -> anyhow::Result<Connection> {
+        let credential = match &self.token {
+            Some(token) => Credential::bearer(token)?,
+            None => Credential::default(),
+        };
+        Ok(InterceptedService::new(
+            self.endpoint()?.connect_lazy(),
+            credential,
+        ))
     }
 }
 

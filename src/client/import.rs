@@ -416,7 +416,7 @@ fn outcome(
 
 /// Runs an import: profiles first, then outcomes.
 pub async fn import(
-    channel: tonic::transport::Channel,
+    channel: super::connection::Connection,
     args: &ImportArgs,
 ) -> anyhow::Result<ImportSummary> {
     let started = Instant::now();

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use tonic::transport::Channel;
+use super::connection::Connection;
 
 use super::columns::{enum_name, format_time, parse_model_kind, parse_time};
 use super::retry::call_error;
@@ -52,7 +52,7 @@ pub enum ModelsCommand {
 
 /// Trains a model, showing the server's progress lines on stderr, and returns the result as
 /// text or JSON.
-pub async fn train(channel: Channel, args: &TrainArgs, json: bool) -> anyhow::Result<String> {
+pub async fn train(channel: Connection, args: &TrainArgs, json: bool) -> anyhow::Result<String> {
     let mut client = ModelsClient::new(channel);
     let request = proto::TrainRequest {
         kind: args.kind,
@@ -88,7 +88,7 @@ pub async fn train(channel: Channel, args: &TrainArgs, json: bool) -> anyhow::Re
 
 /// Runs a `models` subcommand and returns its output as text or JSON.
 pub async fn models(
-    channel: Channel,
+    channel: Connection,
     command: &ModelsCommand,
     json: bool,
 ) -> anyhow::Result<String> {

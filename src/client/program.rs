@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use super::connection::Connection;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use std::path::PathBuf;
 
@@ -100,7 +100,7 @@ impl BatchCall for RecommendCall {
     }
 
     async fn call(
-        channel: Channel,
+        channel: Connection,
         requests: ReceiverStream<Self::Request>,
     ) -> Result<tonic::Streaming<Self::Response>, tonic::Status> {
         Ok(ScoringClient::new(channel)
@@ -156,7 +156,7 @@ impl BatchCall for RecommendCall {
 
 /// Recommends for every customer of `args.file` and writes the answers in the file's order.
 pub async fn recommend_file(
-    channel: Channel,
+    channel: Connection,
     args: &RecommendArgs,
 ) -> anyhow::Result<BatchSummary> {
     let (Some(ids), Some(out)) = (&args.file, &args.out) else {
@@ -193,7 +193,7 @@ pub struct FunnelArgs {
 
 /// Asks for a recovery decision and returns it as text or JSON.
 pub async fn recommend(
-    channel: Channel,
+    channel: Connection,
     args: &RecommendArgs,
     json: bool,
 ) -> anyhow::Result<String> {
@@ -224,7 +224,7 @@ pub async fn recommend(
 }
 
 /// Reads the recovery funnel of a window and returns it as text or JSON.
-pub async fn funnel(channel: Channel, args: &FunnelArgs, json: bool) -> anyhow::Result<String> {
+pub async fn funnel(channel: Connection, args: &FunnelArgs, json: bool) -> anyhow::Result<String> {
     let funnel = ProgramClient::new(channel)
         .recovery_funnel(proto::RecoveryFunnelRequest {
             from: Some(args.from),

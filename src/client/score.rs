@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::connection::Connection;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use super::batch::{self, BatchCall, BatchFiles, BatchSummary, DEFAULT_IN_FLIGHT};
 use super::columns::{enum_name, format_time, parse_time};
@@ -131,7 +131,7 @@ impl BatchCall for ScoreCall {
     }
 
     async fn call(
-        channel: Channel,
+        channel: Connection,
         requests: ReceiverStream<Self::Request>,
     ) -> Result<tonic::Streaming<Self::Response>, tonic::Status> {
         Ok(ScoringClient::new(channel)
@@ -152,7 +152,7 @@ impl BatchCall for ScoreCall {
 }
 
 /// Scores every id of the file and writes the answers in the file's order.
-pub async fn score(channel: Channel, args: &ScoreArgs) -> anyhow::Result<BatchSummary> {
+pub async fn score(channel: Connection, args: &ScoreArgs) -> anyhow::Result<BatchSummary> {
     let files = BatchFiles {
         ids: &args.ids,
         out: &args.out,

@@ -4,6 +4,7 @@
 mod fixtures;
 mod helpers;
 
+mod auth;
 mod binary;
 mod client;
 mod funnel;
