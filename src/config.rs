@@ -48,6 +48,18 @@ pub struct Settings {
     pub auth: Option<AuthSettings>,
     /// Serve without authentication on an address beyond loopback.
     pub allow_unauthenticated: bool,
+    /// `None` serves plaintext gRPC.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The server's TLS files (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The certificate chain, the server's own first.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// With it, callers must present a client certificate signed by this CA.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Settings {
@@ -67,6 +79,7 @@ impl Settings {
             program_reload: DEFAULT_PROGRAM_RELOAD,
             auth: None,
             allow_unauthenticated: false,
+            tls: None,
         }
     }
 
@@ -95,8 +108,8 @@ pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
     /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
     /// program_reload_seconds, api_keys, jwt_issuer, jwt_audience, jwt_key, jwt_algorithm,
-    /// credentials_reload_seconds, allow_unauthenticated, and a [bands] table with healthy,
-    /// watch and at_risk).
+    /// credentials_reload_seconds, allow_unauthenticated, tls_cert, tls_key, tls_client_ca,
+    /// and a [bands] table with healthy, watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -156,6 +169,15 @@ pub struct ServeArgs {
     /// authenticates callers).
     #[arg(long, env = "RESCUE_ALLOW_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
     pub allow_unauthenticated: Option<bool>,
+    /// The server's TLS certificate chain (PEM); with --tls-key, serves gRPC over TLS.
+    #[arg(long, env = "RESCUE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "RESCUE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM).
+    #[arg(long, env = "RESCUE_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 fn parse_bands(text: &str) -> Result<Bands, String> {
@@ -207,6 +229,7 @@ impl ServeArgs {
             None => self,
         };
         let auth = auth_settings(&given)?;
+        let tls = tls_settings(&given)?;
         let database = given
             .database_url
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -236,6 +259,7 @@ impl ServeArgs {
             settings.promotion_margin = margin;
         }
         settings.auth = auth;
+        settings.tls = tls;
         settings.allow_unauthenticated = given.allow_unauthenticated.unwrap_or(false);
         settings.program = given.program;
         match given.program_reload_seconds {
@@ -277,6 +301,20 @@ fn auth_settings(given: &ServeArgs) -> anyhow::Result<Option<AuthSettings>> {
         jwt,
         reload,
     }))
+}
+
+/// TLS is on with a certificate and its key; a client CA means nothing without them.
+fn tls_settings(given: &ServeArgs) -> anyhow::Result<Option<TlsSettings>> {
+    match (&given.tls_cert, &given.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSettings {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: given.tls_client_ca.clone(),
+        })),
+        (None, None) if given.tls_client_ca.is_none() => Ok(None),
+        (None, None) => anyhow::bail!("tls_client_ca needs tls_cert and tls_key"),
+        _ => anyhow::bail!("TLS needs both tls_cert and tls_key"),
+    }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {

@@ -29,6 +29,7 @@ use crate::telemetry;
 
 mod connection;
 mod health;
+mod tls;
 
 const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
 const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
@@ -132,7 +133,13 @@ impl Application {
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = Server::builder()
+        let mut server = Server::builder();
+        if let Some(settings) = &self.settings.tls {
+            server = server
+                .tls_config(tls::server_config(settings)?)
+                .context("The TLS certificate or key is refused")?;
+        }
+        let router = server
             // Larger HTTP/2 windows than the 64 KiB default let a big ingest message or score
             // request arrive without waiting for window updates.
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
@@ -172,7 +179,13 @@ impl Application {
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             stopped.await.ok();
         }));
-        tracing::info!(%address, backend = ?self.store.backend(), "rescue is serving gRPC");
+        tracing::info!(
+            %address,
+            backend = ?self.store.backend(),
+            tls = self.settings.tls.is_some(),
+            authentication = self.authenticator.is_some(),
+            "rescue is serving gRPC"
+        );
         let following = tokio::spawn(follow_promotions(
             self.settings.database.clone(),
             Arc::clone(&self.store),

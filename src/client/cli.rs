@@ -68,8 +68,19 @@ impl Finished {
     }
 }
 
-/// Runs a parsed command line; what it prints goes to stdout.
+/// Runs a parsed command line; what it prints goes to stdout. A failure that a setting of
+/// the connection likely explains says which.
 pub async fn run(cli: Cli) -> anyhow::Result<Finished> {
+    let connection = cli.connection.clone();
+    run_command(cli)
+        .await
+        .map_err(|error| match connection.hint(&format!("{error:#}")) {
+            Some(hint) => error.context(hint),
+            None => error,
+        })
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<Finished> {
     let channel = cli.connection.channel()?;
     let json = cli.json;
     let (output, complete) = match &cli.command {

@@ -1,15 +1,16 @@
 //! How the client reaches a server: the address and timeouts, from flags or `RESCUE_*`
 //! environment variables, turned into a tonic [`Endpoint`]. Everything about the connection
-//! is decided here, so TLS and credentials can join as further options without changing any
-//! command.
+//! is decided here — TLS for `https://` servers and the bearer credential included — so no
+//! command deals with either.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// What every command talks to the server over: a channel that adds the caller's credential
 /// to each call.
@@ -79,6 +80,25 @@ pub struct ConnectionOptions {
     /// The API key or JWT to call with (sent as `authorization: Bearer …`).
     #[arg(long, env = "RESCUE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// For an https:// server: the CA certificate (PEM) to trust instead of the system's.
+    #[arg(long, env = "RESCUE_CA", global = true)]
+    pub ca: Option<PathBuf>,
+    /// For a server that requires client certificates: this client's certificate (PEM).
+    #[arg(
+        long,
+        env = "RESCUE_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The private key of --client-cert (PEM).
+    #[arg(
+        long,
+        env = "RESCUE_CLIENT_KEY",
+        global = true,
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
 }
 
 impl ConnectionOptions {
@@ -88,6 +108,9 @@ impl ConnectionOptions {
             connect_timeout: 10.0,
             timeout: 120.0,
             token: None,
+            ca: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 
@@ -110,11 +133,62 @@ impl ConnectionOptions {
                     format!("--{flag} must be a positive number of seconds, got {value}")
                 })
         };
-        Ok(Endpoint::from_shared(url.clone())
+        let endpoint = Endpoint::from_shared(url.clone())
             .with_context(|| format!("{url:?} is not a server address"))?
             .connect_timeout(seconds(self.connect_timeout, "connect-timeout")?)
             .timeout(seconds(self.timeout, "timeout")?)
-            .tcp_nodelay(true))
+            .tcp_nodelay(true);
+        match self.tls()? {
+            Some(tls) => endpoint
+                .tls_config(tls)
+                .context("The TLS settings are refused"),
+            None => Ok(endpoint),
+        }
+    }
+
+    /// TLS for an `https://` server (the given CA, or the system's roots; a client
+    /// certificate if given); none for `http://`, where TLS options are a mistake to report.
+    fn tls(&self) -> anyhow::Result<Option<ClientTlsConfig>> {
+        let url = self.url();
+        if !url.starts_with("https://") {
+            anyhow::ensure!(
+                self.ca.is_none() && self.client_cert.is_none(),
+                "--ca and --client-cert are for an https:// server, and {url} is plaintext"
+            );
+            return Ok(None);
+        }
+        let read = |path: &Path, what: &str| {
+            std::fs::read(path)
+                .with_context(|| format!("Cannot read the {what} {}", path.display()))
+        };
+        let mut tls = ClientTlsConfig::new();
+        tls = match &self.ca {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?)),
+            None => tls.with_native_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            tls = tls.identity(Identity::from_pem(
+                read(cert, "client certificate")?,
+                read(key, "client key")?,
+            ));
+        }
+        Ok(Some(tls))
+    }
+
+    /// What to try when a call failed with `error`: https:// when a plaintext connection was
+    /// cut (a TLS server closes it), a credential when the server asked for one.
+    pub fn hint(&self, error: &str) -> Option<String> {
+        let url = self.url();
+        if url.starts_with("http://") && error.contains("transport error") {
+            return Some(format!(
+                "{url} is plaintext: if the server serves TLS, use https:// (and --ca if its \
+                 certificate is not from a CA the system trusts)"
+            ));
+        }
+        if error.contains("Unauthenticated") && self.token.is_none() {
+            return Some("the server needs a credential: give --token or RESCUE_TOKEN".into());
+        }
+        None
     }
 
     /// A channel that connects on first use and reconnects after a broken connection, so a

@@ -18,6 +18,7 @@ mod recovery_outcome;
 mod scoring;
 mod simulate;
 mod store_contract;
+mod tls;
 mod uplift;
 mod uplift_effects;
 mod vocabulary;
