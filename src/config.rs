@@ -50,6 +50,8 @@ pub struct Settings {
     pub allow_unauthenticated: bool,
     /// `None` serves plaintext gRPC.
     pub tls: Option<TlsSettings>,
+    /// Where Prometheus scrapes `/metrics`; `None` records no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The server's TLS files (PEM).
@@ -80,6 +82,7 @@ impl Settings {
             auth: None,
             allow_unauthenticated: false,
             tls: None,
+            metrics_listen: None,
         }
     }
 
@@ -109,7 +112,7 @@ pub struct ServeArgs {
     /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
     /// program_reload_seconds, api_keys, jwt_issuer, jwt_audience, jwt_key, jwt_algorithm,
     /// credentials_reload_seconds, allow_unauthenticated, tls_cert, tls_key, tls_client_ca,
-    /// and a [bands] table with healthy, watch and at_risk).
+    /// metrics_listen, and a [bands] table with healthy, watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -178,6 +181,9 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (PEM).
     #[arg(long, env = "RESCUE_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [default: off].
+    #[arg(long, env = "RESCUE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_bands(text: &str) -> Result<Bands, String> {
@@ -260,6 +266,7 @@ impl ServeArgs {
         }
         settings.auth = auth;
         settings.tls = tls;
+        settings.metrics_listen = given.metrics_listen;
         settings.allow_unauthenticated = given.allow_unauthenticated.unwrap_or(false);
         settings.program = given.program;
         match given.program_reload_seconds {

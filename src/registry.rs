@@ -145,9 +145,20 @@ pub async fn activate<M: ServedModel>(
         .activate_model(version, now)
         .await?
         .ok_or_else(|| RegistryError::UnknownVersion(version.to_owned()))?;
-    slot.replace(Arc::new(loaded));
+    install(slot, loaded);
     tracing::info!(%version, kind = %M::KIND, "model activated");
     Ok(activated)
+}
+
+/// Serves `model` from `slot`, and says so in the metrics.
+fn install<M: ServedModel>(slot: &ServingSlot<M>, model: M) {
+    let before = slot.current();
+    crate::telemetry::metrics::model_serving(
+        M::KIND.as_str(),
+        before.as_ref().map(|model| model.version()),
+        model.version(),
+    );
+    slot.replace(Arc::new(model));
 }
 
 /// Makes the previously active model of `kind` active again, as of `now`.
@@ -187,7 +198,7 @@ pub async fn load_active<M: ServedModel>(
         version: active.version.clone(),
         source,
     })?;
-    slot.replace(Arc::new(loaded));
+    install(slot, loaded);
     Ok(Some(active.version))
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
@@ -46,6 +47,8 @@ pub struct Application {
     programs: Arc<ProgramSource>,
     /// `None` when the server runs without authentication.
     authenticator: Option<Arc<Authenticator>>,
+    /// Where `/metrics` is served, with the recorder's handle; `None` without metrics.
+    metrics: Option<(TcpListener, PrometheusHandle)>,
     settings: Settings,
 }
 
@@ -69,6 +72,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let metrics = match settings.metrics_listen {
+            Some(address) => Some((
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("Failed to listen for metrics on {address}"))?,
+                telemetry::metrics::install()?,
+            )),
+            None => None,
+        };
         let serving = ServingModels::default();
         match registry::load_active_or_baseline(store.as_ref(), &serving.health, Timestamp::now())
             .await
@@ -96,12 +108,20 @@ impl Application {
             serving,
             programs,
             authenticator,
+            metrics,
             settings: settings.clone(),
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -117,6 +137,9 @@ impl Application {
     /// NOT_SERVING, and gives in-flight requests the grace period to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let address = self.local_addr()?;
+        let metrics_address = self
+            .metrics_addr()
+            .map_or("off".to_owned(), |address| address.to_string());
         let (health, health_service) = tonic_health::server::health_reporter();
         health::report(&health, tonic_health::ServingStatus::Serving).await;
         let probing = tokio::spawn(health::follow_store(
@@ -184,6 +207,7 @@ impl Application {
             backend = ?self.store.backend(),
             tls = self.settings.tls.is_some(),
             authentication = self.authenticator.is_some(),
+            metrics = %metrics_address,
             "rescue is serving gRPC"
         );
         let following = tokio::spawn(follow_promotions(
@@ -193,6 +217,14 @@ impl Application {
         ));
 
         let watching = tokio::spawn(Arc::clone(&self.programs).watch(self.settings.program_reload));
+        let scrapes = tokio::spawn(async move {
+            match self.metrics {
+                Some((listener, handle)) => {
+                    telemetry::metrics::serve_scrapes(listener, handle).await;
+                }
+                None => std::future::pending().await,
+            }
+        });
         let credentials = tokio::spawn(async move {
             match self.authenticator {
                 Some(authenticator) => authenticator.watch().await,
@@ -202,7 +234,7 @@ impl Application {
 
         tokio::select! {
             finished = &mut serving => {
-                for task in [&probing, &following, &watching, &credentials] {
+                for task in [&probing, &following, &watching, &credentials, &scrapes] {
                     task.abort();
                 }
                 return finished.context("The server task failed")?.context("The server failed");
@@ -227,6 +259,7 @@ impl Application {
         following.abort();
         watching.abort();
         credentials.abort();
+        scrapes.abort();
         tracing::info!("stopped");
         Ok(())
     }

@@ -12,10 +12,11 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::RecordParser;
 use super::error::ApiError;
-use crate::domain::{FieldViolation, MAX_ECHOED_BYTES, Record, Timestamp, shortened};
+use crate::domain::{FieldViolation, MAX_ECHOED_BYTES, Record, RecordKind, Timestamp, shortened};
 use crate::program_file::ProgramSource;
 use crate::proto::v1::{self as proto, ingest_server::Ingest};
 use crate::store::{Outcome, Store, StoreError};
+use crate::telemetry::metrics;
 
 /// Records per transaction. Large enough that commit (fsync) cost is shared by thousands of
 /// rows, small enough that a failed stream loses little work and memory stays bounded.
@@ -56,7 +57,7 @@ async fn finish_write(write: JoinHandle<WrittenBatch>, tally: &mut Tally) -> Res
         .map_err(|error| ApiError::Internal(format!("the batch writer failed: {error}")))?
         .map_err(ApiError::from)?;
     for ((index, record), outcome) in written {
-        tally.count(index, record.id(), outcome);
+        tally.count(index, &record, outcome);
     }
     Ok(())
 }
@@ -83,12 +84,12 @@ impl Ingest for IngestService {
             for record in message.records {
                 let index = next_index;
                 next_index += 1;
-                let id = raw_id(&record).to_owned();
+                let (kind, id) = (raw_kind(&record), raw_id(&record).to_owned());
                 match parser.record(record) {
                     Ok(record) => pending.push((index, record)),
                     Err(violations) => {
                         for violation in violations.into_vec() {
-                            tally.reject(index, &id, violation);
+                            tally.reject(index, kind, &id, violation);
                         }
                     }
                 }
@@ -168,6 +169,21 @@ impl Ingest for IngestService {
     }
 }
 
+/// The kind of a record as sent, for counting it; `unknown` when it names none.
+fn raw_kind(record: &proto::Record) -> &'static str {
+    use proto::record::Kind;
+    let kind = match &record.kind {
+        None => return "unknown",
+        Some(Kind::Customer(_)) => RecordKind::Customer,
+        Some(Kind::UsageEvent(_)) => RecordKind::UsageEvent,
+        Some(Kind::Interaction(_)) => RecordKind::Interaction,
+        Some(Kind::Survey(_)) => RecordKind::Survey,
+        Some(Kind::ChurnOutcome(_)) => RecordKind::ChurnOutcome,
+        Some(Kind::RecoveryCase(_)) => RecordKind::RecoveryCase,
+    };
+    kind.field_name()
+}
+
 /// The caller id of a record as sent, before any check, for naming it in a rejection.
 fn raw_id(record: &proto::Record) -> &str {
     use proto::record::Kind;
@@ -191,19 +207,33 @@ struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, index: u64, id: &str, outcome: Outcome) {
-        match outcome {
-            Outcome::Accepted => self.response.accepted += 1,
-            Outcome::Duplicate => self.response.duplicate += 1,
-            Outcome::Superseded => self.response.superseded += 1,
-            Outcome::Rejected(violation) => self.reject(index, id, violation),
-        }
+    fn count(&mut self, index: u64, record: &Record, outcome: Outcome) {
+        let kind = record.kind().field_name();
+        let verdict = match outcome {
+            Outcome::Accepted => {
+                self.response.accepted += 1;
+                "accepted"
+            }
+            Outcome::Duplicate => {
+                self.response.duplicate += 1;
+                "duplicate"
+            }
+            Outcome::Superseded => {
+                self.response.superseded += 1;
+                "superseded"
+            }
+            Outcome::Rejected(violation) => {
+                return self.reject(index, kind, record.id(), violation);
+            }
+        };
+        metrics::ingested(kind, verdict);
     }
 
-    fn reject(&mut self, index: u64, id: &str, violation: FieldViolation) {
+    fn reject(&mut self, index: u64, kind: &'static str, id: &str, violation: FieldViolation) {
         if self.last_rejected != Some(index) {
             self.response.rejected += 1;
             self.last_rejected = Some(index);
+            metrics::ingested(kind, "rejected");
         }
         if self.response.rejections.len() < MAX_LISTED_REJECTIONS {
             self.response.rejections.push(proto::RejectedRecord {

@@ -16,6 +16,7 @@ use crate::domain::Timestamp;
 use crate::proto::v1::{self as proto, scoring_server::Scoring};
 use crate::scoring::{Bands, ModelSlot};
 use crate::store::Store;
+use crate::telemetry::metrics;
 
 /// Responses buffered per stream before the server stops reading requests: enough to keep the
 /// pipe full, and what bounds a stream's memory however long it runs.
@@ -70,11 +71,9 @@ impl ScoringService {
             }
             ScoreSubject::Snapshot(history) => *history,
         };
-        Ok(convert::health_score(model.score(
-            &history,
-            as_of,
-            &self.bands,
-        )))
+        let score = model.score(&history, as_of, &self.bands);
+        metrics::scored(score.band.as_str(), &score.model_version);
+        Ok(convert::health_score(score))
     }
 }
 

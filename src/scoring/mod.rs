@@ -216,6 +216,17 @@ pub enum Band {
     Critical,
 }
 
+impl Band {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Band::Healthy => "healthy",
+            Band::Watch => "watch",
+            Band::AtRisk => "at_risk",
+            Band::Critical => "critical",
+        }
+    }
+}
+
 /// Health-score thresholds of the bands: at or above `healthy` is healthy, at or above
 /// `watch` is watch, at or above `at_risk` is at risk, below is critical.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

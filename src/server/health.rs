@@ -39,13 +39,16 @@ pub async fn report(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Probes the store forever, turning every service's status when its answer changes.
+/// Probes the store forever, turning every service's status when its answer changes; on the
+/// way, publishes the store's pool use as metrics.
 pub async fn follow_store(store: Arc<dyn Store>, health: HealthReporter) {
     let mut every = tokio::time::interval(PROBE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut serving = true;
     loop {
         every.tick().await;
+        let usage = store.pool_usage();
+        crate::telemetry::metrics::pool(usage.in_use, usage.idle, usage.max);
         let answer = tokio::time::timeout(PROBE_TIMEOUT, store.ping()).await;
         let answers = matches!(answer, Ok(Ok(())));
         if answers == serving {

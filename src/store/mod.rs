@@ -97,6 +97,27 @@ pub enum Backend {
     Postgres,
 }
 
+/// How a store's connection pools are used at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub in_use: u32,
+    pub idle: u32,
+    /// The most connections the pools open.
+    pub max: u32,
+}
+
+impl std::ops::Add for PoolUsage {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            in_use: self.in_use + other.in_use,
+            idle: self.idle + other.idle,
+            max: self.max + other.max,
+        }
+    }
+}
+
 /// Everything the service persists.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
@@ -111,6 +132,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Whether the database answers, through every pool the store writes and reads with.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The connections of every pool the store holds, summed.
+    fn pool_usage(&self) -> PoolUsage;
 
     /// The stored version of a recovery case.
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError>;

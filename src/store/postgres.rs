@@ -94,6 +94,10 @@ impl Store for PostgresStore {
         tables::ping(&self.pool).await
     }
 
+    fn pool_usage(&self) -> super::PoolUsage {
+        tables::pool_usage(&self.pool)
+    }
+
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
         let sql = tables::table(RecordKind::RecoveryCase).select_by_id("$1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -114,6 +114,10 @@ impl Store for SqliteStore {
         tables::ping(&self.reader).await
     }
 
+    fn pool_usage(&self) -> super::PoolUsage {
+        tables::pool_usage(&self.writer) + tables::pool_usage(&self.reader)
+    }
+
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
         let sql = tables::table(RecordKind::RecoveryCase).select_by_id("?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -400,6 +400,17 @@ where
     Ok(())
 }
 
+/// How `pool` is used now.
+pub(super) fn pool_usage<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> super::PoolUsage {
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+    super::PoolUsage {
+        in_use: size - idle,
+        idle,
+        max: pool.options().get_max_connections(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Structured logs with `tracing`: human-readable lines by default, JSON objects for log
 //! pipelines. The level filter comes from `RESCUE_LOG` (e.g. `info`, `rescue=debug`).
+//! Prometheus metrics live in [`metrics`].
 
+pub mod metrics;
 mod rpc;
 
 use serde::{Deserialize, Serialize};

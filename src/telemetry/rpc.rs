@@ -1,7 +1,7 @@
 //! One span per RPC, and one line when it ends: the method, its gRPC status code, and the
 //! latency from the request's arrival to the response's last byte (the status code travels
-//! in the trailers, so the response body has to be watched to the end). On the way it gives
-//! an oversized message gRPC's code for it (see [`relabel_oversize`]).
+//! in the trailers, so the response body has to be watched to the end), recorded as metrics
+//! too. On the way it gives an oversized message gRPC's code for it (see [`relabel_oversize`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +11,8 @@ use std::time::Instant;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tracing::{Instrument, Span};
+
+use super::metrics::RpcLabels;
 
 /// Wraps every service of the server in [`RpcLog`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,6 +46,8 @@ where
 
     fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
         let span = tracing::info_span!("rpc", method = %request.uri().path());
+        let labels = RpcLabels::of(request.uri().path());
+        labels.started();
         let started = Instant::now();
         let response = {
             let _entered = span.enter();
@@ -59,6 +63,7 @@ where
                 inner,
                 end: Some(RpcEnd {
                     span,
+                    labels,
                     started,
                     header_code,
                 }),
@@ -71,6 +76,7 @@ where
 #[derive(Debug)]
 struct RpcEnd {
     span: Span,
+    labels: RpcLabels,
     started: Instant,
     header_code: Option<tonic::Code>,
 }
@@ -79,6 +85,7 @@ impl RpcEnd {
     fn finished(self, trailers: Option<&HeaderMap>) {
         let code = trailers.and_then(grpc_code).or(self.header_code);
         let latency_ms = self.latency_ms();
+        self.labels.handled(code, latency_ms / 1_000.0);
         let _entered = self.span.enter();
         match code {
             // The caller's mistakes are not the server's trouble.
@@ -94,6 +101,7 @@ impl RpcEnd {
 
     fn failed(self, error: &dyn std::fmt::Display) {
         let latency_ms = self.latency_ms();
+        self.labels.handled(None, latency_ms / 1_000.0);
         let _entered = self.span.enter();
         tracing::warn!(%error, latency_ms, "rpc response failed");
     }

@@ -244,6 +244,26 @@ pub async fn train<M: Trainable>(
     requested_at: Timestamp,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<TrainingReport<M>, TrainingError> {
+    let started = std::time::Instant::now();
+    let trained = run::<M>(store, serving, plan, requested_at, progress).await;
+    let outcome = match &trained {
+        Ok(report) if report.promoted => "promoted",
+        Ok(_) => "candidate",
+        Err(TrainingError::Model(crate::model::ModelError::Cancelled)) => "cancelled",
+        Err(_) => "failed",
+    };
+    crate::telemetry::metrics::trained(M::KIND.as_str(), outcome, started.elapsed().as_secs_f64());
+    trained
+}
+
+/// [`train`]'s steps.
+async fn run<M: Trainable>(
+    store: &Arc<dyn Store>,
+    serving: &ServingModels,
+    plan: TrainingPlan,
+    requested_at: Timestamp,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<TrainingReport<M>, TrainingError> {
     check_plan(&plan)?;
     // The active model, to be judged on the same hold-out rows. One that no longer loads
     // (another feature schema) is not compared: the new model is then promoted on its own.

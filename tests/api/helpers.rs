@@ -315,22 +315,30 @@ pub struct ServeProcess {
     child: std::process::Child,
     /// The address it serves on, from its "serving" log line.
     pub address: String,
+    /// Where it serves `/metrics`, or `off`.
+    pub metrics: String,
 }
 
 impl ServeProcess {
     /// Starts `rescue serve` on `database`, listening on `listen` (`127.0.0.1:0` for any free
     /// port), and returns once it serves.
     pub async fn start(database: &TestDatabase, listen: &str) -> Self {
+        Self::start_with(database, listen, &[]).await
+    }
+
+    /// [`ServeProcess::start`] with more `rescue serve` flags.
+    pub async fn start_with(database: &TestDatabase, listen: &str, flags: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rescue"))
             .args(["serve", "--listen", listen, "--log-format", "json"])
+            .args(flags)
             .env("RESCUE_DATABASE_URL", database.url.expose())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start rescue serve");
         let stdout = child.stdout.take().expect("stdout");
-        let (address_tx, address_rx) = tokio::sync::oneshot::channel::<String>();
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel::<(String, String)>();
         // Reads the log to its end, so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut address_tx = Some(address_tx);
@@ -342,18 +350,26 @@ impl ServeProcess {
                     continue;
                 };
                 if event["message"] == "rescue is serving gRPC"
-                    && let (Some(tx), Some(address)) =
-                        (address_tx.take(), event["address"].as_str())
+                    && let (Some(tx), Some(address), Some(metrics)) = (
+                        address_tx.take(),
+                        event["address"].as_str(),
+                        event["metrics"].as_str(),
+                    )
                 {
-                    tx.send(address.to_owned()).ok();
+                    tx.send((address.to_owned(), metrics.to_owned())).ok();
                 }
             }
         });
-        let address = tokio::time::timeout(std::time::Duration::from_secs(60), address_rx)
-            .await
-            .expect("rescue serve starts within a minute")
-            .expect("rescue serve exited before serving");
-        Self { child, address }
+        let (address, metrics) =
+            tokio::time::timeout(std::time::Duration::from_secs(60), address_rx)
+                .await
+                .expect("rescue serve starts within a minute")
+                .expect("rescue serve exited before serving");
+        Self {
+            child,
+            address,
+            metrics,
+        }
     }
 
     /// The server's resident memory now, in MiB (Linux's `/proc`).

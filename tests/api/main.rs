@@ -10,6 +10,7 @@ mod client;
 mod funnel;
 mod health;
 mod ingest;
+mod metrics;
 mod model_quality;
 mod models;
 mod real_data;
