@@ -11,7 +11,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
-use crate::api::{IngestService, ModelsService, ProgramService, Recommender, ScoringService};
+use crate::api::{
+    AuditService, IngestService, ModelsService, ProgramService, Recommender, ScoringService,
+};
 use crate::auth::{AuthLayer, Authenticator};
 use crate::config::Settings;
 use crate::domain::Timestamp;
@@ -20,8 +22,8 @@ use crate::program_file::ProgramSource;
 use crate::proto::{
     self,
     v1::{
-        ingest_server::IngestServer, models_server::ModelsServer, program_server::ProgramServer,
-        scoring_server::ScoringServer,
+        audit_server::AuditServer, ingest_server::IngestServer, models_server::ModelsServer,
+        program_server::ProgramServer, scoring_server::ScoringServer,
     },
 };
 use crate::registry::{self, ServingModels};
@@ -196,7 +198,8 @@ impl Application {
                 Arc::clone(&self.store),
                 self.serving.clone(),
                 self.settings.promotion_margin,
-            )));
+            )))
+            .add_service(AuditServer::new(AuditService::new(Arc::clone(&self.store))));
         let models = self.serving.clone();
         let incoming = connection::incoming(self.listener);
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {

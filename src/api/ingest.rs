@@ -10,9 +10,12 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::audit::Auditor;
 use super::convert::RecordParser;
 use super::error::ApiError;
-use crate::domain::{FieldViolation, MAX_ECHOED_BYTES, Record, RecordKind, Timestamp, shortened};
+use crate::domain::{
+    FieldViolation, MAX_ECHOED_BYTES, Record, RecordKind, RecoveryCase, Timestamp, shortened,
+};
 use crate::program_file::ProgramSource;
 use crate::proto::v1::{self as proto, ingest_server::Ingest};
 use crate::store::{Outcome, Store, StoreError};
@@ -28,47 +31,63 @@ pub const MAX_LISTED_REJECTIONS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct IngestService {
     store: Arc<dyn Store>,
+    auditor: Auditor,
     /// Whose vocabulary records are checked against.
     programs: Arc<ProgramSource>,
 }
 
 impl IngestService {
     pub fn new(store: Arc<dyn Store>, programs: Arc<ProgramSource>) -> Self {
-        Self { store, programs }
+        Self {
+            auditor: Auditor::new(Arc::clone(&store)),
+            store,
+            programs,
+        }
     }
 
-    fn start_write(&self, batch: Vec<(u64, Record)>) -> JoinHandle<WrittenBatch> {
-        let store = Arc::clone(&self.store);
-        // A task of its own, so a committed batch's verdicts are never dropped half-way if the
-        // client goes away: the transaction either commits or rolls back as a whole.
-        tokio::spawn(async move {
-            let (indices, records): (Vec<u64>, Vec<Record>) = batch.into_iter().unzip();
-            let outcomes = store.write_batch(&records).await?;
-            Ok(indices.into_iter().zip(records).zip(outcomes).collect())
-        })
-    }
-}
-
-type WrittenBatch = Result<Vec<((u64, Record), Outcome)>, StoreError>;
-
-async fn finish_write(write: JoinHandle<WrittenBatch>, tally: &mut Tally) -> Result<(), Status> {
-    let written = write
-        .await
-        .map_err(|error| ApiError::Internal(format!("the batch writer failed: {error}")))?
-        .map_err(ApiError::from)?;
-    for ((index, record), outcome) in written {
-        tally.count(index, &record, outcome);
-    }
-    Ok(())
-}
-
-#[tonic::async_trait]
-impl Ingest for IngestService {
-    async fn ingest_records(
+    /// Records a recovery's outcome on its stored case; the case as stored afterwards.
+    async fn record_outcome(
         &self,
-        request: Request<Streaming<proto::IngestRecordsRequest>>,
-    ) -> Result<Response<proto::IngestRecordsResponse>, Status> {
-        let mut stream = request.into_inner();
+        request: proto::RecordRecoveryOutcomeRequest,
+    ) -> Result<RecoveryCase, ApiError> {
+        let program = self.programs.current();
+        let outcome = RecordParser::received_at(Timestamp::now(), &program.program.vocabulary)
+            .recovery_outcome(request)
+            .map_err(ApiError::InvalidArgument)?;
+        let stored = self
+            .store
+            .recovery_case(&outcome.case_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("no recovery case {:?}", outcome.case_id.as_str()))
+            })?;
+        let updated = stored
+            .with_outcome(&outcome)
+            .map_err(ApiError::FailedPrecondition)?;
+        // Written through the ordinary batch rules, so the newest-version-wins guard applies
+        // even if another writer updated the case since it was read.
+        let verdict = self
+            .store
+            .write_batch(&[Record::RecoveryCase(updated.clone())])
+            .await?;
+        match verdict.as_slice() {
+            [Outcome::Accepted | Outcome::Duplicate] => {}
+            _ => {
+                return Err(ApiError::Aborted(format!(
+                    "recovery case {:?} changed while the outcome was being recorded; send it again",
+                    outcome.case_id.as_str()
+                )));
+            }
+        }
+        tracing::info!(case_id = %outcome.case_id, "recovery outcome recorded");
+        Ok(updated)
+    }
+
+    /// Stores a stream's records batch by batch and counts their verdicts.
+    async fn ingest_stream(
+        &self,
+        mut stream: Streaming<proto::IngestRecordsRequest>,
+    ) -> Result<proto::IngestRecordsResponse, Status> {
         let mut tally = Tally::default();
         let mut next_index: u64 = 0;
         // Grown as records arrive, not reserved: an idle stream costs next to nothing, however
@@ -123,49 +142,90 @@ impl Ingest for IngestService {
             rejected = tally.response.rejected,
             "ingest stream stored"
         );
-        Ok(Response::new(tally.response))
+        Ok(tally.response)
+    }
+
+    fn start_write(&self, batch: Vec<(u64, Record)>) -> JoinHandle<WrittenBatch> {
+        let store = Arc::clone(&self.store);
+        // A task of its own, so a committed batch's verdicts are never dropped half-way if the
+        // client goes away: the transaction either commits or rolls back as a whole.
+        tokio::spawn(async move {
+            let (indices, records): (Vec<u64>, Vec<Record>) = batch.into_iter().unzip();
+            let outcomes = store.write_batch(&records).await?;
+            Ok(indices.into_iter().zip(records).zip(outcomes).collect())
+        })
+    }
+}
+
+type WrittenBatch = Result<Vec<((u64, Record), Outcome)>, StoreError>;
+
+async fn finish_write(write: JoinHandle<WrittenBatch>, tally: &mut Tally) -> Result<(), Status> {
+    let written = write
+        .await
+        .map_err(|error| ApiError::Internal(format!("the batch writer failed: {error}")))?
+        .map_err(ApiError::from)?;
+    for ((index, record), outcome) in written {
+        tally.count(index, &record, outcome);
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn ingest_records(
+        &self,
+        request: Request<Streaming<proto::IngestRecordsRequest>>,
+    ) -> Result<Response<proto::IngestRecordsResponse>, Status> {
+        let audit = self
+            .auditor
+            .call(&request, "IngestRecords", "a stream of records");
+        let stored = self.ingest_stream(request.into_inner()).await;
+        match &stored {
+            Ok(response) => {
+                let received = response.accepted
+                    + response.duplicate
+                    + response.superseded
+                    + response.rejected;
+                audit
+                    .finish(Ok(format!(
+                        "{received} records: {} accepted, {} duplicate, {} superseded, {} rejected",
+                        response.accepted,
+                        response.duplicate,
+                        response.superseded,
+                        response.rejected
+                    )))
+                    .await;
+            }
+            Err(status) => audit.finish(Err(status)).await,
+        }
+        stored.map(Response::new)
     }
 
     async fn record_recovery_outcome(
         &self,
         request: Request<proto::RecordRecoveryOutcomeRequest>,
     ) -> Result<Response<proto::RecordRecoveryOutcomeResponse>, Status> {
-        let program = self.programs.current();
-        let outcome = RecordParser::received_at(Timestamp::now(), &program.program.vocabulary)
-            .recovery_outcome(request.into_inner())
-            .map_err(ApiError::InvalidArgument)?;
-        let stored = self
-            .store
-            .recovery_case(&outcome.case_id)
+        let audit = self.auditor.call(
+            &request,
+            "RecordRecoveryOutcome",
+            format!("recovery case {:?}", request.get_ref().case_id),
+        );
+        let recorded = self.record_outcome(request.into_inner()).await;
+        audit
+            .outcome(recorded, |case: &RecoveryCase| {
+                format!(
+                    "outcome recorded: retained {}, re-survey {}",
+                    case.retained.map_or("unknown".into(), |r| r.to_string()),
+                    case.resurvey_score
+                        .map_or("none".into(), |score| score.get().to_string())
+                )
+            })
             .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| {
-                ApiError::NotFound(format!("no recovery case {:?}", outcome.case_id.as_str()))
-            })?;
-        let updated = stored
-            .with_outcome(&outcome)
-            .map_err(ApiError::FailedPrecondition)?;
-        // Written through the ordinary batch rules, so the newest-version-wins guard applies
-        // even if another writer updated the case since it was read.
-        let verdict = self
-            .store
-            .write_batch(&[Record::RecoveryCase(updated.clone())])
-            .await
-            .map_err(ApiError::from)?;
-        match verdict.as_slice() {
-            [Outcome::Accepted | Outcome::Duplicate] => {}
-            _ => {
-                return Err(ApiError::Aborted(format!(
-                    "recovery case {:?} changed while the outcome was being recorded; send it again",
-                    outcome.case_id.as_str()
-                ))
-                .into());
-            }
-        }
-        tracing::info!(case_id = %outcome.case_id, "recovery outcome recorded");
-        Ok(Response::new(proto::RecordRecoveryOutcomeResponse {
-            recovery_case: Some(updated.into()),
-        }))
+            .map(|case| {
+                Response::new(proto::RecordRecoveryOutcomeResponse {
+                    recovery_case: Some(case.into()),
+                })
+            })
     }
 }
 

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::audit::Auditor;
 use super::convert::{self, RecordParser};
 use super::error::ApiError;
 use crate::domain::{MAX_ECHOED_BYTES, Timestamp, Vocabulary, shortened};
@@ -29,16 +30,60 @@ pub struct ModelsService {
     promotion_margin: f64,
     /// The kinds being trained now: one training of a kind at a time.
     training: Arc<std::sync::Mutex<std::collections::HashSet<ModelKind>>>,
+    auditor: Auditor,
 }
 
 impl ModelsService {
     pub fn new(store: Arc<dyn Store>, serving: ServingModels, promotion_margin: f64) -> Self {
         Self {
+            auditor: Auditor::new(Arc::clone(&store)),
             store,
             serving,
             promotion_margin,
             training: Arc::default(),
         }
+    }
+
+    /// The training `request` asks for, checked, with its kind claimed.
+    fn plan_training(
+        &self,
+        request: proto::TrainRequest,
+        requested_at: Timestamp,
+    ) -> Result<(ModelKind, TrainingPlan, TrainingClaim), Status> {
+        let proto::TrainRequest {
+            kind: raw_kind,
+            horizon_days,
+            auto_promote,
+            as_of,
+            min_outcomes,
+        } = request;
+        let kind = kind(raw_kind)?;
+        if min_outcomes.is_some() && kind != ModelKind::Uplift {
+            let mut violations = crate::domain::Violations::default();
+            violations.push("min_outcomes", "applies to MODEL_KIND_UPLIFT only");
+            return Err(ApiError::InvalidArgument(violations).into());
+        }
+        // Only times are read here: no tag or action, so no program's vocabulary is needed.
+        let parser = RecordParser::received_at(requested_at, Vocabulary::built_in());
+        let as_of = as_of
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| parser.as_of_time(&format!("as_of[{i}]"), t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::InvalidArgument)?;
+        let plan = TrainingPlan {
+            horizon_days: horizon_days.unwrap_or(training::DEFAULT_HORIZON_DAYS),
+            as_of,
+            auto_promote: auto_promote.unwrap_or(true),
+            promotion_margin: match kind {
+                ModelKind::Health => self.promotion_margin,
+                other => training::default_promotion_margin(other),
+            },
+            min_outcomes: min_outcomes.map_or(training::DEFAULT_MIN_OUTCOMES, |n| n as usize),
+            ..TrainingPlan::default()
+        };
+        let claim = self.claim_training(kind)?;
+        Ok((kind, plan, claim))
     }
 
     /// Claims the training of `kind` until the returned guard drops; refused while another
@@ -295,41 +340,20 @@ impl Models for ModelsService {
         &self,
         request: Request<proto::TrainRequest>,
     ) -> Result<Response<Self::TrainStream>, Status> {
-        let proto::TrainRequest {
-            kind: raw_kind,
-            horizon_days,
-            auto_promote,
-            as_of,
-            min_outcomes,
-        } = request.into_inner();
-        let kind = kind(raw_kind)?;
-        if min_outcomes.is_some() && kind != ModelKind::Uplift {
-            let mut violations = crate::domain::Violations::default();
-            violations.push("min_outcomes", "applies to MODEL_KIND_UPLIFT only");
-            return Err(ApiError::InvalidArgument(violations).into());
-        }
+        let audit = self.auditor.call(&request, "Train", "");
         let requested_at = Timestamp::now();
-        // Only times are read here: no tag or action, so no program's vocabulary is needed.
-        let parser = RecordParser::received_at(requested_at, Vocabulary::built_in());
-        let as_of = as_of
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| parser.as_of_time(&format!("as_of[{i}]"), t))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::InvalidArgument)?;
-        let plan = TrainingPlan {
-            horizon_days: horizon_days.unwrap_or(training::DEFAULT_HORIZON_DAYS),
-            as_of,
-            auto_promote: auto_promote.unwrap_or(true),
-            promotion_margin: match kind {
-                ModelKind::Health => self.promotion_margin,
-                other => training::default_promotion_margin(other),
-            },
-            min_outcomes: min_outcomes.map_or(training::DEFAULT_MIN_OUTCOMES, |n| n as usize),
-            ..TrainingPlan::default()
+        let (kind, plan, claim) = match self.plan_training(request.into_inner(), requested_at) {
+            Ok(planned) => planned,
+            Err(status) => {
+                audit.finish(Err(&status)).await;
+                return Err(status);
+            }
         };
+        let audit = audit.with_target(format!(
+            "kind {kind}, horizon {} days, auto-promote {}",
+            plan.horizon_days, plan.auto_promote
+        ));
         let cancellation = plan.cancellation.clone();
-        let claim = self.claim_training(kind)?;
         let (progress, receiver) = mpsc::channel(PROGRESS_BUFFER);
         let (store, serving) = (Arc::clone(&self.store), self.serving.clone());
         // A caller that goes away (its stream dropped) cancels the training: it stops at the
@@ -366,6 +390,21 @@ impl Models for ModelsService {
                 Err(error) => Err(Status::from(ApiError::from(error))),
             };
             drop(claim);
+            match &message {
+                Ok(proto::TrainProgress {
+                    event: Some(proto::train_progress::Event::Result(result)),
+                }) => {
+                    let version = result
+                        .model
+                        .as_ref()
+                        .map_or("", |model| model.version.as_str());
+                    audit
+                        .finish(Ok(format!("registered {version}; {}", result.decision)))
+                        .await;
+                }
+                Ok(_) => audit.finish(Ok(String::new())).await,
+                Err(status) => audit.finish(Err(status)).await,
+            }
             let _ = progress.send(message).await;
             watching.abort();
         });
@@ -406,18 +445,29 @@ impl Models for ModelsService {
         &self,
         request: Request<proto::PromoteModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
+        let audit = self.auditor.call(
+            &request,
+            "PromoteModel",
+            format!("version {}", request.get_ref().version),
+        );
         let version = request.into_inner().version;
-        if version.is_empty() {
-            return Err(ApiError::InvalidArgument(convert::missing("version")).into());
-        }
-        let model = registry::promote(
-            self.store.as_ref(),
-            &self.serving,
-            &version,
-            Timestamp::now(),
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let promoted = if version.is_empty() {
+            Err(ApiError::InvalidArgument(convert::missing("version")))
+        } else {
+            registry::promote(
+                self.store.as_ref(),
+                &self.serving,
+                &version,
+                Timestamp::now(),
+            )
+            .await
+            .map_err(ApiError::from)
+        };
+        let model = audit
+            .outcome(promoted, |model| {
+                format!("activated {} ({})", model.version, model.kind)
+            })
+            .await?;
         Ok(Response::new(model_info(&model)))
     }
 
@@ -425,10 +475,26 @@ impl Models for ModelsService {
         &self,
         request: Request<proto::RollbackModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
-        let kind = kind(request.into_inner().kind)?;
-        let model = registry::roll_back(self.store.as_ref(), &self.serving, kind, Timestamp::now())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(model_info(&model)))
+        let audit = self.auditor.call(&request, "RollbackModel", "");
+        let rolled_back = match kind(request.into_inner().kind) {
+            Ok(kind) => {
+                let audit = audit.with_target(format!("kind {kind}"));
+                let rolled_back =
+                    registry::roll_back(self.store.as_ref(), &self.serving, kind, Timestamp::now())
+                        .await
+                        .map_err(ApiError::from);
+                audit
+                    .outcome(rolled_back, |model| {
+                        format!("activated {} again ({})", model.version, model.kind)
+                    })
+                    .await
+            }
+            Err(error) => {
+                audit
+                    .outcome(Err(error), |_: &StoredModel| String::new())
+                    .await
+            }
+        };
+        Ok(Response::new(model_info(&rolled_back?)))
     }
 }

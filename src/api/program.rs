@@ -17,11 +17,16 @@ use crate::store::Store;
 pub struct ProgramService {
     store: Arc<dyn Store>,
     programs: Arc<ProgramSource>,
+    auditor: super::audit::Auditor,
 }
 
 impl ProgramService {
     pub fn new(store: Arc<dyn Store>, programs: Arc<ProgramSource>) -> Self {
-        Self { store, programs }
+        Self {
+            auditor: super::audit::Auditor::new(Arc::clone(&store)),
+            store,
+            programs,
+        }
     }
 
     fn info(&self, loaded: &LoadedProgram) -> proto::ProgramInfo {
@@ -76,12 +81,27 @@ impl Program for ProgramService {
 
     async fn reload_program(
         &self,
-        _request: Request<proto::ReloadProgramRequest>,
+        request: Request<proto::ReloadProgramRequest>,
     ) -> Result<Response<proto::ProgramInfo>, Status> {
-        let loaded = self
-            .programs
-            .reload(Timestamp::now())
-            .map_err(reload_error)?;
+        let audit = self
+            .auditor
+            .call(&request, "ReloadProgram", "the program file");
+        let before = self.programs.current().program.version.clone();
+        let loaded = match self.programs.reload(Timestamp::now()) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                let status = Status::from(reload_error(error));
+                audit.finish(Err(&status)).await;
+                return Err(status);
+            }
+        };
+        let now = &loaded.program.version;
+        let changed = if *now == before {
+            String::new()
+        } else {
+            format!("program {now} serves (was {before})")
+        };
+        audit.finish(Ok(changed)).await;
         Ok(Response::new(self.info(&loaded)))
     }
 }

@@ -31,7 +31,8 @@ pub fn access(path: &str) -> Option<Access> {
         ("rescue.v1.Models", "ListModels" | "GetModel")
         | ("rescue.v1.Program", "RecoveryFunnel" | "GetProgram") => Role::Read,
         ("rescue.v1.Models", "PromoteModel" | "RollbackModel")
-        | ("rescue.v1.Program", "ReloadProgram") => Role::Admin,
+        | ("rescue.v1.Program", "ReloadProgram")
+        | ("rescue.v1.Audit", "ListAuditEvents") => Role::Admin,
         _ => return None,
     };
     Some(Access::Requires(role))
@@ -66,7 +67,7 @@ mod tests {
     #[test]
     fn every_method_of_the_contract_names_its_role() {
         let methods = contract_methods();
-        assert!(methods.len() >= 14, "{methods:?}");
+        assert!(methods.len() >= 15, "{methods:?}");
         for method in methods {
             assert!(
                 matches!(access(&method), Some(Access::Requires(_))),

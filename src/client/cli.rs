@@ -5,6 +5,7 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+use super::audit::{self, AuditArgs};
 use super::backfill::{self, BackfillArgs};
 use super::connection::ConnectionOptions;
 use super::import::{self, ImportArgs};
@@ -47,6 +48,9 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// The recovery funnel of the decisions made in a time window.
     Funnel(FunnelArgs),
+    /// The audit trail: who promoted, rolled back, trained, reloaded or ingested what, newest
+    /// first (needs an admin credential).
+    Audit(AuditArgs),
 }
 
 /// How a run that did not fail ended.
@@ -104,6 +108,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<Finished> {
         }
         Command::Recommend(args) => (program::recommend(channel, args, json).await?, true),
         Command::Funnel(args) => (program::funnel(channel, args, json).await?, true),
+        Command::Audit(args) => (audit::audit(channel, args, json).await?, true),
     };
     let written = writeln!(std::io::stdout().lock(), "{output}");
     // A reader that stopped early (`| head`) is no failure of the run.

@@ -21,6 +21,7 @@
 //!   and the program's funnel, as text or JSON.
 
 pub mod attributes;
+pub mod audit;
 pub mod backfill;
 pub mod batch;
 pub mod checkpoint;

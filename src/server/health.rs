@@ -10,10 +10,10 @@ use tonic::server::NamedService;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::api::{IngestService, ModelsService, ProgramService, ScoringService};
+use crate::api::{AuditService, IngestService, ModelsService, ProgramService, ScoringService};
 use crate::proto::v1::{
-    ingest_server::IngestServer, models_server::ModelsServer, program_server::ProgramServer,
-    scoring_server::ScoringServer,
+    audit_server::AuditServer, ingest_server::IngestServer, models_server::ModelsServer,
+    program_server::ProgramServer, scoring_server::ScoringServer,
 };
 use crate::store::Store;
 
@@ -24,12 +24,13 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Every service the store backs, and the server as a whole (the empty name).
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     "",
     <IngestServer<IngestService> as NamedService>::NAME,
     <ScoringServer<ScoringService> as NamedService>::NAME,
     <ModelsServer<ModelsService> as NamedService>::NAME,
     <ProgramServer<ProgramService> as NamedService>::NAME,
+    <AuditServer<AuditService> as NamedService>::NAME,
 ];
 
 /// Reports `status` for every service.

@@ -4,30 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use async_trait::async_trait;
-
-use super::history::BoxedRow;
+use super::StoreError;
 use super::rows::{self, ReadRow};
+use super::statements::Statements;
 use super::tables::{self, Value};
-use super::{StoreError, history::RowSource};
 use crate::decision::Decision;
 use crate::decision::funnel::{FunnelDecision, FunnelInput};
 use crate::domain::{CustomerId, RecordKind, Timestamp};
-
-/// The statements a backend runs for decisions, beyond the history reads.
-#[async_trait]
-pub(super) trait DecisionRows: RowSource {
-    /// Runs `sql` with `values` bound to `$1…$n`, on the writer.
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError>;
-
-    /// The rows of `sql`, whose two parameters are the times `from` and `to`.
-    async fn rows_between(
-        &self,
-        sql: &str,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<BoxedRow>, StoreError>;
-}
 
 const COLUMNS: &[&str] = &[
     "decision_id",
@@ -113,10 +96,7 @@ fn values<'a>(d: &'a Decision, reasons: &'a str) -> Vec<Value<'a>> {
     ]
 }
 
-pub(super) async fn insert(
-    source: &dyn DecisionRows,
-    decision: &Decision,
-) -> Result<(), StoreError> {
+pub(super) async fn insert(source: &dyn Statements, decision: &Decision) -> Result<(), StoreError> {
     let reasons = decision.reasons.join("\n");
     source
         .execute_values(&insert_sql(), &values(decision, &reasons))
@@ -158,7 +138,7 @@ fn funnel_decision(row: &dyn ReadRow) -> Result<FunnelDecision, StoreError> {
 /// The decisions made for `[from, to)` (by `as_of`), with their customers' recovery cases
 /// and churn outcomes.
 pub(super) async fn funnel_input(
-    source: &dyn DecisionRows,
+    source: &dyn Statements,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<FunnelInput, StoreError> {
@@ -166,7 +146,7 @@ pub(super) async fn funnel_input(
         "SELECT {FUNNEL_COLUMNS} FROM decisions WHERE as_of >= $1 AND as_of < $2 ORDER BY as_of, decided_at"
     );
     let decisions = source
-        .rows_between(&sql, from, to)
+        .rows_with(&sql, &[Value::Time(Some(from)), Value::Time(Some(to))])
         .await?
         .iter()
         .map(|row| funnel_decision(row.as_ref()))
@@ -198,7 +178,7 @@ pub(super) async fn funnel_input(
 
 /// Whose record of `kind` has the id `id`, if any.
 pub(super) async fn record_owner(
-    source: &dyn DecisionRows,
+    source: &dyn Statements,
     kind: RecordKind,
     id: &str,
 ) -> Result<Option<CustomerId>, StoreError> {

@@ -1,5 +1,6 @@
 //! The schema migrations, compiled into the binary so a deployed `rescue` needs no files
-//! beside it. Versions and descriptions follow the file names in `migrations/<backend>/`.
+//! beside it. Versions and descriptions follow the file names in `migrations/<backend>/`,
+//! which the build script lists (and checks the two backends agree on).
 
 use std::borrow::Cow;
 
@@ -9,61 +10,10 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use super::{Backend, StoreError};
 
-/// (version, description, SQL) per backend; append new migrations, never edit applied ones.
-const SQLITE: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "customer data",
-        include_str!("../../migrations/sqlite/0001_customer_data.sql"),
-    ),
-    (
-        2,
-        "models",
-        include_str!("../../migrations/sqlite/0002_models.sql"),
-    ),
-    (
-        3,
-        "decisions",
-        include_str!("../../migrations/sqlite/0003_decisions.sql"),
-    ),
-    (
-        4,
-        "customer attributes",
-        include_str!("../../migrations/sqlite/0004_customer_attributes.sql"),
-    ),
-    (
-        5,
-        "versions",
-        include_str!("../../migrations/sqlite/0005_versions.sql"),
-    ),
-];
-const POSTGRES: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "customer data",
-        include_str!("../../migrations/postgres/0001_customer_data.sql"),
-    ),
-    (
-        2,
-        "models",
-        include_str!("../../migrations/postgres/0002_models.sql"),
-    ),
-    (
-        3,
-        "decisions",
-        include_str!("../../migrations/postgres/0003_decisions.sql"),
-    ),
-    (
-        4,
-        "customer attributes",
-        include_str!("../../migrations/postgres/0004_customer_attributes.sql"),
-    ),
-    (
-        5,
-        "versions",
-        include_str!("../../migrations/postgres/0005_versions.sql"),
-    ),
-];
+// `SQLITE` and `POSTGRES`: (version, description, SQL) of every file in
+// `migrations/<backend>/`, listed by the build script. Append new migrations, never edit
+// applied ones.
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);

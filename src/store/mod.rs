@@ -5,6 +5,7 @@
 //! (customers first, unknown customers refused, duplicates and conflicts told apart, newest
 //! version wins); a backend only supplies the SQL, behind [`batch::BatchTransaction`].
 
+mod audit;
 mod batch;
 mod decisions;
 mod history;
@@ -13,6 +14,7 @@ mod postgres;
 mod registry;
 mod rows;
 mod sqlite;
+mod statements;
 mod tables;
 
 use std::collections::BTreeMap;
@@ -26,6 +28,7 @@ use crate::decision::funnel::FunnelInput;
 use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
 use crate::model::ModelKind;
 
+pub use audit::{AuditEvent, AuditQuery};
 pub use batch::Outcome;
 pub use history::CustomerRecords;
 pub use postgres::{PostgresStore, follow_activations};
@@ -181,6 +184,12 @@ pub trait Store: Send + Sync + fmt::Debug {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<CustomerRecords>, StoreError>;
+
+    /// Appends an event to the audit trail.
+    async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Audit events, newest first, as `query` selects.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Stores a recovery decision.
     async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError>;

@@ -13,10 +13,11 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
-use super::decisions::{self, DecisionRows};
+use super::decisions;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
+use super::statements::{self, Statements};
 use super::tables::{self, ColumnType, Value};
 use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
@@ -207,6 +208,17 @@ impl Store for PostgresStore {
         history::page(self, after, limit).await
     }
 
+    async fn insert_audit_event(&self, event: &super::AuditEvent) -> Result<(), StoreError> {
+        super::audit::insert(self, event).await
+    }
+
+    async fn audit_events(
+        &self,
+        query: &super::AuditQuery,
+    ) -> Result<Vec<super::AuditEvent>, StoreError> {
+        super::audit::events(self, query).await
+    }
+
     async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
         decisions::insert(self, decision).await
     }
@@ -229,32 +241,20 @@ impl Store for PostgresStore {
 }
 
 #[async_trait]
-impl DecisionRows for PostgresStore {
+impl Statements for PostgresStore {
     async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        for value in values {
-            query = match *value {
-                Value::Text(v) => query.bind(v.map(str::to_owned)),
-                Value::Real(v) => query.bind(v),
-                Value::SmallInt(v) => query.bind(v),
-                Value::Bool(v) => query.bind(v),
-                Value::Time(v) => query.bind(v.map(to_datetime)),
-                Value::BigInt(v) => query.bind(v),
-            };
-        }
-        query.execute(&self.pool).await?;
+        statements::bound(sql, values, to_datetime)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn rows_between(
+    async fn rows_with(
         &self,
         sql: &str,
-        from: Timestamp,
-        to: Timestamp,
+        values: &[Value<'_>],
     ) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .bind(to_datetime(from))
-            .bind(to_datetime(to))
+        let rows = statements::bound(sql, values, to_datetime)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows

@@ -16,10 +16,11 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
-use super::decisions::{self, DecisionRows};
+use super::decisions;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
+use super::statements::{self, Statements};
 use super::tables::{self, Value};
 use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
@@ -226,6 +227,17 @@ impl Store for SqliteStore {
         history::page(self, after, limit).await
     }
 
+    async fn insert_audit_event(&self, event: &super::AuditEvent) -> Result<(), StoreError> {
+        super::audit::insert(self, event).await
+    }
+
+    async fn audit_events(
+        &self,
+        query: &super::AuditQuery,
+    ) -> Result<Vec<super::AuditEvent>, StoreError> {
+        super::audit::events(self, query).await
+    }
+
     async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
         decisions::insert(self, decision).await
     }
@@ -248,32 +260,20 @@ impl Store for SqliteStore {
 }
 
 #[async_trait]
-impl DecisionRows for SqliteStore {
+impl Statements for SqliteStore {
     async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        for value in values {
-            query = match *value {
-                Value::Text(v) => query.bind(v.map(str::to_owned)),
-                Value::Real(v) => query.bind(v),
-                Value::SmallInt(v) => query.bind(v),
-                Value::Bool(v) => query.bind(v),
-                Value::Time(v) => query.bind(v.map(Timestamp::unix_micros)),
-                Value::BigInt(v) => query.bind(v),
-            };
-        }
-        query.execute(&self.writer).await?;
+        statements::bound(sql, values, Timestamp::unix_micros)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
-    async fn rows_between(
+    async fn rows_with(
         &self,
         sql: &str,
-        from: Timestamp,
-        to: Timestamp,
+        values: &[Value<'_>],
     ) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .bind(from.unix_micros())
-            .bind(to.unix_micros())
+        let rows = statements::bound(sql, values, Timestamp::unix_micros)
             .fetch_all(&self.reader)
             .await?;
         Ok(rows

@@ -9,12 +9,12 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rescue::auth::{AuthSettings, JwtAlgorithm, JwtSettings, Role, key_digest, new_key};
 use rescue::proto::v1::{
-    GetModelRequest, GetProgramRequest, IngestRecordsRequest, ListModelsRequest,
-    PromoteModelRequest, RecommendRecoveriesRequest, RecommendRecoveryRequest,
+    GetModelRequest, GetProgramRequest, IngestRecordsRequest, ListAuditEventsRequest,
+    ListModelsRequest, PromoteModelRequest, RecommendRecoveriesRequest, RecommendRecoveryRequest,
     RecordRecoveryOutcomeRequest, RecoveryFunnelRequest, ReloadProgramRequest,
     RollbackModelRequest, ScoreCustomerRequest, ScoreCustomersRequest, TrainRequest,
-    ingest_client::IngestClient, models_client::ModelsClient, program_client::ProgramClient,
-    scoring_client::ScoringClient,
+    audit_client::AuditClient, ingest_client::IngestClient, models_client::ModelsClient,
+    program_client::ProgramClient, scoring_client::ScoringClient,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -26,7 +26,7 @@ const ISSUER: &str = "https://id.example";
 const AUDIENCE: &str = "rescue";
 
 /// Every RPC of the contract and the role it needs.
-const RPCS: [(&str, Role); 14] = [
+const RPCS: [(&str, Role); 15] = [
     ("ScoreCustomer", Role::Score),
     ("ScoreCustomers", Role::Score),
     ("RecommendRecovery", Role::Score),
@@ -41,6 +41,7 @@ const RPCS: [(&str, Role); 14] = [
     ("PromoteModel", Role::Admin),
     ("RollbackModel", Role::Admin),
     ("ReloadProgram", Role::Admin),
+    ("ListAuditEvents", Role::Admin),
 ];
 
 fn request<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
@@ -156,6 +157,11 @@ async fn call(channel: &Channel, method: &str, token: Option<&str>) -> Code {
         "ReloadProgram" => code(
             program
                 .reload_program(request(ReloadProgramRequest::default(), token))
+                .await,
+        ),
+        "ListAuditEvents" => code(
+            AuditClient::new(channel.clone())
+                .list_audit_events(request(ListAuditEventsRequest::default(), token))
                 .await,
         ),
         other => panic!("no call written for {other}"),

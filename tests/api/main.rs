@@ -4,6 +4,7 @@
 mod fixtures;
 mod helpers;
 
+mod audit;
 mod auth;
 mod binary;
 mod client;

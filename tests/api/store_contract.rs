@@ -23,6 +23,7 @@ on_every_backend!(
     a_customer_reads_back_with_every_field_of_its_history,
     every_version_of_a_profile_and_a_case_is_kept_in_order,
     customer_pages_cover_every_customer_once_in_id_order,
+    audit_events_read_back_newest_first_filtered_and_paged,
 );
 
 fn parse(records: Vec<proto::Record>) -> Vec<Record> {
@@ -378,4 +379,68 @@ async fn customer_pages_cover_every_customer_once_in_id_order(database: TestData
     }
     let expected: Vec<String> = (0..25).map(|i| format!("c-{i:02}")).collect();
     assert_eq!(seen, expected);
+}
+
+async fn audit_events_read_back_newest_first_filtered_and_paged(database: TestDatabase) {
+    use rescue::store::{AuditEvent, AuditQuery};
+    let store = database.open_store().await;
+    let event = |i: i64, caller: &str, method: &str| AuditEvent {
+        event_id: format!("{i:032x}"),
+        at: Timestamp::from_unix_micros(1_767_225_600_000_000 + i * 1_000_000),
+        caller: caller.into(),
+        method: method.into(),
+        target: format!("target {i}"),
+        changed: format!("changed {i}"),
+        code: "Ok".into(),
+        message: String::new(),
+    };
+    let written: Vec<AuditEvent> = (0..5)
+        .map(|i| {
+            event(
+                i,
+                if i % 2 == 0 { "key:a" } else { "key:b" },
+                "PromoteModel",
+            )
+        })
+        .chain([event(5, "key:a", "ReloadProgram")])
+        .collect();
+    for e in &written {
+        store.insert_audit_event(e).await.expect("append");
+    }
+    let all = store
+        .audit_events(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("read");
+    let newest_first: Vec<AuditEvent> = written.iter().rev().cloned().collect();
+    assert_eq!(all, newest_first, "every field back, newest first");
+    let by_a = store
+        .audit_events(&AuditQuery {
+            caller: Some("key:a".into()),
+            method: Some("PromoteModel".into()),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("filtered");
+    let ids: Vec<&str> = by_a.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            written[4].event_id.as_str(),
+            &written[2].event_id,
+            &written[0].event_id
+        ]
+    );
+    let after_third = store
+        .audit_events(&AuditQuery {
+            before: Some((all[2].at, all[2].event_id.clone())),
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("a page");
+    assert_eq!(after_third, all[3..5].to_vec());
 }
