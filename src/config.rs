@@ -22,6 +22,13 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://rescue.db";
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How often the program file is checked for changes.
 pub const DEFAULT_PROGRAM_RELOAD: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+/// Concurrent streams (calls) one HTTP/2 connection may open.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 2_048;
+/// Calls running at once over all connections (health and reflection aside): an idle stream
+/// costs about 25 KB, so the budget bounds the server's memory for calls at a few hundred MB.
+pub const DEFAULT_MAX_CALLS: usize = 10_000;
 /// How often the credential files are checked for changes: a revoked key stops working
 /// within this.
 pub const DEFAULT_CREDENTIALS_RELOAD: Duration = Duration::from_secs(5);
@@ -52,6 +59,25 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Where Prometheus scrapes `/metrics`; `None` records no metrics.
     pub metrics_listen: Option<SocketAddr>,
+    pub limits: Limits,
+}
+
+/// How much of the server one client, or all of them, may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_streams_per_connection: u32,
+    pub max_calls: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+            max_calls: DEFAULT_MAX_CALLS,
+        }
+    }
 }
 
 /// The server's TLS files (PEM).
@@ -83,6 +109,7 @@ impl Settings {
             allow_unauthenticated: false,
             tls: None,
             metrics_listen: None,
+            limits: Limits::default(),
         }
     }
 
@@ -112,7 +139,8 @@ pub struct ServeArgs {
     /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
     /// program_reload_seconds, api_keys, jwt_issuer, jwt_audience, jwt_key, jwt_algorithm,
     /// credentials_reload_seconds, allow_unauthenticated, tls_cert, tls_key, tls_client_ca,
-    /// metrics_listen, and a [bands] table with healthy, watch and at_risk).
+    /// metrics_listen, max_connections, max_streams_per_connection, max_calls, and a [bands]
+    /// table with healthy, watch and at_risk).
     #[arg(long, env = "RESCUE_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -120,8 +148,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RESCUE_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// sqlite://FILE (the embedded default) or postgres://… [default: sqlite://rescue.db].
-    #[arg(long = "database", env = "RESCUE_DATABASE_URL")]
-    pub database_url: Option<String>,
+    /// Held as a secret: printed only with its password hidden.
+    #[arg(long = "database", env = "RESCUE_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
+    // Never serialized: layered by hand in `over`, so the secret stays in its type.
+    #[serde(skip_serializing)]
+    pub database_url: Option<DatabaseUrl>,
     /// Log output: human-readable lines or JSON objects [default: human].
     #[arg(long, env = "RESCUE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -184,6 +215,16 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics [default: off].
     #[arg(long, env = "RESCUE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Connections served at once; more wait until one closes [default: 4096].
+    #[arg(long, env = "RESCUE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Concurrent calls one connection may open (HTTP/2 streams) [default: 2048].
+    #[arg(long, env = "RESCUE_MAX_STREAMS_PER_CONNECTION")]
+    pub max_streams_per_connection: Option<u32>,
+    /// Calls running at once over all connections; more are refused with
+    /// RESOURCE_EXHAUSTED [default: 10000].
+    #[arg(long, env = "RESCUE_MAX_CALLS")]
+    pub max_calls: Option<usize>,
 }
 
 fn parse_bands(text: &str) -> Result<Bands, String> {
@@ -208,9 +249,14 @@ fn parse_bands(text: &str) -> Result<Bands, String> {
     }
 }
 
+fn parse_database_url(text: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
+    Ok(DatabaseUrl::new(text))
+}
+
 impl ServeArgs {
     /// These settings, each one left unset taken from `lower`.
-    fn over(self, lower: Self) -> anyhow::Result<Self> {
+    fn over(self, mut lower: Self) -> anyhow::Result<Self> {
+        let lower_database = lower.database_url.take();
         let (Value::Object(mut layered), Value::Object(upper)) =
             (serde_json::to_value(lower)?, serde_json::to_value(&self)?)
         else {
@@ -223,6 +269,7 @@ impl ServeArgs {
         }
         let mut layered: Self = serde_json::from_value(Value::Object(layered))?;
         layered.config = self.config;
+        layered.database_url = self.database_url.or(lower_database);
         Ok(layered)
     }
 
@@ -238,8 +285,8 @@ impl ServeArgs {
         let tls = tls_settings(&given)?;
         let database = given
             .database_url
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let mut settings = Settings::with_database(DatabaseUrl::new(database));
+            .unwrap_or_else(|| DatabaseUrl::new(DEFAULT_DATABASE_URL));
+        let mut settings = Settings::with_database(database);
         if let Some(listen) = given.listen {
             settings.listen = listen;
         }
@@ -267,6 +314,24 @@ impl ServeArgs {
         settings.auth = auth;
         settings.tls = tls;
         settings.metrics_listen = given.metrics_listen;
+        let at_least_one = |value: Option<usize>, name: &str, default: usize| match value {
+            Some(0) => anyhow::bail!("{name} must be at least 1"),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        settings.limits = Limits {
+            max_connections: at_least_one(
+                given.max_connections,
+                "max_connections",
+                DEFAULT_MAX_CONNECTIONS,
+            )?,
+            max_streams_per_connection: at_least_one(
+                given.max_streams_per_connection.map(|n| n as usize),
+                "max_streams_per_connection",
+                DEFAULT_MAX_STREAMS_PER_CONNECTION as usize,
+            )? as u32,
+            max_calls: at_least_one(given.max_calls, "max_calls", DEFAULT_MAX_CALLS)?,
+        };
         settings.allow_unauthenticated = given.allow_unauthenticated.unwrap_or(false);
         settings.program = given.program;
         match given.program_reload_seconds {
@@ -494,7 +559,7 @@ mod tests {
         std::fs::remove_file(path).ok();
 
         let args = ServeArgs {
-            database_url: Some("mysql://x".into()),
+            database_url: Some(DatabaseUrl::new("mysql://x")),
             ..ServeArgs::default()
         };
         assert!(args.resolve().is_err());

@@ -22,10 +22,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::decision::Decision;
 use crate::decision::funnel::FunnelInput;
-use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
+use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp, shortened};
 use crate::model::ModelKind;
 
 pub use audit::{AuditEvent, AuditQuery};
@@ -207,23 +208,35 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Option<CustomerId>, StoreError>;
 }
 
-/// Database connection settings.
+/// Database connection settings. The URL may carry a password, so it is held as a secret
+/// (`secrecy`): only [`DatabaseUrl::expose`] gives it out, to connect, and every printed form
+/// (`Display`, `Debug`, logs, errors) is the URL with its password and password parameters
+/// replaced by `***`, worked out once by a URL parser.
 #[derive(Clone)]
-pub struct DatabaseUrl(String);
+pub struct DatabaseUrl {
+    secret: SecretString,
+    shown: String,
+}
 
 impl DatabaseUrl {
     pub fn new(url: impl Into<String>) -> Self {
-        Self(url.into())
+        let url: String = url.into();
+        let shown = redacted(&url);
+        Self {
+            secret: SecretString::from(url),
+            shown,
+        }
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.secret.expose_secret()
     }
 
     pub fn backend(&self) -> Result<Backend, StoreError> {
-        if self.0.starts_with("sqlite:") {
+        let url = self.expose();
+        if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite)
-        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
             Err(StoreError::Config(format!(
@@ -233,31 +246,54 @@ impl DatabaseUrl {
     }
 }
 
-/// Shows the URL with any password replaced, so it can be logged.
+/// `url` with its password and any `password`-like query parameter replaced; a URL that does
+/// not parse shows only its scheme, since where a password sits in it cannot be known.
+fn redacted(url: &str) -> String {
+    const HIDDEN: &str = "***";
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        return format!("{}:<unparsed URL>", shortened(scheme, 32));
+    };
+    if parsed.password().is_some() {
+        // Only URLs that cannot carry credentials refuse a password; they have none.
+        let _ = parsed.set_password(Some(HIDDEN));
+    }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(key, value)| {
+            let secret = key.to_ascii_lowercase().contains("password");
+            (
+                key.into_owned(),
+                if secret {
+                    HIDDEN.to_owned()
+                } else {
+                    value.into_owned()
+                },
+            )
+        })
+        .collect();
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+/// Read from a settings file as the plain string it is written as.
+impl<'de> serde::Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.0.find("://"), self.0.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => {
-                let credentials = &self.0[scheme_end + 3..at];
-                match credentials.find(':') {
-                    Some(colon) => write!(
-                        f,
-                        "{}{}:***{}",
-                        &self.0[..scheme_end + 3],
-                        &credentials[..colon],
-                        &self.0[at..]
-                    ),
-                    None => f.write_str(&self.0),
-                }
-            }
-            _ => f.write_str(&self.0),
-        }
+        f.write_str(&self.shown)
     }
 }
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({self})")
+        write!(f, "DatabaseUrl({})", self.shown)
     }
 }
 
@@ -301,6 +337,19 @@ mod tests {
         assert_eq!(
             no_password.to_string(),
             "postgres://postgres@127.0.0.1/rescue"
+        );
+        let in_query =
+            DatabaseUrl::new("postgres://db/rescue?sslmode=require&password=s3cret&user=app");
+        assert_eq!(
+            in_query.to_string(),
+            "postgres://db/rescue?sslmode=require&password=***&user=app"
+        );
+        let unparsed = DatabaseUrl::new("postgres://app:s3cret@[bad");
+        assert!(!unparsed.to_string().contains("s3cret"), "{unparsed}");
+        assert_eq!(unparsed.expose(), "postgres://app:s3cret@[bad");
+        assert_eq!(
+            DatabaseUrl::new("sqlite://rescue.db").to_string(),
+            "sqlite://rescue.db"
         );
     }
 
