@@ -30,6 +30,7 @@ use crate::registry::{self, ServingModels};
 use crate::store::{self, Store};
 use crate::telemetry;
 
+mod admission;
 mod connection;
 mod health;
 mod tls;
@@ -169,7 +170,11 @@ impl Application {
             // request arrive without waiting for window updates.
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+            .max_concurrent_streams(Some(self.settings.limits.max_streams_per_connection))
             .layer(telemetry::RpcLogLayer)
+            .layer(admission::AdmissionLayer::new(
+                self.settings.limits.max_calls,
+            ))
             .layer(AuthLayer::new(self.authenticator.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -201,7 +206,7 @@ impl Application {
             )))
             .add_service(AuditServer::new(AuditService::new(Arc::clone(&self.store))));
         let models = self.serving.clone();
-        let incoming = connection::incoming(self.listener);
+        let incoming = connection::incoming(self.listener, self.settings.limits.max_connections);
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             stopped.await.ok();
         }));

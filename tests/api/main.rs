@@ -11,6 +11,7 @@ mod client;
 mod funnel;
 mod health;
 mod ingest;
+mod limits;
 mod metrics;
 mod model_quality;
 mod models;
