@@ -15,6 +15,7 @@ mod limits;
 mod metrics;
 mod model_quality;
 mod models;
+mod readme_tour;
 mod real_data;
 mod recommend;
 mod recovery_outcome;
