@@ -35,8 +35,14 @@ mod connection;
 mod health;
 mod tls;
 
-const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
-const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+/// HTTP/2 flow-control windows. Larger than the 64 KiB default, so a big ingest message or
+/// score request arrives without waiting for window updates; and the stream's a small share
+/// of the connection's, because HTTP/2 (h2) cuts a connection whose unread small DATA frames
+/// outgrow half the connection window: a client that sends many small requests in frames of
+/// their own (grpcio does) and reads no answer fills its stream window with them while the
+/// server waits for it to read, and must hit the window, not that limit.
+const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 
 /// A bound, ready-to-run server. Building it opens (and migrates) the database and binds the
 /// port, so a caller that asked for port 0 can learn the real one before serving.
@@ -166,8 +172,6 @@ impl Application {
                 .context("The TLS certificate or key is refused")?;
         }
         let router = server
-            // Larger HTTP/2 windows than the 64 KiB default let a big ingest message or score
-            // request arrive without waiting for window updates.
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .max_concurrent_streams(Some(self.settings.limits.max_streams_per_connection))
