@@ -136,7 +136,7 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
-    /// shutdown_grace_seconds, max_db_connections, promotion_margin, program,
+    /// shutdown_grace_seconds, max_db_connections, sqlite_max_size_mb, promotion_margin, program,
     /// program_reload_seconds, api_keys, jwt_issuer, jwt_audience, jwt_key, jwt_algorithm,
     /// credentials_reload_seconds, allow_unauthenticated, tls_cert, tls_key, tls_client_ca,
     /// metrics_listen, max_connections, max_streams_per_connection, max_calls, and a [bands]
@@ -162,6 +162,10 @@ pub struct ServeArgs {
     /// Most database connections this process opens [default: 10].
     #[arg(long, env = "RESCUE_MAX_DB_CONNECTIONS")]
     pub max_db_connections: Option<u32>,
+    /// SQLite: the most megabytes the database file may grow to; past it writes get
+    /// RESOURCE_EXHAUSTED until space is freed [default: the disk's free space].
+    #[arg(long, env = "RESCUE_SQLITE_MAX_SIZE_MB")]
+    pub sqlite_max_size_mb: Option<u64>,
     /// Health-score thresholds of the healthy, watch and at-risk bands, descending
     /// [default: 90,80,60].
     #[arg(long, env = "RESCUE_BANDS", value_parser = parse_bands)]
@@ -299,6 +303,11 @@ impl ServeArgs {
         match given.max_db_connections {
             Some(0) => anyhow::bail!("max_db_connections must be at least 1"),
             Some(connections) => settings.pool.max_connections = connections,
+            None => {}
+        }
+        match given.sqlite_max_size_mb {
+            Some(0) => anyhow::bail!("sqlite_max_size_mb must be at least 1"),
+            Some(megabytes) => settings.pool.sqlite_max_bytes = Some(megabytes * 1024 * 1024),
             None => {}
         }
         if let Some(bands) = given.bands {

@@ -126,6 +126,9 @@ fn store_status(error: &StoreError) -> Status {
         StoreError::Unavailable(_) => {
             Status::unavailable("the database is unavailable; retry later")
         }
+        StoreError::Full(_) => Status::resource_exhausted(
+            "the database is out of space: nothing of this call was stored; writes succeed again once space is freed",
+        ),
         StoreError::Config(_)
         | StoreError::Migrate(_)
         | StoreError::Corrupt(_)

@@ -50,6 +50,10 @@ pub enum StoreError {
     /// The database holds something this build cannot read.
     #[error("the database holds data this build cannot read: {0}")]
     Corrupt(String),
+    /// The database (or its disk, or its configured size) is full; writes succeed again once
+    /// space is freed, without a restart.
+    #[error("the database is out of space")]
+    Full(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
 }
@@ -64,6 +68,12 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
             sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
                 Self::Unavailable(error)
+            }
+            // SQLite: SQLITE_FULL. PostgreSQL: disk_full.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("13" | "53100")) =>
+            {
+                Self::Full(error)
             }
             other => Self::Database(other),
         }
@@ -302,6 +312,9 @@ impl fmt::Debug for DatabaseUrl {
 pub struct PoolOptions {
     pub max_connections: u32,
     pub acquire_timeout: std::time::Duration,
+    /// SQLite: the most the database file may grow to, in bytes (its `max_page_count`);
+    /// `None` lets it fill the disk.
+    pub sqlite_max_bytes: Option<u64>,
 }
 
 impl Default for PoolOptions {
@@ -309,6 +322,7 @@ impl Default for PoolOptions {
         Self {
             max_connections: 10,
             acquire_timeout: std::time::Duration::from_secs(5),
+            sqlite_max_bytes: None,
         }
     }
 }

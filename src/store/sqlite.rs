@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
 use super::decisions;
@@ -41,6 +41,9 @@ const MAX_PARAMETERS: usize = 32_766;
 const CACHE_KIB: i64 = 64 * 1024;
 /// How long a write waits for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite's default page size, which this store keeps.
+const SQLITE_PAGE_BYTES: u64 = 4_096;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -73,10 +76,19 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", format!("-{CACHE_KIB}"));
+        let writer_connect = match options.sqlite_max_bytes {
+            // Pages of the default 4 KiB; the limit binds the writer, the only connection that
+            // grows the file.
+            Some(bytes) => connect.clone().pragma(
+                "max_page_count",
+                (bytes / SQLITE_PAGE_BYTES).max(1).to_string(),
+            ),
+            None => connect.clone(),
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.clone())
+            .connect_with(writer_connect)
             .await?;
         super::migrations::migrator(Backend::Sqlite)
             .await?
@@ -98,12 +110,23 @@ impl Store for SqliteStore {
     }
 
     async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError> {
-        // IMMEDIATE takes the write lock up front, so another process cannot make this
-        // transaction fail half-way when it first writes.
-        let mut tx = SqliteBatch(self.writer.begin_with("BEGIN IMMEDIATE").await?);
-        let outcomes = batch::write_batch(&mut tx, records).await?;
-        tx.0.commit().await?;
-        Ok(outcomes)
+        let mut connection = self.writer.acquire().await?;
+        let written = async {
+            // IMMEDIATE takes the write lock up front, so another process cannot make this
+            // transaction fail half-way when it first writes.
+            let mut tx = SqliteBatch(connection.begin_with("BEGIN IMMEDIATE").await?);
+            let outcomes = batch::write_batch(&mut tx, records).await?;
+            tx.0.commit().await?;
+            Ok(outcomes)
+        }
+        .await;
+        if written.is_err() {
+            // A write that failed in SQLite (a full disk, an I/O error) can leave the
+            // connection counting a transaction SQLite already rolled back, and every later
+            // BEGIN on it would fail; the pool opens a fresh one instead.
+            connection.close_on_drop();
+        }
+        written
     }
 
     async fn counts(&self) -> Result<RecordCounts, StoreError> {
@@ -326,7 +349,7 @@ impl RowSource for SqliteStore {
     }
 }
 
-struct SqliteBatch(Transaction<'static, Sqlite>);
+struct SqliteBatch<'c>(Transaction<'c, Sqlite>);
 
 /// SQLite has no array parameters: a list of ids travels as one JSON array.
 fn json_ids(ids: &[&str]) -> String {
@@ -348,7 +371,7 @@ fn push_value<'a>(
 }
 
 #[async_trait]
-impl BatchTransaction for SqliteBatch {
+impl BatchTransaction for SqliteBatch<'_> {
     async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT customer_id FROM customers WHERE customer_id IN (SELECT value FROM json_each(?))",

@@ -6,8 +6,10 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod backpressure;
 mod binary;
 mod client;
+mod disk_full;
 mod funnel;
 mod health;
 mod ingest;
