@@ -16,6 +16,8 @@
 //! - [`simulate`]: a seeded generator of realistic customer data and the truth behind it.
 //! - [`registry`], [`training`]: which model serves; training and the promotion gate.
 //! - [`program_file`]: which recovery program serves, reloaded when its file changes.
+//! - [`recommendation`]: a recovery recommendation end to end: history, score, estimates,
+//!   the program's policy, the stored decision.
 //! - [`auth`]: who is calling (API keys, JWTs) and which role each RPC needs.
 //! - [`proto`]: the generated gRPC contract, package `rescue.v1`.
 //! - [`api`]: the gRPC services: proto to domain, call, domain to proto, errors to `Status`.
@@ -36,6 +38,7 @@ pub mod features;
 pub mod model;
 pub mod program_file;
 pub mod proto;
+pub mod recommendation;
 pub mod registry;
 mod reloading;
 pub mod scoring;

@@ -11,9 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
-use crate::api::{
-    AuditService, IngestService, ModelsService, ProgramService, Recommender, ScoringService,
-};
+use crate::api::{AuditService, IngestService, ModelsService, ProgramService, ScoringService};
 use crate::auth::{AuthLayer, Authenticator};
 use crate::config::Settings;
 use crate::domain::Timestamp;
@@ -26,6 +24,7 @@ use crate::proto::{
         program_server::ProgramServer, scoring_server::ScoringServer,
     },
 };
+use crate::recommendation::Recommender;
 use crate::registry::{self, ServingModels};
 use crate::store::{self, Store};
 use crate::telemetry;

@@ -38,6 +38,8 @@ pub enum ApiError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Training(#[from] TrainingError),
+    #[error(transparent)]
+    Recommend(#[from] crate::recommendation::RecommendError),
 }
 
 impl From<ApiError> for Status {
@@ -78,7 +80,28 @@ impl From<ApiError> for Status {
             ApiError::Store(error) => store_status(&error),
             ApiError::Registry(error) => registry_status(error),
             ApiError::Training(error) => training_status(error),
+            ApiError::Recommend(error) => recommend_status(error),
         }
+    }
+}
+
+/// A recommendation that could not be made: the service not ready, the customer or trigger
+/// unknown (NOT_FOUND), a trigger that cannot be used (INVALID_ARGUMENT on its field).
+fn recommend_status(error: crate::recommendation::RecommendError) -> Status {
+    use crate::recommendation::RecommendError;
+    let on_field = |field: &str, error: &RecommendError| {
+        let mut violations = Violations::default();
+        violations.push(field, error.to_string());
+        Status::from(ApiError::InvalidArgument(violations))
+    };
+    match error {
+        RecommendError::NoHealthModel => Status::unavailable(error.to_string()),
+        RecommendError::UnknownCustomer(_)
+        | RecommendError::UnknownTrigger { .. }
+        | RecommendError::NoTrigger(_) => Status::not_found(error.to_string()),
+        RecommendError::ForeignTrigger { field, .. }
+        | RecommendError::TriggerAfterAsOf { field, .. } => on_field(field, &error),
+        RecommendError::Store(error) => store_status(&error),
     }
 }
 

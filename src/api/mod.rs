@@ -16,5 +16,4 @@ pub use error::{ApiError, error_chain};
 pub use ingest::{BATCH_RECORDS, IngestService, MAX_LISTED_REJECTIONS};
 pub use models::ModelsService;
 pub use program::ProgramService;
-pub use recommend::Recommender;
 pub use scoring::ScoringService;

@@ -11,9 +11,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, RecordParser, ScoreSubject};
 use super::error::ApiError;
-use super::recommend::Recommender;
+use super::recommend;
 use crate::domain::Timestamp;
 use crate::proto::v1::{self as proto, scoring_server::Scoring};
+use crate::recommendation::Recommender;
 use crate::scoring::{Bands, ModelSlot};
 use crate::store::Store;
 use crate::telemetry::metrics;
@@ -90,7 +91,7 @@ impl Scoring for ScoringService {
         &self,
         request: Request<proto::RecommendRecoveryRequest>,
     ) -> Result<Response<proto::RecoveryRecommendation>, Status> {
-        let answer = self.recommender.recommend(request.into_inner()).await?;
+        let answer = recommend::recommend(&self.recommender, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 
@@ -143,7 +144,7 @@ impl Scoring for ScoringService {
                     request,
                 } = item;
                 let result = match request {
-                    Some(request) => recommender.recommend(request).await,
+                    Some(request) => recommend::recommend(&recommender, request).await,
                     None => Err(ApiError::InvalidArgument(convert::missing("request"))),
                 };
                 let result = match result {

@@ -3,20 +3,9 @@
 use super::{RecordParser, action_number, tag_number, timestamp};
 use crate::decision::funnel::{Funnel, FunnelCounts};
 use crate::decision::{Approval, Decision, TriggerRequest, UpliftSource, ValuedAction};
-use crate::domain::{CustomerId, InteractionId, IssueTag, SurveyId, Timestamp, Violations};
+use crate::domain::{CustomerId, InteractionId, SurveyId, Timestamp, Violations};
 use crate::proto::v1 as proto;
-
-/// A checked `RecommendRecovery` request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecommendRequest {
-    pub customer_id: CustomerId,
-    pub trigger: TriggerRequest,
-    pub tag: Option<IssueTag>,
-    pub as_of: Timestamp,
-    pub expected_quality: Option<u8>,
-    /// Answer without storing the decision.
-    pub what_if: bool,
-}
+use crate::recommendation::RecommendRequest;
 
 impl RecordParser<'_> {
     pub fn recommend_request(

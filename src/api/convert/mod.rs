@@ -7,7 +7,7 @@ mod outcome;
 mod scoring;
 mod to_proto;
 
-pub use decision::{RecommendRequest, funnel};
+pub use decision::funnel;
 pub use scoring::{ScoreSubject, health_score, missing, score_error};
 
 use crate::domain::{
