@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo bench --bench scoring`. The server, its SQLite store and the load generator
 //! share this process and the machine's cores, as the reference does; absolute rates depend
-//! on the machine and its load, the ratios are what to compare.
+//! on the machine and its load, the ratios are what to compare. A second server on the same
+//! store serves TLS and requires an API key: its own health check (over TLS, with the key)
+//! is the reference of its 90-day inline line, whose ratio is compared with the plaintext one.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,24 +68,36 @@ const FRAME_PREFIX: usize = 5;
 /// leave together. The reply is checked (`grpc-status`) and decoded from its one contiguous
 /// slice, as rescue's clients do. Request `i` goes out on connection `i mod CONNECTIONS`.
 fn call<Reply: Message + Default>(
-    channels: &[Channel],
+    target: &Target,
     i: usize,
     method: &'static str,
     request: Framed,
 ) -> impl Future<Output = anyhow::Result<()>> + use<Reply> {
-    let channel = channels[i % CONNECTIONS].clone();
-    send::<Reply>(channel, method, request)
+    let channel = target.channels[i % CONNECTIONS].clone();
+    send::<Reply>(channel, target.credential.clone(), method, request)
+}
+
+/// Where a line's requests go: the connections to one server, and the credential every
+/// request carries there.
+#[derive(Debug, Clone)]
+struct Target {
+    channels: Vec<Channel>,
+    credential: Option<http::HeaderValue>,
 }
 
 async fn send<Reply: Message + Default>(
     mut channel: Channel,
+    credential: Option<http::HeaderValue>,
     method: &'static str,
     request: Framed,
 ) -> anyhow::Result<()> {
-    let http_request = http::Request::post(method)
+    let mut http_request = http::Request::post(method)
         .header(CONTENT_TYPE, "application/grpc")
-        .header(TE, "trailers")
-        .body(tonic::body::Body::new(Full::new(request.0)))?;
+        .header(TE, "trailers");
+    if let Some(credential) = credential {
+        http_request = http_request.header(http::header::AUTHORIZATION, credential);
+    }
+    let http_request = http_request.body(tonic::body::Body::new(Full::new(request.0)))?;
     std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
     let (head, body) = channel.call(http_request).await?.into_parts();
     let body = body.collect().await?;
@@ -226,16 +240,49 @@ fn snapshot_request(
     }
 }
 
-async fn channels(address: std::net::SocketAddr) -> anyhow::Result<Vec<Channel>> {
+/// `CONNECTIONS` connections to `address`: plaintext, or TLS trusting `ca` (PEM).
+async fn channels(address: std::net::SocketAddr, ca: Option<&str>) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS {
-        channels.push(
-            Channel::from_shared(format!("http://{address}"))?
-                .connect()
-                .await?,
-        );
+        let endpoint = match ca {
+            None => Channel::from_shared(format!("http://{address}"))?,
+            Some(ca) => Channel::from_shared(format!("https://localhost:{}", address.port()))?
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                )?,
+        };
+        channels.push(endpoint.connect().await?);
     }
     Ok(channels)
+}
+
+/// A test CA's certificate, and a certificate and key it signed for `localhost` (PEM).
+fn certificates() -> anyhow::Result<(String, String, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let key = KeyPair::generate()?;
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])?.signed_by(&key, &ca)?;
+    Ok((ca.pem(), cert.pem(), key.serialize_pem()))
+}
+
+/// A line's ratio to its round's reference, each round, ascending.
+fn ratios(rounds: &[Measured], reference: &[Measured]) -> Vec<f64> {
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .zip(reference)
+        .map(|(m, r)| m.per_second() / r.per_second())
+        .collect();
+    ratios.sort_unstable_by(f64::total_cmp);
+    ratios
+}
+
+/// The median over the rounds of a line's ratio to its round's reference.
+fn median_ratio(rounds: &[Measured], reference: &[Measured]) -> f64 {
+    let ratios = ratios(rounds, reference);
+    ratios[ratios.len() / 2]
 }
 
 /// A line over all its rounds: its rate, the median and the range of its rounds' ratios to
@@ -245,12 +292,7 @@ fn report(name: &str, rounds: &[Measured], reference: &[Measured]) {
     let mut latencies: Vec<Duration> = rounds.iter().flat_map(|m| m.latencies.clone()).collect();
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    let mut ratios: Vec<f64> = rounds
-        .iter()
-        .zip(reference)
-        .map(|(m, r)| m.per_second() / r.per_second())
-        .collect();
-    ratios.sort_unstable_by(f64::total_cmp);
+    let ratios = ratios(rounds, reference);
     println!(
         "{name:<34} {:>10.0} {:>14.2} {:>11} {:>9.2} {:>9.2}",
         latencies.len() as f64 / elapsed.as_secs_f64(),
@@ -399,22 +441,63 @@ async fn main() -> anyhow::Result<()> {
     let serving = tokio::spawn(application.run_until_stopped(async {
         stopped.await.ok();
     }));
-    let channels = channels(address).await?;
+    let plain = Target {
+        channels: channels(address, None).await?,
+        credential: None,
+    };
+
+    // The same store behind TLS and an API key.
+    let (ca, cert, key) = certificates()?;
+    let api_key = rescue::auth::new_key();
+    let file = |name: &str, text: &str| -> anyhow::Result<std::path::PathBuf> {
+        let path = directory.join(name);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    };
+    let mut secure_settings = settings.clone();
+    secure_settings.tls = Some(rescue::config::TlsSettings {
+        cert: file("server.pem", &cert)?,
+        key: file("server-key.pem", &key)?,
+        client_ca: None,
+    });
+    secure_settings.auth = Some(rescue::auth::AuthSettings {
+        api_keys: Some(file(
+            "keys.toml",
+            &format!(
+                "[[keys]]\nname = \"bench\"\nsha256 = \"{}\"\nroles = [\"score\"]\n",
+                rescue::auth::key_digest(&api_key)
+            ),
+        )?),
+        jwt: None,
+        reload: Duration::from_secs(3_600),
+    });
+    let secure_application = Application::build(&secure_settings).await?;
+    let secure_address = secure_application.local_addr()?;
+    secure_application
+        .serving_models()
+        .health
+        .replace(Arc::clone(&model));
+    let (secure_stop, secure_stopped) = tokio::sync::oneshot::channel::<()>();
+    let secure_serving = tokio::spawn(secure_application.run_until_stopped(async {
+        secure_stopped.await.ok();
+    }));
+    let secure = Target {
+        channels: channels(secure_address, Some(&ca)).await?,
+        credential: Some(format!("Bearer {api_key}").parse()?),
+    };
 
     let health_check = Framed::new(&HealthCheckRequest {
         service: String::new(),
     });
-    let check = |channels: Vec<Channel>| {
-        move |i, request| call::<HealthCheckResponse>(&channels, i, HEALTH_CHECK, request)
+    let check = |target: Target| {
+        move |i, request| call::<HealthCheckResponse>(&target, i, HEALTH_CHECK, request)
     };
-    let score = |channels: Vec<Channel>| {
-        move |i, request| {
-            call::<proto::ScoreCustomerResponse>(&channels, i, SCORE_CUSTOMER, request)
-        }
+    let score = |target: Target| {
+        move |i, request| call::<proto::ScoreCustomerResponse>(&target, i, SCORE_CUSTOMER, request)
     };
-    let recommend = |channels: Vec<Channel>| {
+    let recommend = |target: Target| {
         move |i, request| {
-            call::<proto::RecoveryRecommendation>(&channels, i, RECOMMEND_RECOVERY, request)
+            call::<proto::RecoveryRecommendation>(&target, i, RECOMMEND_RECOVERY, request)
         }
     };
 
@@ -424,11 +507,11 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|n| n.parse::<usize>().ok());
     if let Some(repeats) = repeats {
-        let health = [measure(|_| health_check.clone(), check(channels.clone())).await?];
+        let health = [measure(|_| health_check.clone(), check(plain.clone())).await?];
         for _ in 0..repeats {
             let recent = measure(
                 |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(channels.clone()),
+                score(plain.clone()),
             )
             .await?;
             report("ScoreCustomer, inline, 90 days", &[recent], &health);
@@ -439,12 +522,9 @@ async fn main() -> anyhow::Result<()> {
     // One discarded pass over the reference and an inline line first: new connections, cold
     // caches and a cold allocator would otherwise slow round 1's reference alone and inflate
     // its ratios.
-    measure(|_| health_check.clone(), check(channels.clone())).await?;
-    measure(
-        |i| encoded[i % encoded.len()].clone(),
-        score(channels.clone()),
-    )
-    .await?;
+    measure(|_| health_check.clone(), check(plain.clone())).await?;
+    measure(|i| encoded[i % encoded.len()].clone(), score(plain.clone())).await?;
+    measure(|_| health_check.clone(), check(secure.clone())).await?;
     let (mut health, mut inline, mut recent, mut stored, mut recommends, mut recent_trees) = (
         Vec::new(),
         Vec::new(),
@@ -453,33 +533,36 @@ async fn main() -> anyhow::Result<()> {
         Vec::new(),
         Vec::new(),
     );
+    let (mut secure_health, mut secure_recent) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        health.push(measure(|_| health_check.clone(), check(channels.clone())).await?);
-        inline.push(
+        secure_health.push(measure(|_| health_check.clone(), check(secure.clone())).await?);
+        secure_recent.push(
             measure(
-                |i| encoded[i % encoded.len()].clone(),
-                score(channels.clone()),
+                |i| recent_encoded[i % recent_encoded.len()].clone(),
+                score(secure.clone()),
             )
             .await?,
         );
+        health.push(measure(|_| health_check.clone(), check(plain.clone())).await?);
+        inline.push(measure(|i| encoded[i % encoded.len()].clone(), score(plain.clone())).await?);
         recent.push(
             measure(
                 |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(channels.clone()),
+                score(plain.clone()),
             )
             .await?,
         );
         stored.push(
             measure(
                 |i| stored_encoded[i % stored_encoded.len()].clone(),
-                score(channels.clone()),
+                score(plain.clone()),
             )
             .await?,
         );
         recommends.push(
             measure(
                 |i| recommend_encoded[i % recommend_encoded.len()].clone(),
-                recommend(channels.clone()),
+                recommend(plain.clone()),
             )
             .await?,
         );
@@ -487,7 +570,7 @@ async fn main() -> anyhow::Result<()> {
         recent_trees.push(
             measure(
                 |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(channels.clone()),
+                score(plain.clone()),
             )
             .await?,
         );
@@ -512,10 +595,27 @@ async fn main() -> anyhow::Result<()> {
     report("  the same, tree model", &recent_trees, &health);
     report("ScoreCustomer, stored customer", &stored, &health);
     report("RecommendRecovery, stored customer", &recommends, &health);
+    report(
+        "Check, TLS + API key (reference)",
+        &secure_health,
+        &secure_health,
+    );
+    report(
+        "ScoreCustomer, 90 days, TLS + key",
+        &secure_recent,
+        &secure_health,
+    );
+    println!(
+        "90-day inline ratio, TLS + key minus plaintext: {:+.3}",
+        median_ratio(&secure_recent, &secure_health) - median_ratio(&recent, &health)
+    );
 
-    drop(channels);
+    drop(plain);
+    drop(secure);
     stop.send(()).ok();
+    secure_stop.send(()).ok();
     serving.await??;
+    secure_serving.await??;
     std::fs::remove_dir_all(&directory).ok();
     Ok(())
 }

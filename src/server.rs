@@ -57,6 +57,8 @@ pub struct Application {
     authenticator: Option<Arc<Authenticator>>,
     /// Where `/metrics` is served, with the recorder's handle; `None` without metrics.
     metrics: Option<(TcpListener, PrometheusHandle)>,
+    /// The TLS handshake of every connection; `None` serves plaintext.
+    tls: Option<tls::ServerTls>,
     settings: Settings,
 }
 
@@ -80,6 +82,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let metrics = match settings.metrics_listen {
             Some(address) => Some((
                 TcpListener::bind(address)
@@ -117,6 +120,7 @@ impl Application {
             programs,
             authenticator,
             metrics,
+            tls,
             settings: settings.clone(),
         })
     }
@@ -164,13 +168,7 @@ impl Application {
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut server = Server::builder();
-        if let Some(settings) = &self.settings.tls {
-            server = server
-                .tls_config(tls::server_config(settings)?)
-                .context("The TLS certificate or key is refused")?;
-        }
-        let router = server
+        let router = Server::builder()
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .max_concurrent_streams(Some(self.settings.limits.max_streams_per_connection))
@@ -209,7 +207,11 @@ impl Application {
             )))
             .add_service(AuditServer::new(AuditService::new(Arc::clone(&self.store))));
         let models = self.serving.clone();
-        let incoming = connection::incoming(self.listener, self.settings.limits.max_connections);
+        let incoming = connection::incoming(
+            self.listener,
+            self.settings.limits.max_connections,
+            self.tls,
+        );
         let mut serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             stopped.await.ok();
         }));
