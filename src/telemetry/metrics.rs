@@ -185,27 +185,35 @@ pub struct RpcLabels {
 }
 
 impl RpcLabels {
-    /// The labels of a request to `path`; methods outside the contract (health, reflection,
-    /// unknown) are `unary` unless known.
+    /// The labels of a request to `path`. Paths outside the contract, health and reflection
+    /// all count as `unknown`: a caller must not mint a series per path it makes up.
     pub fn of(path: &str) -> Self {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let (service, method) = trimmed.split_once('/').unwrap_or((trimmed, ""));
-        let kind = METHOD_TYPES.get(path).copied().unwrap_or_else(|| {
-            if service.starts_with("grpc.reflection.") || method == "Watch" {
-                "bidi_stream"
-            } else {
-                "unary"
-            }
-        });
-        Self {
-            service: crate::domain::shortened(service, 128).to_owned(),
-            method: crate::domain::shortened(method, 128).to_owned(),
+        let known = |kind: &'static str| Self {
+            service: service.to_owned(),
+            method: method.to_owned(),
             kind,
+        };
+        match METHOD_TYPES.get(path) {
+            Some(kind) => known(kind),
+            None if service == "grpc.health.v1.Health" && method == "Check" => known("unary"),
+            None if service == "grpc.health.v1.Health" && method == "Watch" => {
+                known("server_stream")
+            }
+            None if service.starts_with("grpc.reflection.") && method == "ServerReflectionInfo" => {
+                known("bidi_stream")
+            }
+            None => Self {
+                service: "unknown".to_owned(),
+                method: "unknown".to_owned(),
+                kind: "unknown",
+            },
         }
     }
 
     fn is_stream(&self) -> bool {
-        self.kind != "unary"
+        !matches!(self.kind, "unary" | "unknown")
     }
 
     pub fn started(&self) {
@@ -254,4 +262,38 @@ pub fn pool(in_use: u32, idle: u32, max: u32) {
     gauge!(POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
     gauge!(POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
     gauge!(POOL_MAX).set(f64::from(max));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_health_and_reflection_are_named_and_any_other_path_is_unknown() {
+        let score = RpcLabels::of("/rescue.v1.Scoring/ScoreCustomers");
+        assert_eq!(
+            (score.service.as_str(), score.method.as_str(), score.kind),
+            ("rescue.v1.Scoring", "ScoreCustomers", "bidi_stream")
+        );
+        assert_eq!(
+            RpcLabels::of("/rescue.v1.Ingest/IngestRecords").kind,
+            "client_stream"
+        );
+        assert_eq!(
+            RpcLabels::of("/grpc.health.v1.Health/Check").method,
+            "Check"
+        );
+        for made_up in [
+            "/x/y",
+            "/rescue.v1.Scoring/Nope",
+            "nonsense",
+            "/grpc.health.v1.Health/Zap",
+        ] {
+            let labels = RpcLabels::of(made_up);
+            assert_eq!(
+                (labels.service.as_str(), labels.method.as_str()),
+                ("unknown", "unknown")
+            );
+        }
+    }
 }
