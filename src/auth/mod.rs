@@ -130,6 +130,11 @@ impl CredentialError {
     }
 }
 
+fn file_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 fn read_file(path: &Path) -> Result<Vec<u8>, CredentialError> {
     std::fs::read(path).map_err(|source| CredentialError::Read {
         path: path.to_owned(),
@@ -152,8 +157,9 @@ pub struct AuthSettings {
 struct Credentials {
     api_keys: Option<ApiKeys>,
     jwt: Option<jwt::JwtVerifier>,
-    /// The files' bytes, to tell a changed file from an unchanged one.
-    read_from: Vec<Vec<u8>>,
+    /// The files' SHA-256 digests, to tell a changed file from an unchanged one (digests, not
+    /// bytes: an HMAC secret must not sit where a debug print could show it).
+    read_from: Vec<[u8; 32]>,
 }
 
 impl Credentials {
@@ -163,7 +169,7 @@ impl Credentials {
             Some(path) => {
                 let bytes = read_file(path)?;
                 let keys = ApiKeys::parse(&bytes).map_err(|e| CredentialError::invalid(path, e))?;
-                read_from.push(bytes);
+                read_from.push(file_digest(&bytes));
                 Some(keys)
             }
             None => None,
@@ -173,7 +179,7 @@ impl Credentials {
                 let bytes = read_file(&jwt.key)?;
                 let verifier = jwt::JwtVerifier::new(jwt, &bytes)
                     .map_err(|e| CredentialError::invalid(&jwt.key, e))?;
-                read_from.push(bytes);
+                read_from.push(file_digest(&bytes));
                 Some(verifier)
             }
             None => None,
@@ -237,5 +243,35 @@ impl Authenticator {
     /// Reloads the files every `settings.reload` until dropped.
     pub async fn watch(self: Arc<Self>) {
         reload_every(self.settings.reload, "credentials", || self.reload()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_debug_print_of_the_authenticator_shows_no_secret() {
+        let secret = "a shared secret of at least thirty-two bytes, never printed";
+        let path = std::env::temp_dir().join(format!("rescue-jwt-secret-{}", std::process::id()));
+        std::fs::write(&path, secret).expect("write the secret");
+        let authenticator = Authenticator::open(AuthSettings {
+            api_keys: None,
+            jwt: Some(JwtSettings {
+                issuer: "https://id.example".into(),
+                audience: "rescue".into(),
+                key: path.clone(),
+                algorithm: JwtAlgorithm::Hs256,
+            }),
+            reload: Duration::from_secs(5),
+        })
+        .expect("valid settings");
+        let printed = format!("{authenticator:?}");
+        std::fs::remove_file(path).ok();
+        assert!(!printed.contains("never printed"), "{printed}");
+        assert!(
+            !printed.contains(&format!("{:?}", secret.as_bytes())),
+            "{printed}"
+        );
     }
 }
