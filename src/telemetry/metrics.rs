@@ -151,65 +151,74 @@ fn describe() {
     describe_gauge!(POOL_MAX, "The most connections the database pool opens.");
 }
 
-/// `unary`, `client_stream`, `server_stream` or `bidi_stream` for every method of the
-/// contract, read from its descriptors.
-static METHOD_TYPES: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
-    let Ok(descriptors) = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
-    else {
-        return HashMap::new();
-    };
-    let mut types = HashMap::new();
-    for file in &descriptors.file {
-        for service in &file.service {
-            for method in &service.method {
-                let kind = match (method.client_streaming(), method.server_streaming()) {
-                    (false, false) => "unary",
-                    (true, false) => "client_stream",
-                    (false, true) => "server_stream",
-                    (true, true) => "bidi_stream",
-                };
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                types.insert(path, kind);
+/// The labels of every method the server answers — the contract's and health's, read from
+/// their descriptors, and reflection's — by path. Built once; its names live as long as the
+/// process, so a call's labels are borrowed, never allocated.
+static KNOWN_METHODS: LazyLock<HashMap<String, RpcLabels>> = LazyLock::new(|| {
+    let mut known = HashMap::new();
+    for set in [
+        crate::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ] {
+        let Ok(descriptors) = prost_types::FileDescriptorSet::decode(set) else {
+            continue;
+        };
+        for file in &descriptors.file {
+            for service in &file.service {
+                for method in &service.method {
+                    let kind = match (method.client_streaming(), method.server_streaming()) {
+                        (false, false) => "unary",
+                        (true, false) => "client_stream",
+                        (false, true) => "server_stream",
+                        (true, true) => "bidi_stream",
+                    };
+                    let service = format!("{}.{}", file.package(), service.name());
+                    let path = format!("/{service}/{}", method.name());
+                    known.insert(
+                        path,
+                        RpcLabels::named(service, method.name().to_owned(), kind),
+                    );
+                }
             }
         }
     }
-    types
+    for version in ["v1", "v1alpha"] {
+        let service = format!("grpc.reflection.{version}.ServerReflection");
+        let path = format!("/{service}/ServerReflectionInfo");
+        known.insert(
+            path,
+            RpcLabels::named(service, "ServerReflectionInfo".to_owned(), "bidi_stream"),
+        );
+    }
+    known
 });
 
 /// One RPC as the metrics name it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RpcLabels {
-    service: String,
-    method: String,
+    service: &'static str,
+    method: &'static str,
     kind: &'static str,
 }
 
 impl RpcLabels {
+    /// Labels of names kept for the process's life (one per known method, made once).
+    fn named(service: String, method: String, kind: &'static str) -> Self {
+        Self {
+            service: Box::leak(service.into_boxed_str()),
+            method: Box::leak(method.into_boxed_str()),
+            kind,
+        }
+    }
+
     /// The labels of a request to `path`. Paths outside the contract, health and reflection
     /// all count as `unknown`: a caller must not mint a series per path it makes up.
     pub fn of(path: &str) -> Self {
-        let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let (service, method) = trimmed.split_once('/').unwrap_or((trimmed, ""));
-        let known = |kind: &'static str| Self {
-            service: service.to_owned(),
-            method: method.to_owned(),
-            kind,
-        };
-        match METHOD_TYPES.get(path) {
-            Some(kind) => known(kind),
-            None if service == "grpc.health.v1.Health" && method == "Check" => known("unary"),
-            None if service == "grpc.health.v1.Health" && method == "Watch" => {
-                known("server_stream")
-            }
-            None if service.starts_with("grpc.reflection.") && method == "ServerReflectionInfo" => {
-                known("bidi_stream")
-            }
-            None => Self {
-                service: "unknown".to_owned(),
-                method: "unknown".to_owned(),
-                kind: "unknown",
-            },
-        }
+        KNOWN_METHODS.get(path).copied().unwrap_or(Self {
+            service: "unknown",
+            method: "unknown",
+            kind: "unknown",
+        })
     }
 
     fn is_stream(&self) -> bool {
@@ -217,22 +226,22 @@ impl RpcLabels {
     }
 
     pub fn started(&self) {
-        counter!(RPC_STARTED, "grpc_service" => self.service.clone(), "grpc_method" => self.method.clone(), "grpc_type" => self.kind)
+        counter!(RPC_STARTED, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_type" => self.kind)
             .increment(1);
         if self.is_stream() {
-            gauge!(STREAMS_OPEN, "grpc_method" => self.method.clone()).increment(1.0);
+            gauge!(STREAMS_OPEN, "grpc_method" => self.method).increment(1.0);
         }
     }
 
     /// The RPC ended with `code` (`None`: cut off before its status) after `seconds`.
     pub fn handled(&self, code: Option<tonic::Code>, seconds: f64) {
         let code = code.map_or("Cancelled".to_owned(), |code| format!("{code:?}"));
-        counter!(RPC_HANDLED, "grpc_service" => self.service.clone(), "grpc_method" => self.method.clone(), "grpc_type" => self.kind, "grpc_code" => code)
+        counter!(RPC_HANDLED, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_type" => self.kind, "grpc_code" => code)
             .increment(1);
-        histogram!(RPC_SECONDS, "grpc_service" => self.service.clone(), "grpc_method" => self.method.clone(), "grpc_type" => self.kind)
+        histogram!(RPC_SECONDS, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_type" => self.kind)
             .record(seconds);
         if self.is_stream() {
-            gauge!(STREAMS_OPEN, "grpc_method" => self.method.clone()).decrement(1.0);
+            gauge!(STREAMS_OPEN, "grpc_method" => self.method).decrement(1.0);
         }
     }
 }
@@ -272,7 +281,7 @@ mod tests {
     fn the_contract_health_and_reflection_are_named_and_any_other_path_is_unknown() {
         let score = RpcLabels::of("/rescue.v1.Scoring/ScoreCustomers");
         assert_eq!(
-            (score.service.as_str(), score.method.as_str(), score.kind),
+            (score.service, score.method, score.kind),
             ("rescue.v1.Scoring", "ScoreCustomers", "bidi_stream")
         );
         assert_eq!(
@@ -290,10 +299,7 @@ mod tests {
             "/grpc.health.v1.Health/Zap",
         ] {
             let labels = RpcLabels::of(made_up);
-            assert_eq!(
-                (labels.service.as_str(), labels.method.as_str()),
-                ("unknown", "unknown")
-            );
+            assert_eq!((labels.service, labels.method), ("unknown", "unknown"));
         }
     }
 }
