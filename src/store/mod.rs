@@ -61,7 +61,11 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
+            // A protocol error is a conversation cut short or garbled on the way (a
+            // connection dropped mid-handshake, a proxy between): the database itself may be
+            // fine a moment later.
             sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
