@@ -30,6 +30,7 @@ use crate::store::{self, Store};
 use crate::telemetry;
 
 mod admission;
+mod completion;
 mod connection;
 mod health;
 mod tls;
@@ -229,6 +230,7 @@ impl Application {
             models,
         ));
 
+        let completing = tokio::spawn(completion::complete_serving_states(Arc::clone(&self.store)));
         let watching = tokio::spawn(Arc::clone(&self.programs).watch(self.settings.program_reload));
         let scrapes = tokio::spawn(async move {
             match self.metrics {
@@ -247,7 +249,7 @@ impl Application {
 
         tokio::select! {
             finished = &mut serving => {
-                for task in [&probing, &following, &watching, &credentials, &scrapes] {
+                for task in [&probing, &following, &completing, &watching, &credentials, &scrapes] {
                     task.abort();
                 }
                 return finished.context("The server task failed")?.context("The server failed");
@@ -270,6 +272,7 @@ impl Application {
             }
         }
         following.abort();
+        completing.abort();
         watching.abort();
         credentials.abort();
         scrapes.abort();

@@ -58,6 +58,24 @@ impl History {
         }
     }
 
+    /// Puts every list in one order, whichever way the history was loaded: by time, then by
+    /// id (records at the same moment), and versions by case and time. Features sum in
+    /// record order, so this is what makes two reads of one history score exactly alike.
+    pub fn sort_canonically(&mut self) {
+        self.usage
+            .sort_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id)));
+        self.interactions.sort_by(|a, b| {
+            (a.occurred_at, &a.interaction_id).cmp(&(b.occurred_at, &b.interaction_id))
+        });
+        self.surveys
+            .sort_by(|a, b| (a.answered_at, &a.survey_id).cmp(&(b.answered_at, &b.survey_id)));
+        self.recovery_cases
+            .sort_by(|a, b| (a.opened_at, &a.case_id).cmp(&(b.opened_at, &b.case_id)));
+        self.profile_versions.sort_by_key(|p| p.updated_at);
+        self.case_versions
+            .sort_by(|a, b| (&a.case_id, a.updated_at).cmp(&(&b.case_id, b.updated_at)));
+    }
+
     /// The profile as it stood at `as_of`: the newest version produced before it, or, for a
     /// moment before the first version, that first version (it is all there is to know of
     /// the customer then).

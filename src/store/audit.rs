@@ -56,7 +56,8 @@ pub(super) async fn insert(source: &dyn Statements, event: &AuditEvent) -> Resul
                 Value::Text(Some(&event.message)),
             ],
         )
-        .await
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn events(

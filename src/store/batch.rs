@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use super::{StoreError, tables};
+use super::{StoreError, serving, tables};
 use crate::domain::{FieldViolation, Record, RecordKind, Timestamp};
 
 /// What became of one record.
@@ -65,6 +65,10 @@ pub(super) trait BatchTransaction: Send {
         kind: RecordKind,
         ids: &[&str],
     ) -> Result<HashMap<String, StoredVersion>, StoreError>;
+
+    /// Appends to the serving state of each customer, creating the rows that do not exist;
+    /// `appends` come in customer-id order, so concurrent batches lock rows in one order.
+    async fn append_serving(&mut self, appends: &[serving::Append<'_>]) -> Result<(), StoreError>;
 }
 
 /// Writes `records` through `tx` and returns each one's outcome, in input order. The caller
@@ -84,8 +88,19 @@ pub(super) async fn write_batch(
             .push(position);
     }
 
+    // The records written for each customer, for their serving state, and the customers
+    // this batch stores first.
+    let mut written_for: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    let mut new_customers: HashSet<&str> = HashSet::new();
+
     for (kind, mut positions) in positions_by_kind {
-        if kind != RecordKind::Customer {
+        if kind == RecordKind::Customer {
+            let mut ids: Vec<&str> = positions.iter().map(|&p| records[p].id()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let known = tx.existing_customers(&ids).await?;
+            new_customers.extend(ids.into_iter().filter(|id| !known.contains(*id)));
+        } else {
             refuse_unknown_customers(tx, records, &mut positions, &mut outcomes).await?;
         }
         let (leaders, followers) = leaders_and_followers(records, &positions);
@@ -95,6 +110,12 @@ pub(super) async fn write_batch(
 
         let leader_records: Vec<&Record> = leaders.iter().map(|&p| &records[p]).collect();
         let written = tx.write(kind, &leader_records).await?;
+        for record in leader_records.iter().filter(|r| written.contains(r.id())) {
+            written_for
+                .entry(record.customer_id().as_str())
+                .or_default()
+                .push(record);
+        }
         if let Some(versions) = tables::versions(kind)
             && !written.is_empty()
         {
@@ -136,6 +157,18 @@ pub(super) async fn write_batch(
             let record = &records[position];
             outcomes[position] = Some(judge(record, now_stored.get(record.id()).copied()));
         }
+    }
+
+    if !written_for.is_empty() {
+        let appends: Vec<serving::Append<'_>> = written_for
+            .into_iter()
+            .map(|(customer_id, written)| serving::Append {
+                customer_id,
+                new_customer: new_customers.contains(customer_id),
+                records: serving::encode(written),
+            })
+            .collect();
+        tx.append_serving(&appends).await?;
     }
 
     Ok(outcomes

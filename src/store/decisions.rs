@@ -100,7 +100,8 @@ pub(super) async fn insert(source: &dyn Statements, decision: &Decision) -> Resu
     let reasons = decision.reasons.join("\n");
     source
         .execute_values(&insert_sql(), &values(decision, &reasons))
-        .await
+        .await?;
+    Ok(())
 }
 
 /// The columns [`funnel_decision`] reads, in order.

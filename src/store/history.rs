@@ -51,7 +51,7 @@ impl CustomerRecords {
 
 pub(super) type BoxedRow = Box<dyn ReadRow + Send>;
 
-/// The two queries a backend runs for history reads.
+/// The query a backend runs for history reads.
 #[async_trait]
 pub(super) trait RowSource: Sync {
     /// SQL testing `customer_id` against the one list parameter of [`rows_for_ids`].
@@ -59,13 +59,6 @@ pub(super) trait RowSource: Sync {
 
     /// The rows of `sql`, whose one parameter is the list `ids`.
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
-
-    /// Up to `limit` customer rows, every column, with ids after `after`, in id order.
-    async fn customer_page(
-        &self,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<BoxedRow>, StoreError>;
 }
 
 fn decode<T>(
@@ -183,26 +176,27 @@ async fn assemble(
             records[i].history.case_versions.push(case);
         }
     }
+    for customer in &mut records {
+        customer.history.sort_canonically();
+    }
     Ok(records)
 }
 
+/// A customer with everything stored about them, read from every table.
 pub(super) async fn customer_records(
     source: &dyn RowSource,
     customer_id: &CustomerId,
 ) -> Result<Option<CustomerRecords>, StoreError> {
-    let sql = tables::table(RecordKind::Customer).select_for_customers(source.ids_match());
-    let rows = source.rows_for_ids(sql, &[customer_id.as_str()]).await?;
-    Ok(assemble(source, rows).await?.into_iter().next())
+    Ok(customers(source, &[customer_id]).await?.into_iter().next())
 }
 
-pub(super) async fn page(
+/// The customers `ids` that are stored, with everything stored about them, in id order.
+pub(super) async fn customers(
     source: &dyn RowSource,
-    after: Option<&CustomerId>,
-    limit: usize,
+    ids: &[&CustomerId],
 ) -> Result<Vec<CustomerRecords>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = source
-        .customer_page(after.map(CustomerId::as_str), limit)
-        .await?;
+    let sql = tables::table(RecordKind::Customer).select_for_customers(source.ids_match());
+    let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    let rows = source.rows_for_ids(sql, &ids).await?;
     assemble(source, rows).await
 }

@@ -13,6 +13,7 @@ mod migrations;
 mod postgres;
 mod registry;
 mod rows;
+mod serving;
 mod sqlite;
 mod statements;
 mod tables;
@@ -34,6 +35,7 @@ pub use batch::Outcome;
 pub use history::CustomerRecords;
 pub use postgres::{PostgresStore, follow_activations};
 pub use registry::{ModelStatus, StoredModel};
+pub use serving::Completion;
 pub use sqlite::SqliteStore;
 
 /// Failures of the store itself, as opposed to records it refused.
@@ -157,11 +159,28 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The stored version of a recovery case.
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError>;
 
-    /// A customer with everything stored about them.
+    /// A customer with everything stored about them, from their serving state (one indexed
+    /// read) when it is complete, otherwise from the tables.
     async fn customer_records(
         &self,
         customer_id: &CustomerId,
     ) -> Result<Option<CustomerRecords>, StoreError>;
+
+    /// A customer with everything stored about them, read from every table whatever their
+    /// serving state holds: the reference the serving state equals.
+    async fn customer_records_from_tables(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<CustomerRecords>, StoreError>;
+
+    /// Rebuilds from the tables the serving state of up to `limit` customers after `after`
+    /// whose state is missing (stored before states were kept), incomplete or of another
+    /// format. Safe beside writes and beside other processes doing the same.
+    async fn complete_serving_states(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Completion, StoreError>;
 
     /// The latest time a churn outcome was observed: labels are known up to it.
     async fn latest_churn_observation(

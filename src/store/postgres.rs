@@ -17,6 +17,7 @@ use super::decisions;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
+use super::serving;
 use super::statements::{self, Statements};
 use super::tables::{self, ColumnType, Value};
 use super::{
@@ -197,7 +198,22 @@ impl Store for PostgresStore {
         &self,
         customer_id: &CustomerId,
     ) -> Result<Option<CustomerRecords>, StoreError> {
+        serving::customer_records(self, customer_id).await
+    }
+
+    async fn customer_records_from_tables(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<CustomerRecords>, StoreError> {
         history::customer_records(self, customer_id).await
+    }
+
+    async fn complete_serving_states(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<super::Completion, StoreError> {
+        serving::complete_page(self, after, limit).await
     }
 
     async fn customer_page(
@@ -205,7 +221,7 @@ impl Store for PostgresStore {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<CustomerRecords>, StoreError> {
-        history::page(self, after, limit).await
+        serving::page(self, after, limit).await
     }
 
     async fn insert_audit_event(&self, event: &super::AuditEvent) -> Result<(), StoreError> {
@@ -242,11 +258,11 @@ impl Store for PostgresStore {
 
 #[async_trait]
 impl Statements for PostgresStore {
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError> {
-        statements::bound(sql, values, to_datetime)
+    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
+        let done = statements::bound(sql, values, to_datetime)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     async fn rows_with(
@@ -273,31 +289,6 @@ impl RowSource for PostgresStore {
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(ids)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as BoxedRow)
-            .collect())
-    }
-
-    async fn customer_page(
-        &self,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<BoxedRow>, StoreError> {
-        let columns: Vec<&str> = tables::table(RecordKind::Customer)
-            .columns
-            .iter()
-            .map(|(name, _)| *name)
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM customers WHERE customer_id > $1 ORDER BY customer_id LIMIT $2",
-            columns.join(", ")
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -357,6 +348,7 @@ enum ColumnArray<'a> {
     Bool(Vec<Option<bool>>),
     Time(Vec<Option<DateTime<Utc>>>),
     BigInt(Vec<i64>),
+    Bytes(Vec<&'a [u8]>),
 }
 
 impl<'a> ColumnArray<'a> {
@@ -368,6 +360,7 @@ impl<'a> ColumnArray<'a> {
             ColumnType::Bool => Self::Bool(Vec::with_capacity(capacity)),
             ColumnType::Time => Self::Time(Vec::with_capacity(capacity)),
             ColumnType::BigInt => Self::BigInt(Vec::with_capacity(capacity)),
+            ColumnType::Bytes => Self::Bytes(Vec::with_capacity(capacity)),
         }
     }
 
@@ -379,6 +372,7 @@ impl<'a> ColumnArray<'a> {
             (Self::Bool(column), Value::Bool(v)) => column.push(v),
             (Self::Time(column), Value::Time(v)) => column.push(v.map(to_datetime)),
             (Self::BigInt(column), Value::BigInt(v)) => column.push(v),
+            (Self::Bytes(column), Value::Bytes(v)) => column.push(v),
             // `tables` pairs every value with its column's type; a unit test holds it to that.
             (_, value) => unreachable!("value {value:?} does not match its column type"),
         }
@@ -392,8 +386,36 @@ impl<'a> ColumnArray<'a> {
             ColumnType::Bool => "bool[]",
             ColumnType::Time => "timestamptz[]",
             ColumnType::BigInt => "int8[]",
+            ColumnType::Bytes => "bytea[]",
         }
     }
+}
+
+/// `SELECT * FROM UNNEST($1::t1[], …)`: rows from one array parameter per column.
+fn unnest(columns: &[(&str, ColumnType)]) -> String {
+    let arrays: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, ty))| format!("${}::{}", i + 1, ColumnArray::sql_type(ty)))
+        .collect();
+    format!("SELECT * FROM UNNEST({})", arrays.join(", "))
+}
+
+/// The values of `rows` as one array per column of `columns`.
+fn column_arrays<'a>(
+    columns: &[(&str, ColumnType)],
+    rows: impl ExactSizeIterator<Item = Vec<Value<'a>>>,
+) -> Vec<ColumnArray<'a>> {
+    let mut arrays: Vec<ColumnArray<'a>> = columns
+        .iter()
+        .map(|&(_, ty)| ColumnArray::new(ty, rows.len()))
+        .collect();
+    for row in rows {
+        for (column, value) in arrays.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    arrays
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
@@ -408,6 +430,7 @@ fn bind_columns<'q>(mut query: PgQuery<'q>, columns: &'q [ColumnArray<'q>]) -> P
             ColumnArray::Bool(v) => query.bind(v.as_slice()),
             ColumnArray::Time(v) => query.bind(v.as_slice()),
             ColumnArray::BigInt(v) => query.bind(v.as_slice()),
+            ColumnArray::Bytes(v) => query.bind(v.as_slice()),
         };
     }
     query
@@ -430,27 +453,8 @@ impl BatchTransaction for PostgresBatch {
         records: &[&Record],
     ) -> Result<HashSet<String>, StoreError> {
         let table = tables::table(kind);
-        let mut columns: Vec<ColumnArray<'_>> = table
-            .columns
-            .iter()
-            .map(|&(_, ty)| ColumnArray::new(ty, records.len()))
-            .collect();
-        for record in records {
-            for (column, value) in columns.iter_mut().zip(tables::row(record)) {
-                column.push(value);
-            }
-        }
-        let arrays: Vec<String> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, &(_, ty))| format!("${}::{}", i + 1, ColumnArray::sql_type(ty)))
-            .collect();
-        let insert = format!(
-            "{}SELECT * FROM UNNEST({})",
-            table.insert_head(),
-            arrays.join(", ")
-        );
+        let columns = column_arrays(table.columns, records.iter().map(|r| tables::row(r)));
+        let insert = format!("{}{}", table.insert_head(), unnest(table.columns));
 
         // Fast path for immutable kinds: a plain INSERT is markedly cheaper for PostgreSQL than
         // ON CONFLICT's speculative insertion, and new events are the common case. If any id
@@ -496,6 +500,20 @@ impl BatchTransaction for PostgresBatch {
     async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(ids)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_serving(&mut self, appends: &[serving::Append<'_>]) -> Result<(), StoreError> {
+        let columns = column_arrays(serving::COLUMNS, appends.iter().map(serving::append_row));
+        let sql = format!(
+            "{}{}{}",
+            serving::append_head(),
+            unnest(serving::COLUMNS),
+            serving::append_tail("serving_state.records || excluded.records")
+        );
+        bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), &columns)
             .execute(&mut *self.0)
             .await?;
         Ok(())

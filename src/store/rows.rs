@@ -22,6 +22,8 @@ pub(super) trait ReadRow {
     fn small(&self, index: usize) -> Result<Option<i16>, sqlx::Error>;
     fn flag(&self, index: usize) -> Result<Option<bool>, sqlx::Error>;
     fn time(&self, index: usize) -> Result<Option<Timestamp>, sqlx::Error>;
+    fn big(&self, index: usize) -> Result<Option<i64>, sqlx::Error>;
+    fn bytes(&self, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error>;
 }
 
 macro_rules! read_row {
@@ -42,6 +44,12 @@ macro_rules! read_row {
             fn time(&self, index: usize) -> Result<Option<Timestamp>, sqlx::Error> {
                 let stored: Option<$stored_time> = self.try_get(index)?;
                 Ok(stored.map($to_timestamp))
+            }
+            fn big(&self, index: usize) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(index)
+            }
+            fn bytes(&self, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+                self.try_get(index)
             }
         }
     };

@@ -20,6 +20,7 @@ use super::decisions;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
+use super::serving;
 use super::statements::{self, Statements};
 use super::tables::{self, Value};
 use super::{
@@ -239,7 +240,22 @@ impl Store for SqliteStore {
         &self,
         customer_id: &CustomerId,
     ) -> Result<Option<CustomerRecords>, StoreError> {
+        serving::customer_records(self, customer_id).await
+    }
+
+    async fn customer_records_from_tables(
+        &self,
+        customer_id: &CustomerId,
+    ) -> Result<Option<CustomerRecords>, StoreError> {
         history::customer_records(self, customer_id).await
+    }
+
+    async fn complete_serving_states(
+        &self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<super::Completion, StoreError> {
+        serving::complete_page(self, after, limit).await
     }
 
     async fn customer_page(
@@ -247,7 +263,7 @@ impl Store for SqliteStore {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<CustomerRecords>, StoreError> {
-        history::page(self, after, limit).await
+        serving::page(self, after, limit).await
     }
 
     async fn insert_audit_event(&self, event: &super::AuditEvent) -> Result<(), StoreError> {
@@ -284,11 +300,11 @@ impl Store for SqliteStore {
 
 #[async_trait]
 impl Statements for SqliteStore {
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError> {
-        statements::bound(sql, values, Timestamp::unix_micros)
+    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
+        let done = statements::bound(sql, values, Timestamp::unix_micros)
             .execute(&self.writer)
             .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     async fn rows_with(
@@ -322,31 +338,6 @@ impl RowSource for SqliteStore {
             .map(|row| Box::new(row) as BoxedRow)
             .collect())
     }
-
-    async fn customer_page(
-        &self,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<BoxedRow>, StoreError> {
-        let columns: Vec<&str> = tables::table(RecordKind::Customer)
-            .columns
-            .iter()
-            .map(|(name, _)| *name)
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM customers WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
-            columns.join(", ")
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as BoxedRow)
-            .collect())
-    }
 }
 
 struct SqliteBatch<'c>(Transaction<'c, Sqlite>);
@@ -367,6 +358,7 @@ fn push_value<'a>(
         Value::Bool(v) => query.push_bind(v),
         Value::Time(v) => query.push_bind(v.map(Timestamp::unix_micros)),
         Value::BigInt(v) => query.push_bind(v),
+        Value::Bytes(v) => query.push_bind(v.to_vec()),
     };
 }
 
@@ -408,6 +400,23 @@ impl BatchTransaction for SqliteBatch<'_> {
 
     fn ids_match(&self) -> &'static str {
         IDS_MATCH
+    }
+
+    async fn append_serving(&mut self, appends: &[serving::Append<'_>]) -> Result<(), StoreError> {
+        let head = serving::append_head();
+        // SQLite's `||` yields text; the cast keeps the bytes as they are, as a blob.
+        let tail = serving::append_tail("CAST(serving_state.records || excluded.records AS BLOB)");
+        for chunk in appends.chunks(MAX_PARAMETERS / serving::COLUMNS.len()) {
+            let mut query = QueryBuilder::<Sqlite>::new(head.as_str());
+            query.push_values(chunk, |mut row, append| {
+                for value in serving::append_row(append) {
+                    push_value(&mut row, value);
+                }
+            });
+            query.push(tail.as_str());
+            query.build().execute(&mut *self.0).await?;
+        }
+        Ok(())
     }
 
     async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {

@@ -9,8 +9,8 @@ use super::tables::Value;
 
 #[async_trait]
 pub(super) trait Statements: RowSource {
-    /// Runs `sql` with `values` bound to `$1…$n`, on the writer.
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<(), StoreError>;
+    /// Runs `sql` with `values` bound to `$1…$n`, on the writer; how many rows it changed.
+    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError>;
 
     /// The rows of `sql` with `values` bound to `$1…$n`, from a reader.
     async fn rows_with(&self, sql: &str, values: &[Value<'_>])
@@ -32,6 +32,7 @@ where
     Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<T>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     T: Send + 'q,
 {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
@@ -43,6 +44,7 @@ where
             Value::Bool(v) => query.bind(v),
             Value::Time(v) => query.bind(v.map(time)),
             Value::BigInt(v) => query.bind(v),
+            Value::Bytes(v) => query.bind(v.to_vec()),
         };
     }
     query

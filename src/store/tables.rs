@@ -12,6 +12,7 @@ pub(super) enum ColumnType {
     Bool,
     Time,
     BigInt,
+    Bytes,
 }
 
 /// One column value of one record; `None` is SQL NULL.
@@ -23,6 +24,7 @@ pub(super) enum Value<'a> {
     Bool(Option<bool>),
     Time(Option<Timestamp>),
     BigInt(i64),
+    Bytes(&'a [u8]),
 }
 
 #[derive(Debug)]
@@ -430,6 +432,7 @@ mod tests {
                         | (Value::Bool(_), ColumnType::Bool)
                         | (Value::Time(_), ColumnType::Time)
                         | (Value::BigInt(_), ColumnType::BigInt)
+                        | (Value::Bytes(_), ColumnType::Bytes)
                 );
                 assert!(matches, "{}.{name}: {value:?} is not {ty:?}", table.name);
             }

@@ -22,6 +22,7 @@ mod real_data;
 mod recommend;
 mod recovery_outcome;
 mod scoring;
+mod serving_state;
 mod simulate;
 mod store_contract;
 mod tls;
