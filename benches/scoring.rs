@@ -501,20 +501,39 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    // Profiling aid: RESCUE_BENCH_SCORING_PROFILE=N repeats the 90-day inline line N times
-    // and stops, so a profiler sees little else.
-    let repeats = std::env::var("RESCUE_BENCH_SCORING_PROFILE")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok());
-    if let Some(repeats) = repeats {
+    // Profiling aid: RESCUE_BENCH_SCORING_PROFILE=N repeats one line N times and stops, so a
+    // profiler sees little else: the 90-day inline line, or with `N:stored` the stored
+    // customer's, with `N:recommend` the recommendation's.
+    let profile = std::env::var("RESCUE_BENCH_SCORING_PROFILE").ok();
+    if let Some(profile) = profile {
+        let (repeats, line) = profile.split_once(':').unwrap_or((&profile, "inline"));
+        let repeats: usize = repeats.parse()?;
         let health = [measure(|_| health_check.clone(), check(plain.clone())).await?];
         for _ in 0..repeats {
-            let recent = measure(
-                |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(plain.clone()),
-            )
-            .await?;
-            report("ScoreCustomer, inline, 90 days", &[recent], &health);
+            let measured = match line {
+                "stored" => {
+                    measure(
+                        |i| stored_encoded[i % stored_encoded.len()].clone(),
+                        score(plain.clone()),
+                    )
+                    .await?
+                }
+                "recommend" => {
+                    measure(
+                        |i| recommend_encoded[i % recommend_encoded.len()].clone(),
+                        recommend(plain.clone()),
+                    )
+                    .await?
+                }
+                _ => {
+                    measure(
+                        |i| recent_encoded[i % recent_encoded.len()].clone(),
+                        score(plain.clone()),
+                    )
+                    .await?
+                }
+            };
+            report(line, &[measured], &health);
         }
         return Ok(());
     }

@@ -51,7 +51,7 @@ impl CustomerRecords {
 
 pub(super) type BoxedRow = Box<dyn ReadRow + Send>;
 
-/// The query a backend runs for history reads.
+/// The queries a backend runs for history reads.
 #[async_trait]
 pub(super) trait RowSource: Sync {
     /// SQL testing `customer_id` against the one list parameter of [`rows_for_ids`].
@@ -59,6 +59,10 @@ pub(super) trait RowSource: Sync {
 
     /// The rows of `sql`, whose one parameter is the list `ids`.
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
+
+    /// The customer's serving state when it is trusted (complete, of this build's format);
+    /// concurrent calls share queries.
+    async fn trusted_state(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 fn decode<T>(

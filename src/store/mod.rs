@@ -7,6 +7,7 @@
 
 mod audit;
 mod batch;
+mod coalesce;
 mod decisions;
 mod history;
 mod migrations;

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::coalesce::Coalesced;
 use super::decisions;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
@@ -35,6 +37,25 @@ const IDS_MATCH: &str = "= ANY($1)";
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    states: Coalesced<Vec<u8>>,
+}
+
+/// Trusted serving states, read in batches from `pool`.
+fn state_reads(pool: PgPool) -> Coalesced<Vec<u8>> {
+    let sql: Arc<str> = serving::select_states(IDS_MATCH).into();
+    Coalesced::start(
+        Arc::new(move |ids: Vec<String>| {
+            let (pool, sql) = (pool.clone(), Arc::clone(&sql));
+            Box::pin(async move {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .bind(&ids)
+                    .fetch_all(&pool)
+                    .await?;
+                serving::trusted_states(&rows)
+            })
+        }),
+        serving::STATE_READERS,
+    )
 }
 
 impl PostgresStore {
@@ -66,7 +87,8 @@ impl PostgresStore {
             .await?
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        let states = state_reads(pool.clone());
+        Ok(Self { pool, states })
     }
 
     /// The pool, for callers that need to run their own statements (tests, benchmarks).
@@ -295,6 +317,10 @@ impl RowSource for PostgresStore {
             .into_iter()
             .map(|row| Box::new(row) as BoxedRow)
             .collect())
+    }
+
+    async fn trusted_state(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.states.get(customer_id).await
     }
 }
 

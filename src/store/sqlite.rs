@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
+use super::coalesce::Coalesced;
 use super::decisions;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
@@ -50,6 +52,26 @@ const SQLITE_PAGE_BYTES: u64 = 4_096;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    states: Coalesced<Vec<u8>>,
+}
+
+/// Trusted serving states, read in batches from `reader`.
+fn state_reads(reader: SqlitePool) -> Coalesced<Vec<u8>> {
+    let sql: Arc<str> = serving::select_states(IDS_MATCH).into();
+    Coalesced::start(
+        Arc::new(move |ids: Vec<String>| {
+            let (reader, sql) = (reader.clone(), Arc::clone(&sql));
+            Box::pin(async move {
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .bind(json_ids(&ids))
+                    .fetch_all(&reader)
+                    .await?;
+                serving::trusted_states(&rows)
+            })
+        }),
+        serving::STATE_READERS,
+    )
 }
 
 impl SqliteStore {
@@ -100,7 +122,12 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { writer, reader })
+        let states = state_reads(reader.clone());
+        Ok(Self {
+            writer,
+            reader,
+            states,
+        })
     }
 }
 
@@ -337,6 +364,10 @@ impl RowSource for SqliteStore {
             .into_iter()
             .map(|row| Box::new(row) as BoxedRow)
             .collect())
+    }
+
+    async fn trusted_state(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.states.get(customer_id).await
     }
 }
 

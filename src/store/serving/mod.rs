@@ -5,9 +5,9 @@
 //! The row holds the records themselves (every version written, in the columns of their
 //! tables), not aggregates, so it serves any model and feature spec at any as-of time: a
 //! history decoded from it equals the one read from the tables, field for field and in the
-//! same order, which the store's property test checks. Encodings are protobuf messages whose
-//! concatenation is their merge, so an ingest appends with SQL's `||` without reading the row
-//! back, and concurrent appends commute: what the row says does not depend on their order
+//! same order, which the store's property test checks. An encoding ([`codec`]) is a sequence
+//! of records, so two of them concatenated are one: an ingest appends with SQL's `||` without
+//! reading the row back, and concurrent appends commute: what the row says does not depend on their order
 //! (the newest version of a versioned record is found by its version, not by position).
 //!
 //! A row is trusted only when `complete` and of this build's [`FORMAT`]. A customer stored
@@ -17,19 +17,19 @@
 
 use std::collections::HashMap;
 
-use prost::Message;
-
 use super::StoreError;
 use super::history::{self, CustomerRecords};
 use super::rows::{self, ReadRow};
 use super::statements::Statements;
-use super::tables::{self, ColumnType, Table, Value};
+use super::tables::{ColumnType, Value};
 use crate::domain::{CustomerId, Record, RecordKind};
 use crate::features::History;
 
-/// The version of the encoding below. Bumped when a table gains or loses a column or the
-/// messages change: rows of another format are rebuilt from the tables, not misread.
-pub(super) const FORMAT: i16 = 1;
+mod codec;
+
+/// The version of the encoding in [`codec`]. Bumped when a table gains or loses a column or the
+/// encoding changes: rows of another format are rebuilt from the tables, not misread.
+pub(super) const FORMAT: i16 = 2;
 
 /// The columns of `serving_state`, in the order [`append_row`] gives values.
 pub(super) const COLUMNS: &[(&str, ColumnType)] = &[
@@ -40,100 +40,13 @@ pub(super) const COLUMNS: &[(&str, ColumnType)] = &[
     ("records", ColumnType::Bytes),
 ];
 
-/// Columns a state does not repeat per record: the customer is the row's, and fingerprints
-/// only judge re-sends at ingest.
-const IMPLIED_COLUMNS: [&str; 2] = ["customer_id", "fingerprint"];
-
-#[derive(Clone, PartialEq, Message)]
-struct StateRecords {
-    #[prost(message, repeated, tag = "1")]
-    records: Vec<StateRecord>,
-}
-
-/// One written record: its kind and its table's columns, less [`IMPLIED_COLUMNS`].
-#[derive(Clone, PartialEq, Message)]
-struct StateRecord {
-    #[prost(uint32, tag = "1")]
-    kind: u32,
-    #[prost(message, repeated, tag = "2")]
-    cells: Vec<Cell>,
-}
-
-/// A column value; no value is SQL NULL.
-#[derive(Clone, PartialEq, Message)]
-struct Cell {
-    #[prost(oneof = "CellValue", tags = "1, 2, 3, 4, 5, 6")]
-    value: Option<CellValue>,
-}
-
-#[derive(Clone, PartialEq, prost::Oneof)]
-enum CellValue {
-    #[prost(string, tag = "1")]
-    Text(String),
-    #[prost(double, tag = "2")]
-    Real(f64),
-    #[prost(sint32, tag = "3")]
-    Small(i32),
-    #[prost(bool, tag = "4")]
-    Flag(bool),
-    /// Microseconds since 1970-01-01 UTC.
-    #[prost(sint64, tag = "5")]
-    Time(i64),
-    #[prost(sint64, tag = "6")]
-    Big(i64),
-}
-
-/// Persisted codes of the record kinds: never renumbered.
-const fn kind_code(kind: RecordKind) -> u32 {
-    match kind {
-        RecordKind::Customer => 1,
-        RecordKind::UsageEvent => 2,
-        RecordKind::Interaction => 3,
-        RecordKind::Survey => 4,
-        RecordKind::ChurnOutcome => 5,
-        RecordKind::RecoveryCase => 6,
-    }
-}
-
-fn kind_of(code: u32) -> Option<RecordKind> {
-    RecordKind::ALL.into_iter().find(|k| kind_code(*k) == code)
-}
-
-fn cell(value: Value<'_>) -> Cell {
-    let value = match value {
-        Value::Text(v) => v.map(|v| CellValue::Text(v.to_owned())),
-        Value::Real(v) => v.map(CellValue::Real),
-        Value::SmallInt(v) => v.map(|v| CellValue::Small(i32::from(v))),
-        Value::Bool(v) => v.map(CellValue::Flag),
-        Value::Time(v) => v.map(|at| CellValue::Time(at.unix_micros())),
-        Value::BigInt(v) => Some(CellValue::Big(v)),
-        // No record column holds bytes.
-        Value::Bytes(_) => None,
-    };
-    Cell { value }
-}
-
-fn state_record(record: &Record) -> StateRecord {
-    let table = tables::table(record.kind());
-    let cells = table
-        .columns
-        .iter()
-        .zip(tables::row(record))
-        .filter(|((name, _), _)| !IMPLIED_COLUMNS.contains(name))
-        .map(|(_, value)| cell(value))
-        .collect();
-    StateRecord {
-        kind: kind_code(record.kind()),
-        cells,
-    }
-}
-
 /// The encoding of `records`, to append to their customer's state.
 pub(super) fn encode<'r>(records: impl IntoIterator<Item = &'r Record>) -> Vec<u8> {
-    StateRecords {
-        records: records.into_iter().map(state_record).collect(),
+    let mut bytes = Vec::new();
+    for record in records {
+        codec::put_record(&mut bytes, record);
     }
-    .encode_to_vec()
+    bytes
 }
 
 /// The encoding of a whole history as read from the tables: every version of the profile
@@ -167,129 +80,17 @@ fn encode_history(records: &CustomerRecords) -> Vec<u8> {
     encode(&all)
 }
 
-/// A state record seen as a row of its table, so the decoders of stored rows read it: the
-/// implied customer column answers with the row's customer.
-struct StateRow<'a> {
-    customer_id: &'a str,
-    table: &'static Table,
-    cells: &'a [Cell],
-}
-
-enum Column<'a> {
-    Customer,
-    Cell(Option<&'a CellValue>),
-}
-
-fn mismatch(index: usize, wanted: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("serving state column {index} is not {wanted}").into())
-}
-
-impl StateRow<'_> {
-    fn column(&self, index: usize) -> Result<Column<'_>, sqlx::Error> {
-        let (name, _) =
-            self.table
-                .columns
-                .get(index)
-                .ok_or(sqlx::Error::ColumnIndexOutOfBounds {
-                    index,
-                    len: self.table.columns.len(),
-                })?;
-        if *name == "customer_id" {
-            return Ok(Column::Customer);
-        }
-        let implied = self.table.columns[..index]
-            .iter()
-            .filter(|(name, _)| IMPLIED_COLUMNS.contains(name))
-            .count();
-        Ok(Column::Cell(
-            self.cells
-                .get(index - implied)
-                .and_then(|c| c.value.as_ref()),
-        ))
-    }
-}
-
-impl ReadRow for StateRow<'_> {
-    fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
-        match self.column(index)? {
-            Column::Customer => Ok(Some(self.customer_id.to_owned())),
-            Column::Cell(None) => Ok(None),
-            Column::Cell(Some(CellValue::Text(v))) => Ok(Some(v.clone())),
-            Column::Cell(Some(_)) => Err(mismatch(index, "text")),
-        }
-    }
-
-    fn real(&self, index: usize) -> Result<Option<f64>, sqlx::Error> {
-        match self.column(index)? {
-            Column::Cell(None) => Ok(None),
-            Column::Cell(Some(CellValue::Real(v))) => Ok(Some(*v)),
-            _ => Err(mismatch(index, "a number")),
-        }
-    }
-
-    fn small(&self, index: usize) -> Result<Option<i16>, sqlx::Error> {
-        match self.column(index)? {
-            Column::Cell(None) => Ok(None),
-            Column::Cell(Some(CellValue::Small(v))) => i16::try_from(*v)
-                .map(Some)
-                .map_err(|_| mismatch(index, "a small integer")),
-            _ => Err(mismatch(index, "a small integer")),
-        }
-    }
-
-    fn flag(&self, index: usize) -> Result<Option<bool>, sqlx::Error> {
-        match self.column(index)? {
-            Column::Cell(None) => Ok(None),
-            Column::Cell(Some(CellValue::Flag(v))) => Ok(Some(*v)),
-            _ => Err(mismatch(index, "a flag")),
-        }
-    }
-
-    fn time(&self, index: usize) -> Result<Option<crate::domain::Timestamp>, sqlx::Error> {
-        match self.column(index)? {
-            Column::Cell(None) => Ok(None),
-            Column::Cell(Some(CellValue::Time(v))) => {
-                Ok(Some(crate::domain::Timestamp::from_unix_micros(*v)))
-            }
-            _ => Err(mismatch(index, "a time")),
-        }
-    }
-
-    fn big(&self, index: usize) -> Result<Option<i64>, sqlx::Error> {
-        match self.column(index)? {
-            Column::Cell(None) => Ok(None),
-            Column::Cell(Some(CellValue::Big(v))) => Ok(Some(*v)),
-            _ => Err(mismatch(index, "an integer")),
-        }
-    }
-
-    fn bytes(&self, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        Err(mismatch(index, "bytes"))
-    }
-}
-
 /// The customer's records as the tables hold them, from the encoding of every record
 /// written for them; `None` when no profile was written.
 pub(super) fn decode(
     customer_id: &str,
     bytes: &[u8],
 ) -> Result<Option<CustomerRecords>, StoreError> {
-    let state = StateRecords::decode(bytes)
-        .map_err(|e| StoreError::Corrupt(format!("serving state of {customer_id:?}: {e}")))?;
+    let corrupt = |e: String| StoreError::Corrupt(format!("serving state of {customer_id:?}: {e}"));
     let mut profiles = Vec::new();
     let mut history_parts = Parts::default();
-    for record in &state.records {
-        let kind = kind_of(record.kind).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "serving state of {customer_id:?}: unknown record kind {}",
-                record.kind
-            ))
-        })?;
-        let row = StateRow {
-            customer_id,
-            table: tables::table(kind),
-            cells: &record.cells,
-        };
+    let mut records = codec::Records::new(customer_id, bytes);
+    while let Some((kind, row)) = records.next_row().map_err(corrupt)? {
         match kind {
             RecordKind::Customer => profiles.push(rows::customer(&row)?),
             RecordKind::UsageEvent => history_parts.usage.push(rows::usage_event(&row)?),
@@ -405,21 +206,42 @@ fn trusted(row: &dyn ReadRow) -> Result<Option<Vec<u8>>, StoreError> {
     }
 }
 
+/// How many reads of serving states run at once, each for a batch of customers.
+pub(super) const STATE_READERS: usize = 1;
+
+/// Each state of the customers that match `ids_match` (a backend's test of `customer_id`
+/// against a list parameter), after its customer id.
+pub(super) fn select_states(ids_match: &str) -> String {
+    format!(
+        "SELECT customer_id, complete, format, records FROM serving_state WHERE customer_id {ids_match}"
+    )
+}
+
+/// The trusted states among rows of [`select_states`], by customer.
+pub(super) fn trusted_states<R: ReadRow>(
+    rows: &[R],
+) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+    let mut states = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = row
+            .text(0)?
+            .ok_or_else(|| StoreError::Corrupt("customer_id is NULL".into()))?;
+        if let Some(bytes) = trusted(&StateColumns(row))? {
+            states.insert(id, bytes);
+        }
+    }
+    Ok(states)
+}
+
 /// A customer with everything stored about them: from the serving state when it is
 /// trusted, otherwise from the tables.
 pub(super) async fn customer_records(
     store: &dyn Statements,
     customer_id: &CustomerId,
 ) -> Result<Option<CustomerRecords>, StoreError> {
-    let rows = store
-        .rows_with(
-            "SELECT complete, format, records FROM serving_state WHERE customer_id = $1",
-            &[Value::Text(Some(customer_id.as_str()))],
-        )
-        .await?;
-    match rows.first().map(|row| trusted(row.as_ref())).transpose()? {
-        Some(Some(bytes)) => decode(customer_id.as_str(), &bytes),
-        _ => history::customer_records(store, customer_id).await,
+    match store.trusted_state(customer_id.as_str()).await? {
+        Some(bytes) => decode(customer_id.as_str(), &bytes),
+        None => history::customer_records(store, customer_id).await,
     }
 }
 
@@ -448,8 +270,7 @@ pub(super) async fn page(
         let id = row
             .text(0)?
             .ok_or_else(|| StoreError::Corrupt("customer_id is NULL".into()))?;
-        let state = StateColumns(row.as_ref());
-        match trusted(&state)? {
+        match trusted(&StateColumns(row.as_ref()))? {
             Some(bytes) => page.push(decode(&id, &bytes)?),
             None => {
                 let id = CustomerId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -472,10 +293,10 @@ pub(super) async fn page(
     Ok(page.into_iter().flatten().collect())
 }
 
-/// The state columns of a page row, which come after its customer id.
-struct StateColumns<'a>(&'a (dyn ReadRow + Send));
+/// The state columns of a row that starts with its customer id.
+struct StateColumns<'a, R: ReadRow + ?Sized>(&'a R);
 
-impl ReadRow for StateColumns<'_> {
+impl<R: ReadRow + ?Sized> ReadRow for StateColumns<'_, R> {
     fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
         self.0.text(index + 1)
     }
@@ -617,24 +438,6 @@ mod tests {
         let whole = decode(&customer, &encode(&records)).expect("decodes");
         assert_eq!(decode(&customer, &forward).expect("decodes"), whole);
         assert_eq!(decode(&customer, &backward).expect("decodes"), whole);
-    }
-
-    #[test]
-    fn states_do_not_repeat_the_customer_or_the_fingerprint() {
-        for record in examples::one_of_each_kind() {
-            let table = tables::table(record.kind());
-            let implied = table
-                .columns
-                .iter()
-                .filter(|(name, _)| IMPLIED_COLUMNS.contains(name))
-                .count();
-            assert_eq!(
-                state_record(&record).cells.len(),
-                table.columns.len() - implied,
-                "{}",
-                table.name
-            );
-        }
     }
 
     #[test]
