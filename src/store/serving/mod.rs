@@ -87,17 +87,23 @@ pub(super) fn decode(
     bytes: &[u8],
 ) -> Result<Option<CustomerRecords>, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt(format!("serving state of {customer_id:?}: {e}"));
-    let mut profiles = Vec::new();
-    let mut history_parts = Parts::default();
+    let (mut profiles, mut usage, mut interactions, mut surveys, mut churn, mut cases) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let mut records = codec::Records::new(customer_id, bytes);
     while let Some((kind, row)) = records.next_row().map_err(corrupt)? {
         match kind {
             RecordKind::Customer => profiles.push(rows::customer(&row)?),
-            RecordKind::UsageEvent => history_parts.usage.push(rows::usage_event(&row)?),
-            RecordKind::Interaction => history_parts.interactions.push(rows::interaction(&row)?),
-            RecordKind::Survey => history_parts.surveys.push(rows::survey(&row)?),
-            RecordKind::ChurnOutcome => history_parts.churn.push(rows::churn_outcome(&row)?),
-            RecordKind::RecoveryCase => history_parts.cases.push(rows::recovery_case(&row)?),
+            RecordKind::UsageEvent => usage.push(rows::usage_event(&row)?),
+            RecordKind::Interaction => interactions.push(rows::interaction(&row)?),
+            RecordKind::Survey => surveys.push(rows::survey(&row)?),
+            RecordKind::ChurnOutcome => churn.push(rows::churn_outcome(&row)?),
+            RecordKind::RecoveryCase => cases.push(rows::recovery_case(&row)?),
         }
     }
     // Every version once, oldest first; the newest is the profile the tables keep.
@@ -106,13 +112,6 @@ pub(super) fn decode(
     let Some(customer) = profiles.last().cloned() else {
         return Ok(None);
     };
-    let Parts {
-        usage,
-        interactions,
-        surveys,
-        churn,
-        mut cases,
-    } = history_parts;
     cases.sort_by(|a, b| (&a.case_id, a.updated_at).cmp(&(&b.case_id, b.updated_at)));
     cases.dedup_by(|a, b| a.case_id == b.case_id && a.updated_at == b.updated_at);
     // Versions are grouped by case, oldest first: the last of each group is the newest.
@@ -144,15 +143,6 @@ pub(super) fn decode(
         history,
         churn: churn.into_iter().max_by_key(|c| c.observed_at),
     }))
-}
-
-#[derive(Default)]
-struct Parts {
-    usage: Vec<crate::domain::UsageEvent>,
-    interactions: Vec<crate::domain::Interaction>,
-    surveys: Vec<crate::domain::Survey>,
-    churn: Vec<crate::domain::ChurnOutcome>,
-    cases: Vec<crate::domain::RecoveryCase>,
 }
 
 /// What one batch appends to one customer's state.
