@@ -66,9 +66,15 @@ pub(super) trait BatchTransaction: Send {
         ids: &[&str],
     ) -> Result<HashMap<String, StoredVersion>, StoreError>;
 
-    /// Appends to the serving state of each customer, creating the rows that do not exist;
-    /// `appends` come in customer-id order, so concurrent batches lock rows in one order.
-    async fn append_serving(&mut self, appends: &[serving::Append<'_>]) -> Result<(), StoreError>;
+    /// Inserts `rows` of `columns` into `table` in the backend's batched form, each statement
+    /// ending with `tail` (an `ON CONFLICT` clause, or nothing).
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[(&str, tables::ColumnType)],
+        rows: &[Vec<tables::Value<'_>>],
+        tail: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Writes `records` through `tx` and returns each one's outcome, in input order. The caller
@@ -168,7 +174,7 @@ pub(super) async fn write_batch(
                 records: serving::encode(written),
             })
             .collect();
-        tx.append_serving(&appends).await?;
+        serving::append(tx, &appends).await?;
     }
 
     Ok(outcomes

@@ -62,7 +62,10 @@ pub(super) trait RowSource: Sync {
 
     /// The customer's serving state when it is trusted (complete, of this build's format);
     /// concurrent calls share queries.
-    async fn trusted_state(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn trusted_state(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<super::serving::State>, StoreError>;
 }
 
 fn decode<T>(

@@ -23,8 +23,8 @@ use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
 use super::serving;
-use super::statements::{self, Statements};
-use super::tables::{self, Value};
+use super::statements::{self, Statements, Step};
+use super::tables::{self, ColumnType, Value};
 use super::{
     Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
     StoredModel,
@@ -52,11 +52,12 @@ const SQLITE_PAGE_BYTES: u64 = 4_096;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    states: Coalesced<Vec<u8>>,
+    states: Coalesced<serving::State>,
+    compactions: serving::Compactions,
 }
 
 /// Trusted serving states, read in batches from `reader`.
-fn state_reads(reader: SqlitePool) -> Coalesced<Vec<u8>> {
+fn state_reads(reader: SqlitePool) -> Coalesced<serving::State> {
     let sql: Arc<str> = serving::select_states(IDS_MATCH).into();
     Coalesced::start(
         Arc::new(move |ids: Vec<String>| {
@@ -127,6 +128,7 @@ impl SqliteStore {
             writer,
             reader,
             states,
+            compactions: serving::Compactions::default(),
         })
     }
 }
@@ -347,6 +349,30 @@ impl Statements for SqliteStore {
             .map(|row| Box::new(row) as BoxedRow)
             .collect())
     }
+
+    async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError> {
+        let mut connection = self.writer.acquire().await?;
+        let done = async {
+            let tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+            statements::run_steps(
+                tx,
+                steps,
+                Timestamp::unix_micros,
+                sqlx::sqlite::SqliteQueryResult::rows_affected,
+            )
+            .await
+        }
+        .await;
+        if done.is_err() {
+            // As after a failed batch: the pool opens a fresh connection instead.
+            connection.close_on_drop();
+        }
+        done
+    }
+
+    fn compactions(&self) -> &serving::Compactions {
+        &self.compactions
+    }
 }
 
 #[async_trait]
@@ -366,7 +392,7 @@ impl RowSource for SqliteStore {
             .collect())
     }
 
-    async fn trusted_state(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn trusted_state(&self, customer_id: &str) -> Result<Option<serving::State>, StoreError> {
         self.states.get(customer_id).await
     }
 }
@@ -433,18 +459,22 @@ impl BatchTransaction for SqliteBatch<'_> {
         IDS_MATCH
     }
 
-    async fn append_serving(&mut self, appends: &[serving::Append<'_>]) -> Result<(), StoreError> {
-        let head = serving::append_head();
-        // SQLite's `||` yields text; the cast keeps the bytes as they are, as a blob.
-        let tail = serving::append_tail("CAST(serving_state.records || excluded.records AS BLOB)");
-        for chunk in appends.chunks(MAX_PARAMETERS / serving::COLUMNS.len()) {
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[(&str, ColumnType)],
+        rows: &[Vec<Value<'_>>],
+        tail: &str,
+    ) -> Result<(), StoreError> {
+        let head = tables::insert_head(table, columns);
+        for chunk in rows.chunks(MAX_PARAMETERS / columns.len().max(1)) {
             let mut query = QueryBuilder::<Sqlite>::new(head.as_str());
-            query.push_values(chunk, |mut row, append| {
-                for value in serving::append_row(append) {
-                    push_value(&mut row, value);
+            query.push_values(chunk, |mut row, values| {
+                for value in values {
+                    push_value(&mut row, *value);
                 }
             });
-            query.push(tail.as_str());
+            query.push(tail);
             query.build().execute(&mut *self.0).await?;
         }
         Ok(())

@@ -289,11 +289,16 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
     }
 }
 
+/// `INSERT INTO table (c1, c2, …) ` — both backends append their row source to this.
+pub(super) fn insert_head(table: &str, columns: &[(&str, ColumnType)]) -> String {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    format!("INSERT INTO {table} ({}) ", names.join(", "))
+}
+
 impl Table {
     /// `INSERT INTO t (c1, c2, …) ` — both backends append their row source to this.
     pub(super) fn insert_head(&self) -> String {
-        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
-        format!("INSERT INTO {} ({}) ", self.name, names.join(", "))
+        insert_head(self.name, self.columns)
     }
 
     /// What to do when the id is already stored, and which ids to report as written.

@@ -20,6 +20,7 @@ use crate::helpers::{TestDatabase, on_every_backend};
 on_every_backend!(
     the_serving_state_reads_back_as_the_tables_for_random_histories,
     a_customer_stored_before_serving_states_is_completed_online,
+    a_state_written_by_many_batches_is_compacted_into_one_log_row,
 );
 
 const DAY: i64 = 86_400;
@@ -423,6 +424,78 @@ async fn execute(database: &TestDatabase, sql: &str) {
             .expect("execute");
         pool.close().await;
     }
+}
+
+/// The one number `sql` selects, read straight from the database.
+async fn count(database: &TestDatabase, sql: &str) -> i64 {
+    let url = database.url.expose();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+        let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n
+    }
+}
+
+async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database: TestDatabase) {
+    let store = database.open_store().await;
+    let usage = |id: u8| Step::Usage {
+        id,
+        day: 600 + u16::from(id),
+        hour: id % 3,
+        activity: id % 3,
+        quarters: id,
+    };
+    let scenario = Scenario {
+        steps: (1..=20).map(usage).collect(),
+        batch_sizes: vec![],
+        as_of_days: vec![],
+    };
+    let all = records(&scenario, "busy-1");
+    for batch in all.chunks(1) {
+        store.write_batch(batch).await.expect("write");
+    }
+    let rows = "SELECT count(*) FROM serving_log WHERE customer_id = 'busy-1'";
+    assert_eq!(count(&database, rows).await, 21, "one log row per batch");
+
+    let id = CustomerId::parse("busy-1".to_owned()).expect("id");
+    let reference = store.customer_records_from_tables(&id).await.expect("read");
+    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+    // The read compacts the state in the background.
+    let mut waited = 0;
+    while count(&database, rows).await != 1 {
+        waited += 1;
+        assert!(waited < 200, "the state was not compacted");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+
+    // Writes after the compaction append to it; the state still reads as the tables.
+    let later = records(
+        &Scenario {
+            steps: vec![usage(21), usage(22)],
+            ..scenario.clone()
+        },
+        "busy-1",
+    );
+    store.write_batch(&later[1..]).await.expect("write");
+    let reference = store.customer_records_from_tables(&id).await.expect("read");
+    assert_eq!(reference.as_ref().map(|r| r.history.usage.len()), Some(22));
+    assert_eq!(count(&database, rows).await, 2);
+    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+    let page = store.customer_page(None, 10).await.expect("page");
+    assert_eq!(page.into_iter().next(), reference, "pages read the log too");
 }
 
 async fn a_customer_stored_before_serving_states_is_completed_online(database: TestDatabase) {

@@ -1,26 +1,30 @@
-//! Per-customer serving state: every record written for a customer, appended to one row in
-//! the transaction that writes the record, so a customer is read back after one indexed read
-//! instead of one query per table.
+//! Per-customer serving state: every record written for a customer, appended to their log
+//! in the transaction that writes the record, so a customer is read back after one indexed
+//! read instead of one query per table.
 //!
-//! The row holds the records themselves (every version written, in the columns of their
+//! The log holds the records themselves (every version written, in the columns of their
 //! tables), not aggregates, so it serves any model and feature spec at any as-of time: a
 //! history decoded from it equals the one read from the tables, field for field and in the
 //! same order, which the store's property test checks. An encoding ([`codec`]) is a sequence
-//! of records, so two of them concatenated are one: an ingest appends with SQL's `||` without
-//! reading the row back, and concurrent appends commute: what the row says does not depend on their order
-//! (the newest version of a versioned record is found by its version, not by position).
+//! of records, so two of them concatenated are one: each ingest inserts one `serving_log` row
+//! per customer it wrote to, never rewriting what is there, and a customer's state is their
+//! rows concatenated in any order (the newest version of a versioned record is found by its
+//! version, not by position). A state read in more than [`MAX_SEGMENTS`] rows is compacted
+//! into one in the background, content unchanged.
 //!
-//! A row is trusted only when `complete` and of this build's [`FORMAT`]. A customer stored
-//! before the table existed, or under another format, is read from the tables until
-//! [`complete_page`] rebuilds its row from them, guarded by the row's revision so a write
-//! that lands during the rebuild is never lost.
+//! A state is trusted only when its head (`serving_state`) is `complete` and of this build's
+//! [`FORMAT`]. A customer stored before states existed, or under another format, is read
+//! from the tables until [`complete_page`] rebuilds their log from them, guarded by the head's
+//! revision so a write that lands during the rebuild is never lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::StoreError;
+use super::batch::BatchTransaction;
 use super::history::{self, CustomerRecords};
 use super::rows::{self, ReadRow};
-use super::statements::Statements;
+use super::statements::{Statements, Step};
 use super::tables::{ColumnType, Value};
 use crate::domain::{CustomerId, Record, RecordKind};
 use crate::features::History;
@@ -30,15 +34,6 @@ mod codec;
 /// The version of the encoding in [`codec`]. Bumped when a table gains or loses a column or the
 /// encoding changes: rows of another format are rebuilt from the tables, not misread.
 pub(super) const FORMAT: i16 = 2;
-
-/// The columns of `serving_state`, in the order [`append_row`] gives values.
-pub(super) const COLUMNS: &[(&str, ColumnType)] = &[
-    ("customer_id", ColumnType::Text),
-    ("format", ColumnType::SmallInt),
-    ("complete", ColumnType::Bool),
-    ("revision", ColumnType::BigInt),
-    ("records", ColumnType::Bytes),
-];
 
 /// The encoding of `records`, to append to their customer's state.
 pub(super) fn encode<'r>(records: impl IntoIterator<Item = &'r Record>) -> Vec<u8> {
@@ -155,113 +150,202 @@ pub(super) struct Append<'a> {
     pub records: Vec<u8>,
 }
 
-/// The values of `append`, in [`COLUMNS`] order.
-pub(super) fn append_row<'a>(append: &'a Append<'_>) -> Vec<Value<'a>> {
+/// The columns of `serving_log` an append gives, in [`log_row`] order.
+pub(super) const LOG_COLUMNS: &[(&str, ColumnType)] = &[
+    ("customer_id", ColumnType::Text),
+    ("records", ColumnType::Bytes),
+];
+
+/// The columns of `serving_state`, a customer's head, in [`head_row`] order.
+pub(super) const HEAD_COLUMNS: &[(&str, ColumnType)] = &[
+    ("customer_id", ColumnType::Text),
+    ("format", ColumnType::SmallInt),
+    ("complete", ColumnType::Bool),
+    ("revision", ColumnType::BigInt),
+];
+
+fn log_row<'a>(append: &'a Append<'_>) -> Vec<Value<'a>> {
     vec![
         Value::Text(Some(append.customer_id)),
-        Value::SmallInt(Some(FORMAT)),
-        Value::Bool(Some(append.new_customer)),
-        Value::BigInt(0),
         Value::Bytes(&append.records),
     ]
 }
 
-/// `INSERT INTO serving_state (…) ` — each backend appends its own row source.
-pub(super) fn append_head() -> String {
-    let names: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
-    format!("INSERT INTO serving_state ({}) ", names.join(", "))
+/// A new customer's head: complete, since the log holds everything written for them.
+fn head_row<'a>(customer_id: &'a str) -> Vec<Value<'a>> {
+    vec![
+        Value::Text(Some(customer_id)),
+        Value::SmallInt(Some(FORMAT)),
+        Value::Bool(Some(true)),
+        Value::BigInt(0),
+    ]
 }
 
-/// Appends to a stored row of this format; a row of another format restarts from the new
-/// records, no longer complete, for [`complete_page`] to rebuild. `concatenated` is the
-/// backend's expression for `serving_state.records` followed by `excluded.records`.
-pub(super) fn append_tail(concatenated: &str) -> String {
-    format!(
-        " ON CONFLICT (customer_id) DO UPDATE SET \
-         records = CASE WHEN serving_state.format = excluded.format THEN {concatenated} ELSE excluded.records END, \
-         complete = serving_state.complete AND serving_state.format = excluded.format, \
-         format = excluded.format, \
-         revision = serving_state.revision + 1"
-    )
+/// Appends each customer's records to their log in the ingest transaction `tx`: one
+/// inserted row per customer, whatever the length of their history. New customers get a
+/// complete head; the head of a customer whose state is not trusted yet has its revision
+/// counted up, so a rebuild from the tables that read before this write does not replace it.
+/// `appends` come in customer-id order, so concurrent batches lock heads in one order.
+pub(super) async fn append(
+    tx: &mut dyn BatchTransaction,
+    appends: &[Append<'_>],
+) -> Result<(), StoreError> {
+    if appends.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Value<'_>>> = appends.iter().map(log_row).collect();
+    tx.insert_rows("serving_log", LOG_COLUMNS, &rows, "")
+        .await?;
+    let (new, existing): (Vec<&Append<'_>>, Vec<&Append<'_>>) =
+        appends.iter().partition(|a| a.new_customer);
+    if !new.is_empty() {
+        let heads: Vec<Vec<Value<'_>>> = new.iter().map(|a| head_row(a.customer_id)).collect();
+        tx.insert_rows(
+            "serving_state",
+            HEAD_COLUMNS,
+            &heads,
+            " ON CONFLICT (customer_id) DO NOTHING",
+        )
+        .await?;
+    }
+    if !existing.is_empty() {
+        let ids: Vec<&str> = existing.iter().map(|a| a.customer_id).collect();
+        let sql = format!(
+            "UPDATE serving_state SET revision = revision + 1 \
+             WHERE customer_id {} AND NOT (complete AND format = {FORMAT})",
+            tx.ids_match()
+        );
+        tx.execute_for_ids(sql, &ids).await?;
+    }
+    Ok(())
 }
 
-/// The customer's trusted state row, if any: `None` when the tables must be read instead.
-fn trusted(row: &dyn ReadRow) -> Result<Option<Vec<u8>>, StoreError> {
-    let complete = row.flag(0)?.unwrap_or(false);
-    let format = row.small(1)?;
-    if complete && format == Some(FORMAT) {
-        Ok(row.bytes(2)?)
-    } else {
-        Ok(None)
+/// A customer's trusted state as read: their log rows concatenated, and which rows they were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct State {
+    pub records: Vec<u8>,
+    /// How many log rows were read.
+    pub segments: u64,
+    /// The lowest and highest `seq` among them.
+    pub seqs: (i64, i64),
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            records: Vec::new(),
+            segments: 0,
+            seqs: (i64::MAX, i64::MIN),
+        }
+    }
+
+    fn push(&mut self, seq: i64, records: &[u8]) {
+        self.records.extend_from_slice(records);
+        self.segments += 1;
+        self.seqs = (self.seqs.0.min(seq), self.seqs.1.max(seq));
     }
 }
 
 /// How many reads of serving states run at once, each for a batch of customers.
 pub(super) const STATE_READERS: usize = 1;
 
-/// Each state of the customers that match `ids_match` (a backend's test of `customer_id`
-/// against a list parameter), after its customer id.
+/// The trusted state's log rows of each customer that matches `ids_match` (a backend's test of
+/// `customer_id` against a list parameter): customer id, `seq`, `records`.
 pub(super) fn select_states(ids_match: &str) -> String {
     format!(
-        "SELECT customer_id, complete, format, records FROM serving_state WHERE customer_id {ids_match}"
+        "SELECT s.customer_id, l.seq, l.records FROM serving_state s \
+         JOIN serving_log l ON l.customer_id = s.customer_id \
+         WHERE s.customer_id {ids_match} AND s.complete AND s.format = {FORMAT}"
     )
 }
 
-/// The trusted states among rows of [`select_states`], by customer.
-pub(super) fn trusted_states<R: ReadRow>(
-    rows: &[R],
-) -> Result<HashMap<String, Vec<u8>>, StoreError> {
-    let mut states = HashMap::with_capacity(rows.len());
+/// The states in rows of [`select_states`], by customer.
+pub(super) fn trusted_states<R: ReadRow>(rows: &[R]) -> Result<HashMap<String, State>, StoreError> {
+    let mut states: HashMap<String, State> = HashMap::new();
     for row in rows {
-        let id = row
-            .text(0)?
-            .ok_or_else(|| StoreError::Corrupt("customer_id is NULL".into()))?;
-        if let Some(bytes) = trusted(&StateColumns(row))? {
-            states.insert(id, bytes);
-        }
+        let (id, seq, records) = log_columns(row)?;
+        states
+            .entry(id)
+            .or_insert_with(State::new)
+            .push(seq, &records);
     }
     Ok(states)
 }
 
+/// The customer id, `seq` and `records` of a log row.
+fn log_columns<R: ReadRow + ?Sized>(row: &R) -> Result<(String, i64, Vec<u8>), StoreError> {
+    let corrupt = |column: &str| StoreError::Corrupt(format!("serving_log.{column} is NULL"));
+    let id = row.text(0)?.ok_or_else(|| corrupt("customer_id"))?;
+    let seq = row.big(1)?.ok_or_else(|| corrupt("seq"))?;
+    let records = row.bytes(2)?.ok_or_else(|| corrupt("records"))?;
+    Ok((id, seq, records))
+}
+
 /// A customer with everything stored about them: from the serving state when it is
 /// trusted, otherwise from the tables.
-pub(super) async fn customer_records(
-    store: &dyn Statements,
+pub(super) async fn customer_records<S: Statements + Clone + Send + 'static>(
+    store: &S,
     customer_id: &CustomerId,
 ) -> Result<Option<CustomerRecords>, StoreError> {
     match store.trusted_state(customer_id.as_str()).await? {
-        Some(bytes) => decode(customer_id.as_str(), &bytes),
+        Some(state) => {
+            compact_soon(store, customer_id.as_str(), &state);
+            decode(customer_id.as_str(), &state.records)
+        }
         None => history::customer_records(store, customer_id).await,
     }
 }
 
 /// Up to `limit` customers after `after`, in id order, each from their serving state when it
 /// is trusted and from the tables otherwise.
-pub(super) async fn page(
-    store: &dyn Statements,
+pub(super) async fn page<S: Statements + Clone + Send + 'static>(
+    store: &S,
     after: Option<&CustomerId>,
     limit: usize,
 ) -> Result<Vec<CustomerRecords>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // One row per log row of a trusted state, and one with NULLs for any other customer.
     let rows = store
         .rows_with(
-            "SELECT c.customer_id, s.complete, s.format, s.records FROM customers c \
-             LEFT JOIN serving_state s ON s.customer_id = c.customer_id \
-             WHERE c.customer_id > $1 ORDER BY c.customer_id LIMIT $2",
+            &format!(
+                "SELECT c.customer_id, l.seq, l.records FROM \
+                 (SELECT customer_id FROM customers WHERE customer_id > $1 \
+                  ORDER BY customer_id LIMIT $2) c \
+                 LEFT JOIN serving_state s ON s.customer_id = c.customer_id \
+                   AND s.complete AND s.format = {FORMAT} \
+                 LEFT JOIN serving_log l ON l.customer_id = s.customer_id \
+                 ORDER BY c.customer_id"
+            ),
             &[
                 Value::Text(Some(after.map_or("", CustomerId::as_str))),
                 Value::BigInt(limit),
             ],
         )
         .await?;
-    let mut page: Vec<Option<CustomerRecords>> = Vec::with_capacity(rows.len());
-    let mut untrusted: Vec<(usize, CustomerId)> = Vec::new();
+    let mut customers: Vec<(String, Option<State>)> = Vec::new();
     for row in &rows {
         let id = row
             .text(0)?
             .ok_or_else(|| StoreError::Corrupt("customer_id is NULL".into()))?;
-        match trusted(&StateColumns(row.as_ref()))? {
-            Some(bytes) => page.push(decode(&id, &bytes)?),
+        let logged = match row.big(1)? {
+            Some(_) => Some(log_columns(row.as_ref())?),
+            None => None,
+        };
+        if customers.last().is_none_or(|(last, _)| *last != id) {
+            customers.push((id, None));
+        }
+        if let (Some((_, seq, records)), Some((_, state))) = (logged, customers.last_mut()) {
+            state.get_or_insert_with(State::new).push(seq, &records);
+        }
+    }
+    let mut page: Vec<Option<CustomerRecords>> = Vec::with_capacity(customers.len());
+    let mut untrusted: Vec<(usize, CustomerId)> = Vec::new();
+    for (id, state) in customers {
+        match state {
+            Some(state) => {
+                compact_soon(store, &id, &state);
+                page.push(decode(&id, &state.records)?);
+            }
             None => {
                 let id = CustomerId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 untrusted.push((page.len(), id));
@@ -283,31 +367,101 @@ pub(super) async fn page(
     Ok(page.into_iter().flatten().collect())
 }
 
-/// The state columns of a row that starts with its customer id.
-struct StateColumns<'a, R: ReadRow + ?Sized>(&'a R);
+/// Log rows a state is read in before it is compacted: each read costs a little per row, and a
+/// customer written by many batches would otherwise be read in as many rows.
+const MAX_SEGMENTS: u64 = 8;
 
-impl<R: ReadRow + ?Sized> ReadRow for StateColumns<'_, R> {
-    fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
-        self.0.text(index + 1)
+/// Compactions running at once at most, so reads of many fragmented customers cannot queue
+/// unbounded work on the writer; a state left uncompacted is compacted on a later read.
+const MAX_COMPACTIONS: usize = 4;
+
+/// The customers whose states are being compacted.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Compactions(Arc<Mutex<HashSet<String>>>);
+
+impl Compactions {
+    /// Takes `customer_id` for one compaction, unless it is taken or too many run.
+    fn claim(&self, customer_id: &str) -> Option<Claim> {
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.len() >= MAX_COMPACTIONS || running.contains(customer_id) {
+            return None;
+        }
+        running.insert(customer_id.to_owned());
+        Some(Claim {
+            compactions: self.clone(),
+            customer_id: customer_id.to_owned(),
+        })
     }
-    fn real(&self, index: usize) -> Result<Option<f64>, sqlx::Error> {
-        self.0.real(index + 1)
+}
+
+/// One customer's compaction, released when it ends however it ends.
+struct Claim {
+    compactions: Compactions,
+    customer_id: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut running = self
+            .compactions
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        running.remove(&self.customer_id);
     }
-    fn small(&self, index: usize) -> Result<Option<i16>, sqlx::Error> {
-        self.0.small(index + 1)
+}
+
+/// Compacts `state`, just read for `customer_id`, in the background if it was read in too
+/// many log rows.
+fn compact_soon<S: Statements + Clone + Send + 'static>(
+    store: &S,
+    customer_id: &str,
+    state: &State,
+) {
+    if state.segments <= MAX_SEGMENTS {
+        return;
     }
-    fn flag(&self, index: usize) -> Result<Option<bool>, sqlx::Error> {
-        self.0.flag(index + 1)
-    }
-    fn time(&self, index: usize) -> Result<Option<crate::domain::Timestamp>, sqlx::Error> {
-        self.0.time(index + 1)
-    }
-    fn big(&self, index: usize) -> Result<Option<i64>, sqlx::Error> {
-        self.0.big(index + 1)
-    }
-    fn bytes(&self, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        self.0.bytes(index + 1)
-    }
+    let Some(claim) = store.compactions().claim(customer_id) else {
+        return;
+    };
+    let (store, state) = (store.clone(), state.clone());
+    tokio::spawn(async move {
+        if let Err(error) = compact(&store, &claim.customer_id, &state).await {
+            tracing::debug!(%error, customer_id = %claim.customer_id, "serving state not compacted");
+        }
+    });
+}
+
+/// Replaces the log rows `state` was read from with one row of their concatenation. Rows are
+/// deleted by their `seq` range and the count must match: a row that was not read but
+/// committed since inside that range (PostgreSQL hands out sequence values before commit),
+/// or rows another compaction or rebuild replaced (leaving one row where there were more
+/// than [`MAX_SEGMENTS`], even where SQLite reuses the highest `seq` for it), leave everything
+/// as it was. Rows still uncommitted are not seen by the delete and stay. `false` when
+/// nothing was changed.
+pub(super) async fn compact(
+    store: &dyn Statements,
+    customer_id: &str,
+    state: &State,
+) -> Result<bool, StoreError> {
+    store
+        .transact(&[
+            Step {
+                sql: "DELETE FROM serving_log WHERE customer_id = $1 AND seq BETWEEN $2 AND $3",
+                values: vec![
+                    Value::Text(Some(customer_id)),
+                    Value::BigInt(state.seqs.0),
+                    Value::BigInt(state.seqs.1),
+                ],
+                changes: Some(state.segments),
+            },
+            Step {
+                sql: "INSERT INTO serving_log (customer_id, records) VALUES ($1, $2)",
+                values: vec![Value::Text(Some(customer_id)), Value::Bytes(&state.records)],
+                changes: Some(1),
+            },
+        ])
+        .await
 }
 
 /// What one pass of [`complete_page`] did.
@@ -323,9 +477,10 @@ pub struct Completion {
 }
 
 /// Rebuilds, from the tables, the state of up to `limit` customers after `after` whose state
-/// is not trusted. A rebuilt row replaces the old one only if no write changed it meanwhile
-/// (its revision is unchanged, or it still does not exist), so a record written during the
-/// rebuild is either in the tables read or appended to the rebuilt row, never lost.
+/// is not trusted: the log rows are replaced by one holding the whole history, only if the
+/// head's revision is what it was before the tables were read. Every write to such a customer
+/// counts the revision up, so a record written during the rebuild is either in the tables
+/// read or in a log row the rebuild leaves alone, never lost.
 pub(super) async fn complete_page(
     store: &dyn Statements,
     after: Option<&CustomerId>,
@@ -350,51 +505,68 @@ pub(super) async fn complete_page(
             .text(0)?
             .ok_or_else(|| StoreError::Corrupt("customer_id is NULL".into()))?;
         let id = CustomerId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let revision = revision(row.as_ref())?;
         completion.examined += 1;
-        if let Some(records) = history::customer_records(store, &id).await? {
-            let encoded = encode_history(&records);
-            let changed = match revision {
-                None => {
-                    store
-                        .execute_values(
-                            "INSERT INTO serving_state (customer_id, format, complete, revision, records) \
-                             VALUES ($1, $2, TRUE, 0, $3) ON CONFLICT (customer_id) DO NOTHING",
-                            &[
-                                Value::Text(Some(id.as_str())),
-                                Value::SmallInt(Some(FORMAT)),
-                                Value::Bytes(&encoded),
-                            ],
-                        )
-                        .await?
-                }
-                Some(revision) => {
-                    store
-                        .execute_values(
-                            "UPDATE serving_state SET records = $1, format = $2, complete = TRUE, \
-                             revision = revision + 1 WHERE customer_id = $3 AND revision = $4",
-                            &[
-                                Value::Bytes(&encoded),
-                                Value::SmallInt(Some(FORMAT)),
-                                Value::Text(Some(id.as_str())),
-                                Value::BigInt(revision),
-                            ],
-                        )
-                        .await?
-                }
-            };
-            if changed > 0 {
-                completion.completed += 1;
-            }
+        if complete_one(store, &id, row.big(1)?).await? {
+            completion.completed += 1;
         }
         completion.last = Some(id);
     }
     Ok(completion)
 }
 
-/// The revision of a completion candidate's row; `None` when it has no row.
-fn revision(row: &(dyn ReadRow + Send)) -> Result<Option<i64>, StoreError> {
-    Ok(row.big(1)?)
+/// Rebuilds one customer's state; `revision` is their head's, `None` when they have none.
+async fn complete_one(
+    store: &dyn Statements,
+    id: &CustomerId,
+    revision: Option<i64>,
+) -> Result<bool, StoreError> {
+    let revision = match revision {
+        Some(revision) => revision,
+        None => {
+            // A head first, so that writes from now on count its revision up; a write that
+            // committed before it is in the tables read next.
+            let head = head_row(id.as_str());
+            let created = store
+                .execute_values(
+                    "INSERT INTO serving_state (customer_id, format, complete, revision) \
+                     VALUES ($1, $2, FALSE, 0) ON CONFLICT (customer_id) DO NOTHING",
+                    &head[..2],
+                )
+                .await?;
+            if created == 0 {
+                return Ok(false);
+            }
+            0
+        }
+    };
+    let Some(records) = history::customer_records(store, id).await? else {
+        return Ok(false);
+    };
+    let encoded = encode_history(&records);
+    store
+        .transact(&[
+            Step {
+                sql: "UPDATE serving_state SET format = $1, complete = TRUE, revision = revision + 1 \
+                      WHERE customer_id = $2 AND revision = $3",
+                values: vec![
+                    Value::SmallInt(Some(FORMAT)),
+                    Value::Text(Some(id.as_str())),
+                    Value::BigInt(revision),
+                ],
+                changes: Some(1),
+            },
+            Step {
+                sql: "DELETE FROM serving_log WHERE customer_id = $1",
+                values: vec![Value::Text(Some(id.as_str()))],
+                changes: None,
+            },
+            Step {
+                sql: "INSERT INTO serving_log (customer_id, records) VALUES ($1, $2)",
+                values: vec![Value::Text(Some(id.as_str())), Value::Bytes(&encoded)],
+                changes: Some(1),
+            },
+        ])
+        .await
 }
 
 #[cfg(test)]
