@@ -406,46 +406,36 @@ async fn the_serving_state_reads_back_as_the_tables_for_random_histories(databas
     });
 }
 
-/// Runs `sql` straight on the database, beside the store.
-async fn execute(database: &TestDatabase, sql: &str) {
+/// Runs `sql` straight on the database, beside the store; the number it selects, if any.
+async fn run_sql(database: &TestDatabase, sql: &str) -> Option<i64> {
     let url = database.url.expose();
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
+        let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_optional(&pool)
             .await
-            .expect("execute");
+            .expect("run");
         pool.close().await;
+        number
     } else {
         let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
+        let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_optional(&pool)
             .await
-            .expect("execute");
+            .expect("run");
         pool.close().await;
+        number
     }
 }
 
-/// The one number `sql` selects, read straight from the database.
+/// Runs `sql`, which changes the database, beside the store.
+async fn execute(database: &TestDatabase, sql: &str) {
+    run_sql(database, sql).await;
+}
+
+/// The count `sql` selects, read straight from the database.
 async fn count(database: &TestDatabase, sql: &str) -> i64 {
-    let url = database.url.expose();
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-        let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        pool.close().await;
-        n
-    } else {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        pool.close().await;
-        n
-    }
+    run_sql(database, sql).await.expect("a count")
 }
 
 async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database: TestDatabase) {

@@ -82,14 +82,8 @@ pub(super) fn decode(
     bytes: &[u8],
 ) -> Result<Option<CustomerRecords>, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt(format!("serving state of {customer_id:?}: {e}"));
-    let (mut profiles, mut usage, mut interactions, mut surveys, mut churn, mut cases) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let (mut profiles, mut usage, mut interactions, mut surveys, mut churn, mut cases) =
+        <(Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>)>::default();
     let mut records = codec::Records::new(customer_id, bytes);
     while let Some((kind, row)) = records.next_row().map_err(corrupt)? {
         match kind {
