@@ -4,9 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use futures::future::BoxFuture;
+
 use super::StoreError;
 use super::rows::{self, ReadRow};
-use super::statements::Statements;
+use super::statements::{Statements, Step};
 use super::tables::{self, Value};
 use crate::decision::Decision;
 use crate::decision::funnel::{FunnelDecision, FunnelInput};
@@ -46,7 +48,9 @@ const COLUMNS: &[&str] = &[
 fn insert_sql() -> String {
     let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("${i}")).collect();
     format!(
-        "INSERT INTO decisions ({}) VALUES ({})",
+        // A decision id is new to the table unless this very decision was committed before:
+        // a write retried after its commit was cut off must not fail on itself.
+        "INSERT INTO decisions ({}) VALUES ({}) ON CONFLICT (decision_id) DO NOTHING",
         COLUMNS.join(", "),
         placeholders.join(", ")
     )
@@ -96,12 +100,37 @@ fn values<'a>(d: &'a Decision, reasons: &'a str) -> Vec<Value<'a>> {
     ]
 }
 
-pub(super) async fn insert(source: &dyn Statements, decision: &Decision) -> Result<(), StoreError> {
-    let reasons = decision.reasons.join("\n");
-    source
-        .execute_values(&insert_sql(), &values(decision, &reasons))
-        .await?;
-    Ok(())
+/// Stores `decision`, committed together with the decisions of concurrent callers.
+pub(super) async fn insert<S: Statements + Clone + Send + Sync + 'static>(
+    store: &S,
+    decision: &Decision,
+) -> Result<(), StoreError> {
+    store
+        .decision_commits()
+        .write(store, decision.clone(), insert_all::<S>)
+        .await
+}
+
+/// Stores `decisions` in one transaction.
+fn insert_all<'a, S: Statements>(
+    store: &'a S,
+    decisions: &'a [Decision],
+) -> BoxFuture<'a, Result<(), StoreError>> {
+    Box::pin(async move {
+        let sql = insert_sql();
+        let reasons: Vec<String> = decisions.iter().map(|d| d.reasons.join("\n")).collect();
+        let steps: Vec<Step<'_>> = decisions
+            .iter()
+            .zip(&reasons)
+            .map(|(decision, reasons)| Step {
+                sql: &sql,
+                values: values(decision, reasons),
+                changes: None,
+            })
+            .collect();
+        store.transact(&steps).await?;
+        Ok(())
+    })
 }
 
 /// The columns [`funnel_decision`] reads, in order.

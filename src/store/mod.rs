@@ -9,6 +9,7 @@ mod audit;
 mod batch;
 mod coalesce;
 mod decisions;
+mod group_commit;
 mod history;
 mod migrations;
 mod postgres;

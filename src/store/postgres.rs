@@ -16,6 +16,7 @@ use sqlx::{Postgres, Row, Transaction};
 use super::batch::{self, BatchTransaction, StoredVersion};
 use super::coalesce::Coalesced;
 use super::decisions;
+use super::group_commit::GroupCommit;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
@@ -39,6 +40,7 @@ pub struct PostgresStore {
     pool: PgPool,
     states: Coalesced<serving::State>,
     compactions: serving::Compactions,
+    decision_commits: GroupCommit<Decision>,
 }
 
 /// Trusted serving states, read in batches from `pool`.
@@ -93,6 +95,7 @@ impl PostgresStore {
             pool,
             states,
             compactions: serving::Compactions::default(),
+            decision_commits: GroupCommit::default(),
         })
     }
 
@@ -318,6 +321,10 @@ impl Statements for PostgresStore {
 
     fn compactions(&self) -> &serving::Compactions {
         &self.compactions
+    }
+
+    fn decision_commits(&self) -> &GroupCommit<Decision> {
+        &self.decision_commits
     }
 }
 

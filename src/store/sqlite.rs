@@ -19,6 +19,7 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 use super::batch::{self, BatchTransaction, StoredVersion};
 use super::coalesce::Coalesced;
 use super::decisions;
+use super::group_commit::GroupCommit;
 use super::history::{self, BoxedRow, RowSource};
 use super::registry;
 use super::rows;
@@ -54,6 +55,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     states: Coalesced<serving::State>,
     compactions: serving::Compactions,
+    decision_commits: GroupCommit<Decision>,
 }
 
 /// Trusted serving states, read in batches from `reader`.
@@ -129,6 +131,7 @@ impl SqliteStore {
             reader,
             states,
             compactions: serving::Compactions::default(),
+            decision_commits: GroupCommit::default(),
         })
     }
 }
@@ -372,6 +375,10 @@ impl Statements for SqliteStore {
 
     fn compactions(&self) -> &serving::Compactions {
         &self.compactions
+    }
+
+    fn decision_commits(&self) -> &GroupCommit<Decision> {
+        &self.decision_commits
     }
 }
 

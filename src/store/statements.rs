@@ -23,6 +23,9 @@ pub(super) trait Statements: RowSource {
 
     /// The serving-state compactions this store runs.
     fn compactions(&self) -> &super::serving::Compactions;
+
+    /// The queue through which this store's decisions are committed together.
+    fn decision_commits(&self) -> &super::group_commit::GroupCommit<crate::decision::Decision>;
 }
 
 /// One statement of [`Statements::transact`].

@@ -551,6 +551,43 @@ async fn a_stream_of_recommendations_answers_in_order_and_what_if_stores_nothing
     app.stop().await;
 }
 
+/// Concurrent recommendations are committed together: every answer's decision is stored,
+/// once, for its own customer.
+async fn concurrent_recommendations_are_each_stored_once(database: TestDatabase) {
+    let program = ProgramFile::new(|p| p);
+    let app = serve_program(&database, &program).await;
+    let customers: Vec<String> = (0..8).map(|i| format!("c-{i}")).collect();
+    for customer in &customers {
+        failed_customer(&app, customer, 1_200.0).await;
+    }
+    let calls = (0..48).map(|i| {
+        let customer = &customers[i % customers.len()];
+        recommend(&app, request(customer, interaction_trigger(customer)))
+    });
+    let mut answered: Vec<(String, String)> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|answer| {
+            let answer = answer.expect("a recommendation");
+            (answer.customer_id, answer.decision_id)
+        })
+        .collect();
+    let mut ids: Vec<&String> = answered.iter().map(|(_, id)| id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 48, "every answer names its own decision");
+    let mut stored: Vec<String> = stored_decisions(&app)
+        .await
+        .into_iter()
+        .map(|d| d.customer_id.as_str().to_owned())
+        .collect();
+    let mut answered: Vec<String> = answered.drain(..).map(|(customer, _)| customer).collect();
+    stored.sort_unstable();
+    answered.sort_unstable();
+    assert_eq!(stored, answered);
+    app.stop().await;
+}
+
 /// `rescue-client recommend --file`: every id of the file through `RecommendRecoveries`,
 /// written in the file's order, an unknown customer as an error row; `--what-if` stores
 /// no decision.
@@ -626,6 +663,7 @@ async fn a_file_of_customers_gets_its_recommendations_through_the_client(databas
 }
 
 on_every_backend!(
+    concurrent_recommendations_are_each_stored_once,
     a_file_of_customers_gets_its_recommendations_through_the_client,
     a_stream_of_recommendations_answers_in_order_and_what_if_stores_nothing,
     an_eligible_customer_worth_recovering_gets_a_frontline_recovery,
