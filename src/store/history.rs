@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::rows::{self, ReadRow};
-use super::{StoreError, tables};
-use crate::domain::{ChurnOutcome, CustomerId, RecordKind};
+use super::statements::Statements;
+use super::tables::Value;
+use super::{RecordCounts, StoreError, tables};
+use crate::domain::{CaseId, ChurnOutcome, CustomerId, RecordKind, RecoveryCase, Timestamp};
 use crate::features::History;
 
 /// A customer's history and, when known, their churn outcome.
@@ -206,4 +208,49 @@ pub(super) async fn customers(
     let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
     let rows = source.rows_for_ids(sql, &ids).await?;
     assemble(source, rows).await
+}
+
+/// How many rows each kind's table holds.
+pub(super) async fn counts(store: &dyn Statements) -> Result<RecordCounts, StoreError> {
+    let mut counts = RecordCounts::default();
+    for kind in RecordKind::ALL {
+        let sql = format!("SELECT COUNT(*) FROM {}", tables::table(kind).name);
+        let rows = store.rows_with(&sql, &[]).await?;
+        let count = rows.first().map(|row| row.big(0)).transpose()?.flatten();
+        counts
+            .0
+            .insert(kind, count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
+/// The stored version of the recovery case `case_id`.
+pub(super) async fn recovery_case(
+    store: &dyn Statements,
+    case_id: &CaseId,
+) -> Result<Option<RecoveryCase>, StoreError> {
+    let sql = tables::table(RecordKind::RecoveryCase).select_by_id("$1");
+    let rows = store
+        .rows_with(&sql, &[Value::Text(Some(case_id.as_str()))])
+        .await?;
+    rows.first()
+        .map(|row| rows::recovery_case(row.as_ref()))
+        .transpose()
+}
+
+/// The latest time a churn outcome was observed.
+pub(super) async fn latest_churn_observation(
+    store: &dyn Statements,
+) -> Result<Option<Timestamp>, StoreError> {
+    let rows = store
+        .rows_with("SELECT MAX(observed_at) FROM churn_outcomes", &[])
+        .await?;
+    Ok(rows.first().map(|row| row.time(0)).transpose()?.flatten())
+}
+
+/// `rows` as the rows every shared query decodes.
+pub(super) fn boxed<R: ReadRow + Send + 'static>(rows: Vec<R>) -> Vec<BoxedRow> {
+    rows.into_iter()
+        .map(|row| Box::new(row) as BoxedRow)
+        .collect()
 }

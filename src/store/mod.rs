@@ -16,6 +16,7 @@ mod postgres;
 mod registry;
 mod rows;
 mod serving;
+mod sql;
 mod sqlite;
 mod statements;
 mod tables;
@@ -35,10 +36,11 @@ use crate::model::ModelKind;
 pub use audit::{AuditEvent, AuditQuery};
 pub use batch::Outcome;
 pub use history::CustomerRecords;
-pub use postgres::{PostgresStore, follow_activations};
+use postgres::PostgresStore;
+pub use postgres::follow_activations;
 pub use registry::{ModelStatus, StoredModel};
 pub use serving::Completion;
-pub use sqlite::SqliteStore;
+use sqlite::SqliteStore;
 
 /// Failures of the store itself, as opposed to records it refused.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,70 +13,31 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
-use super::coalesce::Coalesced;
-use super::decisions;
-use super::group_commit::GroupCommit;
-use super::history::{self, BoxedRow, RowSource};
-use super::registry;
-use super::rows;
-use super::serving;
-use super::statements::{self, Statements, Step};
+use super::history::{BoxedRow, boxed};
+use super::sql::{Dialect, SqlStore};
+use super::statements::{self, Step};
 use super::tables::{self, ColumnType, Value};
-use super::{
-    Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
-    StoredModel,
-};
-use crate::decision::Decision;
-use crate::decision::funnel::FunnelInput;
-use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
-use crate::model::ModelKind;
+use super::{Backend, DatabaseUrl, Outcome, PoolOptions, PoolUsage, StoreError};
+use crate::domain::{Record, RecordKind, Timestamp};
+
+/// A store on a PostgreSQL database, shared by every replica.
+pub(super) type PostgresStore = SqlStore<PostgresDb>;
 
 /// How this backend tests a column against a list of ids bound as one array parameter.
 const IDS_MATCH: &str = "= ANY($1)";
 
+/// The database's connection pool.
 #[derive(Debug, Clone)]
-pub struct PostgresStore {
+pub(super) struct PostgresDb {
     pool: PgPool,
-    states: Coalesced<serving::State>,
-    compactions: serving::Compactions,
-    decision_commits: GroupCommit<Decision>,
 }
 
-/// Trusted serving states, read in batches from `pool`.
-fn state_reads(pool: PgPool) -> Coalesced<serving::State> {
-    let sql: Arc<str> = serving::select_states(IDS_MATCH).into();
-    Coalesced::start(
-        Arc::new(move |ids: Vec<String>| {
-            let (pool, sql) = (pool.clone(), Arc::clone(&sql));
-            Box::pin(async move {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .bind(&ids)
-                    .fetch_all(&pool)
-                    .await?;
-                serving::trusted_states(&rows)
-            })
-        }),
-        serving::STATE_READERS,
-    )
-}
+#[async_trait]
+impl Dialect for PostgresDb {
+    const BACKEND: Backend = Backend::Postgres;
+    const IDS_MATCH: &'static str = IDS_MATCH;
 
-impl PostgresStore {
-    /// The first registry row matching `condition`, whose one parameter is `key`.
-    async fn first_model(
-        &self,
-        condition: &str,
-        key: &str,
-    ) -> Result<Option<StoredModel>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(registry::select_first(condition)))
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(|row| registry::stored_model(row))
-            .transpose()
-    }
-
-    pub async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
+    async fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(url.expose())
             .map_err(|e| StoreError::Config(format!("{url}: {e}")))?;
         let pool = PgPoolOptions::new()
@@ -90,25 +50,7 @@ impl PostgresStore {
             .await?
             .run(&pool)
             .await?;
-        let states = state_reads(pool.clone());
-        Ok(Self {
-            pool,
-            states,
-            compactions: serving::Compactions::default(),
-            decision_commits: GroupCommit::default(),
-        })
-    }
-
-    /// The pool, for callers that need to run their own statements (tests, benchmarks).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
+        Ok(Self { pool })
     }
 
     async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError> {
@@ -118,176 +60,6 @@ impl Store for PostgresStore {
         Ok(outcomes)
     }
 
-    async fn counts(&self) -> Result<RecordCounts, StoreError> {
-        tables::count_rows(&self.pool).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        tables::ping(&self.pool).await
-    }
-
-    fn pool_usage(&self) -> super::PoolUsage {
-        tables::pool_usage(&self.pool)
-    }
-
-    async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
-        let sql = tables::table(RecordKind::RecoveryCase).select_by_id("$1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(case_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(|row| rows::recovery_case(row)).transpose()
-    }
-
-    async fn latest_churn_observation(&self) -> Result<Option<Timestamp>, StoreError> {
-        let latest: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT MAX(observed_at) FROM churn_outcomes")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(latest.map(from_datetime))
-    }
-
-    async fn insert_model(&self, model: &StoredModel) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO models (version, kind, status, source, artifact, created_at, activated_at) \
-             VALUES ($1, $2, 'candidate', $3, $4, $5, NULL)",
-        )
-        .bind(&model.version)
-        .bind(model.kind.as_str())
-        .bind(&model.source)
-        .bind(&model.artifact)
-        .bind(to_datetime(model.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn models(&self, kind: ModelKind) -> Result<Vec<StoredModel>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM models WHERE kind = $1 ORDER BY created_at DESC, version DESC",
-            registry::COLUMNS
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| registry::stored_model(row)).collect()
-    }
-
-    async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::BY_VERSION, version).await
-    }
-
-    async fn active_model(&self, kind: ModelKind) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::ACTIVE_OF_KIND, kind.as_str())
-            .await
-    }
-
-    async fn activate_model(
-        &self,
-        version: &str,
-        at: Timestamp,
-    ) -> Result<Option<StoredModel>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM models WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(kind) = kind else {
-            return Ok(None);
-        };
-        sqlx::query("UPDATE models SET status = 'retired' WHERE kind = $1 AND status = 'active' AND version <> $2")
-            .bind(&kind)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE models SET status = 'active', activated_at = $1 WHERE version = $2")
-            .bind(to_datetime(at))
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-        let sql = registry::select_first(registry::BY_VERSION);
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(version)
-            .fetch_one(&mut *tx)
-            .await?;
-        let model = registry::stored_model(&row)?;
-        tx.commit().await?;
-        Ok(Some(model))
-    }
-
-    async fn previously_active_model(
-        &self,
-        kind: ModelKind,
-    ) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind.as_str())
-            .await
-    }
-
-    async fn customer_records(
-        &self,
-        customer_id: &CustomerId,
-    ) -> Result<Option<CustomerRecords>, StoreError> {
-        serving::customer_records(self, customer_id).await
-    }
-
-    async fn customer_records_from_tables(
-        &self,
-        customer_id: &CustomerId,
-    ) -> Result<Option<CustomerRecords>, StoreError> {
-        history::customer_records(self, customer_id).await
-    }
-
-    async fn complete_serving_states(
-        &self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<super::Completion, StoreError> {
-        serving::complete_page(self, after, limit).await
-    }
-
-    async fn customer_page(
-        &self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerRecords>, StoreError> {
-        serving::page(self, after, limit).await
-    }
-
-    async fn insert_audit_event(&self, event: &super::AuditEvent) -> Result<(), StoreError> {
-        super::audit::insert(self, event).await
-    }
-
-    async fn audit_events(
-        &self,
-        query: &super::AuditQuery,
-    ) -> Result<Vec<super::AuditEvent>, StoreError> {
-        super::audit::events(self, query).await
-    }
-
-    async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
-        decisions::insert(self, decision).await
-    }
-
-    async fn funnel_input(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<FunnelInput, StoreError> {
-        decisions::funnel_input(self, from, to).await
-    }
-
-    async fn record_owner(
-        &self,
-        kind: RecordKind,
-        id: &str,
-    ) -> Result<Option<CustomerId>, StoreError> {
-        decisions::record_owner(self, kind, id).await
-    }
-}
-
-#[async_trait]
-impl Statements for PostgresStore {
     async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
         let done = statements::bound(sql, values, to_datetime)
             .execute(&self.pool)
@@ -303,10 +75,7 @@ impl Statements for PostgresStore {
         let rows = statements::bound(sql, values, to_datetime)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as BoxedRow)
-            .collect())
+        Ok(boxed(rows))
     }
 
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError> {
@@ -319,34 +88,20 @@ impl Statements for PostgresStore {
         .await
     }
 
-    fn compactions(&self) -> &serving::Compactions {
-        &self.compactions
-    }
-
-    fn decision_commits(&self) -> &GroupCommit<Decision> {
-        &self.decision_commits
-    }
-}
-
-#[async_trait]
-impl RowSource for PostgresStore {
-    fn ids_match(&self) -> &'static str {
-        IDS_MATCH
-    }
-
-    async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    async fn rows_for_ids(&self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .bind(ids)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as BoxedRow)
-            .collect())
+        Ok(boxed(rows))
     }
 
-    async fn trusted_state(&self, customer_id: &str) -> Result<Option<serving::State>, StoreError> {
-        self.states.get(customer_id).await
+    async fn ping(&self) -> Result<(), StoreError> {
+        tables::ping(&self.pool).await
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        tables::pool_usage(&self.pool)
     }
 }
 

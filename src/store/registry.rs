@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use super::StoreError;
 use super::rows::ReadRow;
+use super::statements::{Statements, Step};
+use super::tables::Value;
 use crate::domain::Timestamp;
 use crate::model::ModelKind;
 
@@ -73,14 +75,8 @@ pub(super) const BY_VERSION: &str = "version = $1";
 pub(super) const ACTIVE_OF_KIND: &str = "kind = $1 AND status = 'active'";
 pub(super) const PREVIOUSLY_ACTIVE_OF_KIND: &str = "kind = $1 AND status <> 'active' AND activated_at IS NOT NULL ORDER BY activated_at DESC LIMIT 1";
 
-/// The first registry row matching `condition` (from the constants above).
-pub(super) fn select_first(condition: &str) -> String {
-    format!("SELECT {COLUMNS} FROM models WHERE {condition}")
-}
-
 /// The registry's columns, in the order [`stored_model`] reads them.
-pub(super) const COLUMNS: &str =
-    "version, kind, status, source, artifact, created_at, activated_at";
+const COLUMNS: &str = "version, kind, status, source, artifact, created_at, activated_at";
 
 pub(super) fn stored_model(row: &dyn ReadRow) -> Result<StoredModel, StoreError> {
     let text = |i: usize, name: &str| -> Result<String, StoreError> {
@@ -102,4 +98,76 @@ pub(super) fn stored_model(row: &dyn ReadRow) -> Result<StoredModel, StoreError>
             .ok_or_else(|| StoreError::Corrupt("models.created_at is NULL".into()))?,
         activated_at: row.time(6)?,
     })
+}
+
+/// Registers `model` as a candidate; fails if its version exists.
+pub(super) async fn insert(store: &dyn Statements, model: &StoredModel) -> Result<(), StoreError> {
+    store
+        .execute_values(
+            "INSERT INTO models (version, kind, status, source, artifact, created_at, activated_at) \
+             VALUES ($1, $2, 'candidate', $3, $4, $5, NULL)",
+            &[
+                Value::Text(Some(&model.version)),
+                Value::Text(Some(model.kind.as_str())),
+                Value::Text(Some(&model.source)),
+                Value::Text(Some(&model.artifact)),
+                Value::Time(Some(model.created_at)),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Every version of `kind`, newest first.
+pub(super) async fn of_kind(
+    store: &dyn Statements,
+    kind: ModelKind,
+) -> Result<Vec<StoredModel>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM models WHERE kind = $1 ORDER BY created_at DESC, version DESC"
+    );
+    let rows = store
+        .rows_with(&sql, &[Value::Text(Some(kind.as_str()))])
+        .await?;
+    rows.iter().map(|row| stored_model(row.as_ref())).collect()
+}
+
+/// The first registry row matching `condition` (one of the constants above), whose one
+/// parameter is `key`.
+pub(super) async fn first(
+    store: &dyn Statements,
+    condition: &str,
+    key: &str,
+) -> Result<Option<StoredModel>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM models WHERE {condition}");
+    let rows = store.rows_with(&sql, &[Value::Text(Some(key))]).await?;
+    rows.first()
+        .map(|row| stored_model(row.as_ref()))
+        .transpose()
+}
+
+/// Makes `version` the active one of its kind and retires the one it replaces, in one
+/// transaction; `None` if there is no such version.
+pub(super) async fn activate(
+    store: &dyn Statements,
+    version: &str,
+    at: Timestamp,
+) -> Result<Option<StoredModel>, StoreError> {
+    let steps = [
+        Step {
+            sql: "UPDATE models SET status = 'retired' WHERE status = 'active' AND version <> $1 \
+                  AND kind = (SELECT kind FROM models WHERE version = $1)",
+            values: vec![Value::Text(Some(version))],
+            changes: None,
+        },
+        Step {
+            sql: "UPDATE models SET status = 'active', activated_at = $2 WHERE version = $1",
+            values: vec![Value::Text(Some(version)), Value::Time(Some(at))],
+            changes: Some(1),
+        },
+    ];
+    if !store.transact(&steps).await? {
+        return Ok(None);
+    }
+    first(store, BY_VERSION, version).await
 }

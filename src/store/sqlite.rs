@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,23 +16,15 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 
 use super::batch::{self, BatchTransaction, StoredVersion};
-use super::coalesce::Coalesced;
-use super::decisions;
-use super::group_commit::GroupCommit;
-use super::history::{self, BoxedRow, RowSource};
-use super::registry;
-use super::rows;
-use super::serving;
-use super::statements::{self, Statements, Step};
+use super::history::{BoxedRow, boxed};
+use super::sql::{Dialect, SqlStore};
+use super::statements::{self, Step};
 use super::tables::{self, ColumnType, Value};
-use super::{
-    Backend, CustomerRecords, DatabaseUrl, Outcome, PoolOptions, RecordCounts, Store, StoreError,
-    StoredModel,
-};
-use crate::decision::Decision;
-use crate::decision::funnel::FunnelInput;
-use crate::domain::{CaseId, CustomerId, Record, RecordKind, RecoveryCase, Timestamp};
-use crate::model::ModelKind;
+use super::{Backend, DatabaseUrl, Outcome, PoolOptions, PoolUsage, StoreError};
+use crate::domain::{Record, RecordKind, Timestamp};
+
+/// A store on one SQLite file.
+pub(super) type SqliteStore = SqlStore<SqliteDb>;
 
 /// How this backend tests a column against a list of ids bound as one JSON array parameter.
 const IDS_MATCH: &str = "IN (SELECT value FROM json_each(?))";
@@ -49,51 +40,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// SQLite's default page size, which this store keeps.
 const SQLITE_PAGE_BYTES: u64 = 4_096;
 
+/// The file's connections: one writer, and a pool of readers.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
+pub(super) struct SqliteDb {
     writer: SqlitePool,
     reader: SqlitePool,
-    states: Coalesced<serving::State>,
-    compactions: serving::Compactions,
-    decision_commits: GroupCommit<Decision>,
 }
 
-/// Trusted serving states, read in batches from `reader`.
-fn state_reads(reader: SqlitePool) -> Coalesced<serving::State> {
-    let sql: Arc<str> = serving::select_states(IDS_MATCH).into();
-    Coalesced::start(
-        Arc::new(move |ids: Vec<String>| {
-            let (reader, sql) = (reader.clone(), Arc::clone(&sql));
-            Box::pin(async move {
-                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .bind(json_ids(&ids))
-                    .fetch_all(&reader)
-                    .await?;
-                serving::trusted_states(&rows)
-            })
-        }),
-        serving::STATE_READERS,
-    )
-}
+#[async_trait]
+impl Dialect for SqliteDb {
+    const BACKEND: Backend = Backend::Sqlite;
+    const IDS_MATCH: &'static str = IDS_MATCH;
 
-impl SqliteStore {
-    /// The first registry row matching `condition`, whose one parameter is `key`.
-    async fn first_model(
-        &self,
-        condition: &str,
-        key: &str,
-    ) -> Result<Option<StoredModel>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(registry::select_first(condition)))
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref()
-            .map(|row| registry::stored_model(row))
-            .transpose()
-    }
-
-    pub async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
+    async fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(url.expose())
             .map_err(|e| StoreError::Config(format!("{url}: {e}")))?
             .create_if_missing(true)
@@ -125,21 +84,7 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        let states = state_reads(reader.clone());
-        Ok(Self {
-            writer,
-            reader,
-            states,
-            compactions: serving::Compactions::default(),
-            decision_commits: GroupCommit::default(),
-        })
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
+        Ok(Self { writer, reader })
     }
 
     async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError> {
@@ -162,176 +107,6 @@ impl Store for SqliteStore {
         written
     }
 
-    async fn counts(&self) -> Result<RecordCounts, StoreError> {
-        tables::count_rows(&self.reader).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        tables::ping(&self.writer).await?;
-        tables::ping(&self.reader).await
-    }
-
-    fn pool_usage(&self) -> super::PoolUsage {
-        tables::pool_usage(&self.writer) + tables::pool_usage(&self.reader)
-    }
-
-    async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
-        let sql = tables::table(RecordKind::RecoveryCase).select_by_id("?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(case_id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(|row| rows::recovery_case(row)).transpose()
-    }
-
-    async fn latest_churn_observation(&self) -> Result<Option<Timestamp>, StoreError> {
-        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(observed_at) FROM churn_outcomes")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(latest.map(Timestamp::from_unix_micros))
-    }
-
-    async fn insert_model(&self, model: &StoredModel) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO models (version, kind, status, source, artifact, created_at, activated_at) \
-             VALUES (?, ?, 'candidate', ?, ?, ?, NULL)",
-        )
-        .bind(&model.version)
-        .bind(model.kind.as_str())
-        .bind(&model.source)
-        .bind(&model.artifact)
-        .bind(model.created_at.unix_micros())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn models(&self, kind: ModelKind) -> Result<Vec<StoredModel>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM models WHERE kind = ? ORDER BY created_at DESC, version DESC",
-            registry::COLUMNS
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(|row| registry::stored_model(row)).collect()
-    }
-
-    async fn model(&self, version: &str) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::BY_VERSION, version).await
-    }
-
-    async fn active_model(&self, kind: ModelKind) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::ACTIVE_OF_KIND, kind.as_str())
-            .await
-    }
-
-    async fn activate_model(
-        &self,
-        version: &str,
-        at: Timestamp,
-    ) -> Result<Option<StoredModel>, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM models WHERE version = ?")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(kind) = kind else {
-            return Ok(None);
-        };
-        sqlx::query("UPDATE models SET status = 'retired' WHERE kind = ? AND status = 'active' AND version <> ?")
-            .bind(&kind)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE models SET status = 'active', activated_at = ? WHERE version = ?")
-            .bind(at.unix_micros())
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-        let sql = registry::select_first(registry::BY_VERSION);
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(version)
-            .fetch_one(&mut *tx)
-            .await?;
-        let model = registry::stored_model(&row)?;
-        tx.commit().await?;
-        Ok(Some(model))
-    }
-
-    async fn previously_active_model(
-        &self,
-        kind: ModelKind,
-    ) -> Result<Option<StoredModel>, StoreError> {
-        self.first_model(registry::PREVIOUSLY_ACTIVE_OF_KIND, kind.as_str())
-            .await
-    }
-
-    async fn customer_records(
-        &self,
-        customer_id: &CustomerId,
-    ) -> Result<Option<CustomerRecords>, StoreError> {
-        serving::customer_records(self, customer_id).await
-    }
-
-    async fn customer_records_from_tables(
-        &self,
-        customer_id: &CustomerId,
-    ) -> Result<Option<CustomerRecords>, StoreError> {
-        history::customer_records(self, customer_id).await
-    }
-
-    async fn complete_serving_states(
-        &self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<super::Completion, StoreError> {
-        serving::complete_page(self, after, limit).await
-    }
-
-    async fn customer_page(
-        &self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerRecords>, StoreError> {
-        serving::page(self, after, limit).await
-    }
-
-    async fn insert_audit_event(&self, event: &super::AuditEvent) -> Result<(), StoreError> {
-        super::audit::insert(self, event).await
-    }
-
-    async fn audit_events(
-        &self,
-        query: &super::AuditQuery,
-    ) -> Result<Vec<super::AuditEvent>, StoreError> {
-        super::audit::events(self, query).await
-    }
-
-    async fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
-        decisions::insert(self, decision).await
-    }
-
-    async fn funnel_input(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<FunnelInput, StoreError> {
-        decisions::funnel_input(self, from, to).await
-    }
-
-    async fn record_owner(
-        &self,
-        kind: RecordKind,
-        id: &str,
-    ) -> Result<Option<CustomerId>, StoreError> {
-        decisions::record_owner(self, kind, id).await
-    }
-}
-
-#[async_trait]
-impl Statements for SqliteStore {
     async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
         let done = statements::bound(sql, values, Timestamp::unix_micros)
             .execute(&self.writer)
@@ -347,10 +122,7 @@ impl Statements for SqliteStore {
         let rows = statements::bound(sql, values, Timestamp::unix_micros)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as BoxedRow)
-            .collect())
+        Ok(boxed(rows))
     }
 
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError> {
@@ -373,34 +145,21 @@ impl Statements for SqliteStore {
         done
     }
 
-    fn compactions(&self) -> &serving::Compactions {
-        &self.compactions
-    }
-
-    fn decision_commits(&self) -> &GroupCommit<Decision> {
-        &self.decision_commits
-    }
-}
-
-#[async_trait]
-impl RowSource for SqliteStore {
-    fn ids_match(&self) -> &'static str {
-        IDS_MATCH
-    }
-
-    async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    async fn rows_for_ids(&self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .bind(json_ids(ids))
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as BoxedRow)
-            .collect())
+        Ok(boxed(rows))
     }
 
-    async fn trusted_state(&self, customer_id: &str) -> Result<Option<serving::State>, StoreError> {
-        self.states.get(customer_id).await
+    async fn ping(&self) -> Result<(), StoreError> {
+        tables::ping(&self.writer).await?;
+        tables::ping(&self.reader).await
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        tables::pool_usage(&self.writer) + tables::pool_usage(&self.reader)
     }
 }
 

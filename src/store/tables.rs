@@ -374,28 +374,6 @@ impl Table {
     }
 }
 
-/// How many rows each kind's table holds, on either backend.
-pub(super) async fn count_rows<DB>(
-    pool: &sqlx::Pool<DB>,
-) -> Result<super::RecordCounts, super::StoreError>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
-    let mut counts = super::RecordCounts::default();
-    for kind in RecordKind::ALL {
-        let sql = format!("SELECT COUNT(*) FROM {}", table(kind).name);
-        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(pool)
-            .await?;
-        counts.0.insert(kind, u64::try_from(count).unwrap_or(0));
-    }
-    Ok(counts)
-}
-
 /// One trivial query through `pool`: whether the database answers at all.
 pub(super) async fn ping<DB>(pool: &sqlx::Pool<DB>) -> Result<(), super::StoreError>
 where

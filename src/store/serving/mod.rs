@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::StoreError;
 use super::batch::BatchTransaction;
-use super::history::{self, CustomerRecords};
+use super::history::{self, BoxedRow, CustomerRecords};
 use super::rows::{self, ReadRow};
 use super::statements::{Statements, Step};
 use super::tables::{ColumnType, Value};
@@ -254,10 +254,10 @@ pub(super) fn select_states(ids_match: &str) -> String {
 }
 
 /// The states in rows of [`select_states`], by customer.
-pub(super) fn trusted_states<R: ReadRow>(rows: &[R]) -> Result<HashMap<String, State>, StoreError> {
+pub(super) fn trusted_states(rows: &[BoxedRow]) -> Result<HashMap<String, State>, StoreError> {
     let mut states: HashMap<String, State> = HashMap::new();
     for row in rows {
-        let (id, seq, records) = log_columns(row)?;
+        let (id, seq, records) = log_columns(row.as_ref())?;
         states
             .entry(id)
             .or_insert_with(State::new)
