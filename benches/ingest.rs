@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 use rescue::config::Settings;
 use rescue::proto::v1::{self as proto, ingest_client::IngestClient, record::Kind};
 use rescue::server::Application;
-use rescue::store::DatabaseUrl;
 use sqlx::{Connection, QueryBuilder};
+
+#[path = "support/databases.rs"]
+mod databases;
+use databases::{Backend, Fresh};
 
 const EVENTS: usize = 100_000;
 const CUSTOMERS: usize = 1_000;
@@ -103,67 +106,6 @@ fn event_messages(events: &[Event]) -> Vec<proto::IngestRecordsRequest> {
                 .collect(),
         })
         .collect()
-}
-
-/// A fresh, migrated database per run, removed afterwards.
-enum Fresh {
-    Sqlite(std::path::PathBuf),
-    Postgres { admin: String, name: String },
-}
-
-impl Fresh {
-    async fn create(backend: &Backend) -> anyhow::Result<(Self, DatabaseUrl)> {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("rescue-bench-{unique}.db"));
-                let url = DatabaseUrl::new(format!("sqlite://{}", path.display()));
-                Ok((Self::Sqlite(path), url))
-            }
-            Backend::Postgres(admin) => {
-                let name = format!("rescue_bench_{unique}");
-                let mut connection = sqlx::PgConnection::connect(admin).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut connection)
-                    .await?;
-                let base = admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(base, _)| base);
-                let url = DatabaseUrl::new(format!("{base}/{name}"));
-                Ok((
-                    Self::Postgres {
-                        admin: admin.clone(),
-                        name,
-                    },
-                    url,
-                ))
-            }
-        }
-    }
-
-    async fn remove(self) -> anyhow::Result<()> {
-        match self {
-            Self::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Self::Postgres { admin, name } => {
-                let mut connection = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE {name} WITH (FORCE)"
-                )))
-                .execute(&mut connection)
-                .await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-enum Backend {
-    Sqlite,
-    Postgres(String),
 }
 
 /// Events per second through `rescue`: gRPC client stream -> server -> store.
@@ -403,13 +345,6 @@ where
     Ok(best)
 }
 
-async fn postgres_available(url: &str) -> bool {
-    matches!(
-        tokio::time::timeout(Duration::from_secs(3), sqlx::PgConnection::connect(url)).await,
-        Ok(Ok(_))
-    )
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let events = events();
@@ -421,13 +356,11 @@ async fn main() -> anyhow::Result<()> {
         "backend", "path", "rows/s", "rescue ÷ this"
     );
 
-    let backends =
-        std::env::var("RESCUE_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
-    if backends.contains("sqlite") {
-        measure_sqlite(&events).await?;
-    }
-    if backends.contains("postgres") {
-        measure_postgres(&events).await?;
+    for backend in databases::backends().await {
+        match backend {
+            Backend::Sqlite => measure_sqlite(&events).await?,
+            Backend::Postgres(_) => measure_postgres(&backend, &events).await?,
+        }
     }
     Ok(())
 }
@@ -451,44 +384,38 @@ async fn measure_sqlite(events: &[Event]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure_postgres(events: &[Event]) -> anyhow::Result<()> {
-    let postgres_url = std::env::var("RESCUE_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    if postgres_available(&postgres_url).await {
-        let postgres = Backend::Postgres(postgres_url);
-        let rescue_postgres = best_of(|| through_rescue(&postgres, events)).await?;
-        let store_postgres = best_of(|| through_store(&postgres, events)).await?;
-        let insert_postgres = best_of(|| plain_insert(&postgres, events)).await?;
-        let copy_postgres = best_of(|| psql_copy(&postgres, events)).await?;
-        println!(
-            "{:<11} {:<38} {:>12.0} {:>14}",
-            "postgres", "rescue: gRPC stream -> server -> store", rescue_postgres, "1.00"
-        );
-        println!(
-            "{:<11} {:<38} {:>12.0} {:>14.2}",
-            "postgres",
-            "store alone, no gRPC",
-            store_postgres,
-            rescue_postgres / store_postgres
-        );
-        println!(
-            "{:<11} {:<38} {:>12.0} {:>14.2}",
-            "postgres",
-            "reference: batched sqlx INSERT (UNNEST)",
-            insert_postgres,
-            rescue_postgres / insert_postgres
-        );
-        println!(
-            "{:<11} {:<38} {:>12.0} {:>14.2}",
-            "postgres",
-            "reference: psql \\copy",
-            copy_postgres,
-            rescue_postgres / copy_postgres
-        );
-    } else {
-        println!(
-            "postgres    SKIPPED: no server at {postgres_url} (set RESCUE_BENCH_POSTGRES_URL)"
-        );
-    }
+async fn measure_postgres(postgres: &Backend, events: &[Event]) -> anyhow::Result<()> {
+    let rescue_postgres = best_of(|| through_rescue(postgres, events)).await?;
+    let store_postgres = best_of(|| through_store(postgres, events)).await?;
+    let insert_postgres = best_of(|| plain_insert(postgres, events)).await?;
+    let copy_postgres = best_of(|| psql_copy(postgres, events)).await?;
+    println!(
+        "{:<11} {:<38} {:>12.0} {:>14}",
+        postgres.name(),
+        "rescue: gRPC stream -> server -> store",
+        rescue_postgres,
+        "1.00"
+    );
+    println!(
+        "{:<11} {:<38} {:>12.0} {:>14.2}",
+        postgres.name(),
+        "store alone, no gRPC",
+        store_postgres,
+        rescue_postgres / store_postgres
+    );
+    println!(
+        "{:<11} {:<38} {:>12.0} {:>14.2}",
+        postgres.name(),
+        "reference: batched sqlx INSERT (UNNEST)",
+        insert_postgres,
+        rescue_postgres / insert_postgres
+    );
+    println!(
+        "{:<11} {:<38} {:>12.0} {:>14.2}",
+        postgres.name(),
+        "reference: psql \\copy",
+        copy_postgres,
+        rescue_postgres / copy_postgres
+    );
     Ok(())
 }

@@ -3,9 +3,13 @@
 //! from stored data; and `RecommendRecovery` for stored customers (each answer is stored as a
 //! decision).
 //!
-//! Run: `cargo bench --bench scoring`. The server, its SQLite store and the load generator
-//! share this process and the machine's cores, as the reference does; absolute rates depend
-//! on the machine and its load, the ratios are what to compare. A second server on the same
+//! Run: `cargo bench --bench scoring`. Each backend in turn (`RESCUE_BENCH_BACKENDS`, default
+//! SQLite then PostgreSQL at `RESCUE_BENCH_POSTGRES_URL`) gets a fresh database holding a
+//! world of 100,000 simulated customers with two years of history each
+//! (`RESCUE_BENCH_SCORING_CUSTOMERS` for another size); the lines ask about 2,048 of them,
+//! spread evenly over the world. The server, its store and the load generator share the
+//! machine's cores, as the reference does; absolute rates depend on the machine and its
+//! load, the ratios are what to compare. A second server on the same
 //! store serves TLS and requires an API key: its own health check (over TLS, with the key)
 //! is the reference of its 90-day inline line, whose ratio is compared with the plaintext one.
 
@@ -17,6 +21,7 @@ use http::header::{CONTENT_TYPE, TE};
 use http_body_util::{BodyExt, Full};
 use prost::Message;
 use prost::bytes::Bytes;
+use rescue::api::BATCH_RECORDS;
 use rescue::api::timestamp;
 use rescue::config::Settings;
 use rescue::domain::{Record, Timestamp};
@@ -25,14 +30,19 @@ use rescue::proto::v1::{self as proto, record::Kind, score_customer_request::Sub
 use rescue::scoring::HealthModel;
 use rescue::server::Application;
 use rescue::simulate::{self, SimulationParams};
-use rescue::store::{CustomerRecords, DatabaseUrl};
+use rescue::store::{CustomerRecords, Store};
 use rescue::training::RowBuilder;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tower_service::Service;
 
-/// Simulated customers stored and scored.
-const CUSTOMERS: usize = 2_000;
+#[path = "support/databases.rs"]
+mod databases;
+use databases::{Backend, Fresh};
+
+/// Simulated customers stored, two years of history each; `RESCUE_BENCH_SCORING_CUSTOMERS`
+/// sets another number.
+const CUSTOMERS: usize = 100_000;
 /// Requests kept in flight: enough to keep both cores busy.
 const CONCURRENCY: usize = 32;
 /// HTTP/2 connections the requests are spread over, as a client pool would.
@@ -44,8 +54,10 @@ const ROUNDS: usize = 9;
 /// How long each line runs in each round: long enough that a scheduler hiccup is a small
 /// part of it, short enough that the reference and the lines see the same machine.
 const LINE_DURATION: Duration = Duration::from_secs(1);
-/// Distinct requests each worker cycles through (32 × 64 covers the stored customers).
+/// Distinct requests each worker cycles through.
 const PREPARED_PER_WORKER: usize = 64;
+/// Customers the lines ask about, spread evenly over the stored world: each worker's own 64.
+const REQUESTED: usize = CONCURRENCY * PREPARED_PER_WORKER;
 /// The features look back at most a year, so a year of history scores exactly like the
 /// stored customer.
 const FULL_SNAPSHOT_DAYS: i64 = 365;
@@ -303,15 +315,122 @@ fn report(name: &str, rounds: &[Measured], reference: &[Measured]) {
     );
 }
 
+/// The requests of every line, encoded, and the customers' rows for the tree model.
+struct World {
+    /// Year-long and 90-day inline snapshots of the requested customers.
+    year: Vec<Framed>,
+    recent: Vec<Framed>,
+    /// The requested customers by id: scores, recommendations stored as decisions, and
+    /// recommendations in what-if mode (answered, not stored).
+    stored: Vec<Framed>,
+    recommend: Vec<Framed>,
+    what_if: Vec<Framed>,
+    /// Mean records in a year-long and a 90-day snapshot.
+    year_records: f64,
+    recent_records: f64,
+    rows: RowBuilder,
+    records: usize,
+}
+
+/// Simulates `customers` (two years of history each) and stores them through `store` in
+/// transactions of the server's batch size; encodes the requests of [`REQUESTED`]
+/// customers spread evenly over the world.
+async fn store_world(
+    store: &dyn Store,
+    customers: usize,
+    as_of: Timestamp,
+) -> anyhow::Result<World> {
+    let stride = (customers / REQUESTED).max(1);
+    let mut world = World {
+        year: Vec::new(),
+        recent: Vec::new(),
+        stored: Vec::new(),
+        recommend: Vec::new(),
+        what_if: Vec::new(),
+        year_records: 0.0,
+        recent_records: 0.0,
+        rows: RowBuilder::new(simulate::snapshot_dates(), simulate::HORIZON_DAYS as u32)?,
+        records: 0,
+    };
+    let (mut year_records, mut recent_records) = (0, 0);
+    let mut pending: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
+    for (index, customer) in simulate::simulate(SimulationParams { customers, seed: 5 }).enumerate()
+    {
+        world.records += customer.records.len();
+        if index % stride == 0 && world.stored.len() < REQUESTED {
+            let id = simulate::customer_id(index);
+            if let Some(records) = CustomerRecords::from_records(customer.records.clone()) {
+                world.rows.add(&records);
+            }
+            let (year, recent) = (
+                snapshot_request(&customer.records, as_of, FULL_SNAPSHOT_DAYS),
+                snapshot_request(&customer.records, as_of, RECENT_SNAPSHOT_DAYS),
+            );
+            year_records += snapshot_records(&year);
+            recent_records += snapshot_records(&recent);
+            world.year.push(Framed::new(&year));
+            world.recent.push(Framed::new(&recent));
+            world.stored.push(Framed::new(&proto::ScoreCustomerRequest {
+                subject: Some(Subject::CustomerId(id.clone())),
+                as_of: Some(timestamp(as_of)),
+            }));
+            let recommendation = |what_if| proto::RecommendRecoveryRequest {
+                customer_id: id.clone(),
+                trigger: None,
+                tag: 0,
+                tag_name: String::new(),
+                as_of: Some(timestamp(as_of)),
+                expected_quality: None,
+                what_if,
+            };
+            world.recommend.push(Framed::new(&recommendation(false)));
+            world.what_if.push(Framed::new(&recommendation(true)));
+        }
+        // A customer's records stay in one transaction, so each batch names its customers.
+        if pending.len() + customer.records.len() > BATCH_RECORDS {
+            store.write_batch(&pending).await?;
+            pending.clear();
+        }
+        pending.extend(customer.records);
+    }
+    store.write_batch(&pending).await?;
+    let requested = world.stored.len() as f64;
+    world.year_records = year_records as f64 / requested;
+    world.recent_records = recent_records as f64 / requested;
+    Ok(world)
+}
+
+/// The records of a snapshot request: the profile and its history.
+fn snapshot_records(request: &proto::ScoreCustomerRequest) -> usize {
+    match &request.subject {
+        Some(Subject::Snapshot(s)) => {
+            1 + s.usage_events.len()
+                + s.interactions.len()
+                + s.surveys.len()
+                + s.recovery_cases.len()
+        }
+        _ => 0,
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let customers = match std::env::var("RESCUE_BENCH_SCORING_CUSTOMERS") {
+        Ok(customers) => customers.parse()?,
+        Err(_) => CUSTOMERS,
+    };
+    for backend in databases::backends().await {
+        measure_backend(&backend, customers).await?;
+    }
+    Ok(())
+}
+
+/// Every line on a world of `customers` stored on `backend`.
+async fn measure_backend(backend: &Backend, customers: usize) -> anyhow::Result<()> {
     let directory =
-        std::env::temp_dir().join(format!("rescue-bench-scoring-{}", std::process::id()));
+        std::env::temp_dir().join(format!("rescue-bench-scoring-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&directory)?;
-    let url = DatabaseUrl::new(format!(
-        "sqlite://{}",
-        directory.join("rescue.db").display()
-    ));
+    let (fresh, url) = Fresh::create(backend).await?;
     let mut settings = Settings::with_database(url);
     settings.listen = "127.0.0.1:0".parse()?;
     let application = Application::build(&settings).await?;
@@ -326,86 +445,25 @@ async fn main() -> anyhow::Result<()> {
     let as_of = *simulate::snapshot_dates()
         .last()
         .ok_or_else(|| anyhow::anyhow!("no snapshots"))?;
-    let mut snapshots = Vec::with_capacity(CUSTOMERS);
-    let mut recent_snapshots = Vec::with_capacity(CUSTOMERS);
-    let mut ids = Vec::with_capacity(CUSTOMERS);
-    let mut rows = RowBuilder::new(simulate::snapshot_dates(), simulate::HORIZON_DAYS as u32)?;
-    for customer in simulate::simulate(SimulationParams {
-        customers: CUSTOMERS,
-        seed: 5,
-    }) {
-        store.write_batch(&customer.records).await?;
-        if let Some(records) = CustomerRecords::from_records(customer.records.clone()) {
-            rows.add(&records);
-        }
-        ids.push(simulate::customer_id(ids.len()));
-        snapshots.push(snapshot_request(
-            &customer.records,
-            as_of,
-            FULL_SNAPSHOT_DAYS,
-        ));
-        recent_snapshots.push(snapshot_request(
-            &customer.records,
-            as_of,
-            RECENT_SNAPSHOT_DAYS,
-        ));
-    }
-    let records_per_snapshot = |requests: &[proto::ScoreCustomerRequest]| {
-        let records: usize = requests
-            .iter()
-            .map(|r| match &r.subject {
-                Some(Subject::Snapshot(s)) => {
-                    1 + s.usage_events.len()
-                        + s.interactions.len()
-                        + s.surveys.len()
-                        + s.recovery_cases.len()
-                }
-                _ => 0,
-            })
-            .sum();
-        records as f64 / requests.len() as f64
-    };
-    let (full_records, recent_records) = (
-        records_per_snapshot(&snapshots),
-        records_per_snapshot(&recent_snapshots),
+    let started = Instant::now();
+    let world = store_world(store.as_ref(), customers, as_of).await?;
+    println!(
+        "{}: stored {customers} customers ({} records) in {:.0?}",
+        backend.name(),
+        world.records,
+        started.elapsed()
     );
-
-    let frame = |requests: &[proto::ScoreCustomerRequest]| -> Vec<Framed> {
-        requests.iter().map(Framed::new).collect()
-    };
-    let encoded = frame(&snapshots);
-    let recent_encoded = frame(&recent_snapshots);
-    let stored_encoded = frame(
-        &ids.iter()
-            .map(|id| proto::ScoreCustomerRequest {
-                subject: Some(Subject::CustomerId(id.clone())),
-                as_of: Some(timestamp(as_of)),
-            })
-            .collect::<Vec<_>>(),
-    );
-    // A decision per request: read the customer, score, value the protocol's actions with the
-    // prior (no uplift model is active here) and store the decision.
-    let recommend_encoded: Vec<Framed> = ids
-        .iter()
-        .map(|id| {
-            Framed::new(&proto::RecommendRecoveryRequest {
-                customer_id: id.clone(),
-                trigger: None,
-                tag: 0,
-                tag_name: String::new(),
-                as_of: Some(timestamp(as_of)),
-                expected_quality: None,
-                what_if: false,
-            })
-        })
-        .collect();
+    let (encoded, recent_encoded, stored_encoded) = (&world.year, &world.recent, &world.stored);
+    let (recommend_encoded, what_if_encoded) = (&world.recommend, &world.what_if);
     let mean_bytes = |requests: &[Framed]| {
         requests.iter().map(Framed::message_bytes).sum::<usize>() / requests.len()
     };
-    let (full_bytes, recent_bytes) = (mean_bytes(&encoded), mean_bytes(&recent_encoded));
+    let (full_bytes, recent_bytes) = (mean_bytes(encoded), mean_bytes(recent_encoded));
+    let (full_records, recent_records) = (world.year_records, world.recent_records);
 
-    // A tree model on the same customers' rows, swapped in for its own line of each round.
-    let split = rows.finish()?;
+    // A tree model on the requested customers' rows, swapped in for its own line of each
+    // round.
+    let split = world.rows.finish()?;
     let trees = train_trees(&split.train, &TreeParams::default())?;
     let tree_model = Arc::new(HealthModel::new(
         "health-bench-trees".into(),
@@ -503,7 +561,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Profiling aid: RESCUE_BENCH_SCORING_PROFILE=N repeats one line N times and stops, so a
     // profiler sees little else: the 90-day inline line, or with `N:stored` the stored
-    // customer's, with `N:recommend` the recommendation's.
+    // customer's, with `N:recommend` the recommendation's, with `N:what-if` the what-if
+    // recommendation's.
     let profile = std::env::var("RESCUE_BENCH_SCORING_PROFILE").ok();
     if let Some(profile) = profile {
         let (repeats, line) = profile.split_once(':').unwrap_or((&profile, "inline"));
@@ -525,6 +584,13 @@ async fn main() -> anyhow::Result<()> {
                     )
                     .await?
                 }
+                "what-if" => {
+                    measure(
+                        |i| what_if_encoded[i % what_if_encoded.len()].clone(),
+                        recommend(plain.clone()),
+                    )
+                    .await?
+                }
                 _ => {
                     measure(
                         |i| recent_encoded[i % recent_encoded.len()].clone(),
@@ -535,6 +601,13 @@ async fn main() -> anyhow::Result<()> {
             };
             report(line, &[measured], &health);
         }
+        drop((plain, secure));
+        stop.send(()).ok();
+        secure_stop.send(()).ok();
+        serving.await??;
+        secure_serving.await??;
+        std::fs::remove_dir_all(&directory).ok();
+        fresh.remove().await?;
         return Ok(());
     }
 
@@ -552,7 +625,7 @@ async fn main() -> anyhow::Result<()> {
         Vec::new(),
         Vec::new(),
     );
-    let (mut secure_health, mut secure_recent) = (Vec::new(), Vec::new());
+    let (mut secure_health, mut secure_recent, mut what_ifs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         secure_health.push(measure(|_| health_check.clone(), check(secure.clone())).await?);
         secure_recent.push(
@@ -585,6 +658,13 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?,
         );
+        what_ifs.push(
+            measure(
+                |i| what_if_encoded[i % what_if_encoded.len()].clone(),
+                recommend(plain.clone()),
+            )
+            .await?,
+        );
         slot.replace(Arc::clone(&tree_model));
         recent_trees.push(
             measure(
@@ -597,8 +677,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "scoring benchmark: model {}, {ROUNDS} rounds of {LINE_DURATION:?} per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
+        "scoring benchmark on {}, {customers} customers: model {}, {ROUNDS} rounds of {LINE_DURATION:?} per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
          inline snapshots of a year average {full_records:.0} records ({full_bytes} bytes), of 90 days {recent_records:.0} ({recent_bytes} bytes)",
+        backend.name(),
         model.version
     );
     println!(
@@ -614,6 +695,7 @@ async fn main() -> anyhow::Result<()> {
     report("  the same, tree model", &recent_trees, &health);
     report("ScoreCustomer, stored customer", &stored, &health);
     report("RecommendRecovery, stored customer", &recommends, &health);
+    report("  the same, what-if (not stored)", &what_ifs, &health);
     report(
         "Check, TLS + API key (reference)",
         &secure_health,
@@ -636,5 +718,6 @@ async fn main() -> anyhow::Result<()> {
     serving.await??;
     secure_serving.await??;
     std::fs::remove_dir_all(&directory).ok();
+    fresh.remove().await?;
     Ok(())
 }
