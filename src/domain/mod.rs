@@ -6,7 +6,6 @@ mod attributes;
 mod enums;
 #[cfg(test)]
 pub(crate) mod examples;
-mod fingerprint;
 mod id;
 mod outcome;
 mod quantity;
@@ -22,7 +21,6 @@ pub use enums::{
     BuiltInAction, BuiltInTag, Channel, ChurnStatus, PlanTier, RecoveryTrigger, Resolution,
     Segment, UnknownName,
 };
-pub use fingerprint::Fingerprint;
 pub use id::{
     CaseId, CustomerId, EventId, HIDDEN_CHARACTERS, InteractionId, MAX_ECHOED_BYTES, SurveyId,
     has_hidden_characters, shortened,

@@ -3,9 +3,9 @@
 //! and progress, so a newer version replaces an older one.
 
 use super::{
-    Amount, Attributes, CaseId, Channel, ChurnStatus, CustomerId, EventId, Fingerprint,
-    InteractionId, IssueTag, Money, PlanTier, Rating, RecoveryAction, RecoveryTrigger, Resolution,
-    Segment, SpendChange, SurveyId, Timestamp, WaitSeconds,
+    Amount, Attributes, CaseId, Channel, ChurnStatus, CustomerId, EventId, InteractionId, IssueTag,
+    Money, PlanTier, Rating, RecoveryAction, RecoveryTrigger, Resolution, Segment, SpendChange,
+    SurveyId, Timestamp, WaitSeconds,
 };
 
 /// Who the customer is.
@@ -203,93 +203,5 @@ impl Record {
             Self::RecoveryCase(r) => Some(r.updated_at),
             Self::UsageEvent(_) | Self::Interaction(_) | Self::Survey(_) => None,
         }
-    }
-
-    /// A digest of every field, so an identical re-send is recognised as a duplicate.
-    pub fn fingerprint(&self) -> i64 {
-        let mut f = Fingerprint::new(self.kind().field_name());
-        match self {
-            Self::Customer(r) => f
-                .text(r.customer_id.as_str())
-                .text(r.segment.as_str())
-                .text(r.plan.as_str())
-                .optional(r.persona.as_deref(), Fingerprint::text)
-                .optional(r.region.as_deref(), Fingerprint::text)
-                .number(r.annual_value.get())
-                .time(r.customer_since)
-                .time(r.updated_at)
-                .attributes(&r.attributes),
-            Self::UsageEvent(r) => f
-                .text(r.event_id.as_str())
-                .text(r.customer_id.as_str())
-                .time(r.occurred_at)
-                .text(&r.activity)
-                .number(r.quantity.get()),
-            Self::Interaction(r) => f
-                .text(r.interaction_id.as_str())
-                .text(r.customer_id.as_str())
-                .time(r.occurred_at)
-                .text(r.channel.as_str())
-                .text(r.tag.as_str())
-                .integer(r.failure.into())
-                .text(r.resolution.as_str())
-                .number(r.wait_seconds.get())
-                .integer(r.first_contact_resolution.into())
-                .integer(r.repeat_contact.into()),
-            Self::Survey(r) => f
-                .text(r.survey_id.as_str())
-                .text(r.customer_id.as_str())
-                .time(r.answered_at)
-                .text(r.channel.as_str())
-                .optional(
-                    r.interaction_id.as_ref().map(InteractionId::as_str),
-                    Fingerprint::text,
-                )
-                .optional(r.csat.map(|v| i64::from(v.get())), Fingerprint::integer)
-                .optional(r.nps.map(|v| i64::from(v.get())), Fingerprint::integer)
-                .optional(
-                    r.recovery_rating.map(|v| i64::from(v.get())),
-                    Fingerprint::integer,
-                )
-                .optional(r.comment.as_deref(), Fingerprint::text),
-            Self::ChurnOutcome(r) => f
-                .text(r.customer_id.as_str())
-                .text(r.status.as_str())
-                .optional(r.churned_at, Fingerprint::time)
-                .time(r.observed_at),
-            Self::RecoveryCase(r) => {
-                let rating = |v: Option<Rating<1, 7>>| v.map(|v| i64::from(v.get()));
-                f.text(r.case_id.as_str())
-                    .text(r.customer_id.as_str())
-                    .text(r.trigger.as_str())
-                    .text(r.tag.as_str())
-                    .text(r.action.as_str())
-                    .number(r.cost.get())
-                    .optional(
-                        r.trigger_interaction_id.as_ref().map(InteractionId::as_str),
-                        Fingerprint::text,
-                    )
-                    .optional(
-                        r.trigger_survey_id.as_ref().map(SurveyId::as_str),
-                        Fingerprint::text,
-                    )
-                    .time(r.opened_at)
-                    .optional(r.first_response_at, Fingerprint::time)
-                    .optional(r.resolved_at, Fingerprint::time)
-                    .optional(rating(r.cares.communication), Fingerprint::integer)
-                    .optional(rating(r.cares.accountability), Fingerprint::integer)
-                    .optional(rating(r.cares.responsiveness), Fingerprint::integer)
-                    .optional(rating(r.cares.empathy), Fingerprint::integer)
-                    .optional(rating(r.cares.solution), Fingerprint::integer)
-                    .optional(rating(r.resurvey_score), Fingerprint::integer)
-                    .optional(r.retained.map(i64::from), Fingerprint::integer)
-                    .optional(
-                        r.spend_change_pct.map(SpendChange::get),
-                        Fingerprint::number,
-                    )
-                    .time(r.updated_at)
-            }
-        };
-        f.finish()
     }
 }

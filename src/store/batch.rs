@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use super::{StoreError, serving, tables};
+use super::history::BoxedRow;
+use super::{StoreError, fingerprint, serving, tables};
 use crate::domain::{FieldViolation, Record, RecordKind, Timestamp};
 
 /// What became of one record.
@@ -34,7 +35,7 @@ impl StoredVersion {
     fn of(record: &Record) -> Self {
         Self {
             version: record.version(),
-            fingerprint: record.fingerprint(),
+            fingerprint: fingerprint::of_record(record),
         }
     }
 }
@@ -42,9 +43,6 @@ impl StoredVersion {
 /// The SQL a backend runs inside one open transaction.
 #[async_trait]
 pub(super) trait BatchTransaction: Send {
-    /// Which of `ids` are stored customers (including ones written earlier in this transaction).
-    async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError>;
-
     /// Writes records of one kind with distinct ids: inserts new ids, and for versioned kinds
     /// replaces stored rows that are older. Returns the ids actually written.
     async fn write(
@@ -53,18 +51,16 @@ pub(super) trait BatchTransaction: Send {
         records: &[&Record],
     ) -> Result<HashSet<String>, StoreError>;
 
-    /// SQL testing an id against the one list parameter of [`Self::execute_for_ids`].
+    /// SQL testing an id against the one list parameter of [`Self::rows_for_ids`].
     fn ids_match(&self) -> &'static str;
 
-    /// Runs `sql`, whose one parameter is the list `ids`.
-    async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError>;
+    /// A subquery of the ids in the one list parameter of [`Self::rows_for_ids`], for
+    /// `IN (…)`: joined rather than tested row by row, which PostgreSQL plans better for a
+    /// table about the size of the list.
+    fn id_list(&self) -> &'static str;
 
-    /// The stored version and fingerprint of each of `ids` that is stored.
-    async fn stored_versions(
-        &mut self,
-        kind: RecordKind,
-        ids: &[&str],
-    ) -> Result<HashMap<String, StoredVersion>, StoreError>;
+    /// Runs `sql`, whose one parameter is the list `ids`; the rows it returns, if any.
+    async fn rows_for_ids(&mut self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
 
     /// Inserts `rows` of `columns` into `table` in the backend's batched form, each statement
     /// ending with `tail` (an `ON CONFLICT` clause, or nothing).
@@ -75,6 +71,50 @@ pub(super) trait BatchTransaction: Send {
         rows: &[Vec<tables::Value<'_>>],
         tail: &str,
     ) -> Result<(), StoreError>;
+}
+
+/// Which of `ids` are stored customers (including ones written earlier in this transaction).
+async fn existing_customers(
+    tx: &mut dyn BatchTransaction,
+    ids: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let sql = format!(
+        "SELECT customer_id FROM customers WHERE customer_id IN ({})",
+        tx.id_list()
+    );
+    let rows = tx.rows_for_ids(&sql, ids).await?;
+    rows.iter()
+        .map(|row| {
+            row.text(0)?
+                .ok_or_else(|| StoreError::Corrupt("customers.customer_id is NULL".into()))
+        })
+        .collect()
+}
+
+/// The stored version and fingerprint of each of `ids` of `kind` that is stored.
+async fn stored_versions(
+    tx: &mut dyn BatchTransaction,
+    kind: RecordKind,
+    ids: &[&str],
+) -> Result<HashMap<String, StoredVersion>, StoreError> {
+    let table = tables::table(kind);
+    let sql = format!("{}{}", table.stored_versions_head(), tx.ids_match());
+    let rows = tx.rows_for_ids(&sql, ids).await?;
+    let corrupt = |column: &str| StoreError::Corrupt(format!("{}.{column} is NULL", table.name));
+    rows.iter()
+        .map(|row| {
+            let id = row.text(0)?.ok_or_else(|| corrupt("id"))?;
+            let version = row.time(1)?;
+            let fingerprint = row.big(2)?.ok_or_else(|| corrupt("fingerprint"))?;
+            Ok((
+                id,
+                StoredVersion {
+                    version,
+                    fingerprint,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Writes `records` through `tx` and returns each one's outcome, in input order. The caller
@@ -104,7 +144,7 @@ pub(super) async fn write_batch(
             let mut ids: Vec<&str> = positions.iter().map(|&p| records[p].id()).collect();
             ids.sort_unstable();
             ids.dedup();
-            let known = tx.existing_customers(&ids).await?;
+            let known = existing_customers(tx, &ids).await?;
             new_customers.extend(ids.into_iter().filter(|id| !known.contains(*id)));
         } else {
             refuse_unknown_customers(tx, records, &mut positions, &mut outcomes).await?;
@@ -127,18 +167,19 @@ pub(super) async fn write_batch(
         {
             let ids: Vec<&str> = written.iter().map(String::as_str).collect();
             let copy = tables::table(kind).copy_into_versions(versions, tx.ids_match());
-            tx.execute_for_ids(copy, &ids).await?;
+            tx.rows_for_ids(&copy, &ids).await?;
         }
         let unwritten: Vec<&str> = leader_records
             .iter()
             .map(|r| r.id())
             .filter(|id| !written.contains(*id))
             .collect();
-        let stored = if unwritten.is_empty() {
+        let mut stored = if unwritten.is_empty() {
             HashMap::new()
         } else {
-            tx.stored_versions(kind, &unwritten).await?
+            stored_versions(tx, kind, &unwritten).await?
         };
+        refingerprint_differing(tx, kind, &leader_records, &mut stored).await?;
 
         // What each id holds once this batch commits: the leader if it was written or equal
         // to what was stored, otherwise whatever was stored before.
@@ -183,6 +224,43 @@ pub(super) async fn write_batch(
         .collect())
 }
 
+/// Replaces the stored fingerprint of each id in `stored` whose record in `records` has
+/// the stored version but another fingerprint with the fingerprint of the stored row itself,
+/// as the current scheme computes it: the stored figure may be of an earlier scheme.
+async fn refingerprint_differing(
+    tx: &mut dyn BatchTransaction,
+    kind: RecordKind,
+    records: &[&Record],
+    stored: &mut HashMap<String, StoredVersion>,
+) -> Result<(), StoreError> {
+    let differing: Vec<&str> = records
+        .iter()
+        .filter(|record| {
+            stored.get(record.id()).is_some_and(|s| {
+                s.version == record.version() && s.fingerprint != fingerprint::of_record(record)
+            })
+        })
+        .map(|record| record.id())
+        .collect();
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let table = tables::table(kind);
+    let rows = tx
+        .rows_for_ids(&table.select_hashed(tx.ids_match()), &differing)
+        .await?;
+    for row in rows {
+        let id = row.text(0)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("{}.{} is NULL", table.name, table.id_column))
+        })?;
+        let now = fingerprint::of_stored_row(table, row.as_ref())?;
+        if let Some(version) = stored.get_mut(&id) {
+            version.fingerprint = now;
+        }
+    }
+    Ok(())
+}
+
 async fn refuse_unknown_customers(
     tx: &mut dyn BatchTransaction,
     records: &[Record],
@@ -195,7 +273,7 @@ async fn refuse_unknown_customers(
         .collect();
     named.sort_unstable();
     named.dedup();
-    let known = tx.existing_customers(&named).await?;
+    let known = existing_customers(tx, &named).await?;
     positions.retain(|&position| {
         let record = &records[position];
         let customer = record.customer_id().as_str();
@@ -244,7 +322,7 @@ fn judge(record: &Record, stored: Option<StoredVersion>) -> Outcome {
         // Only reachable if the row vanished between statements; nothing was lost.
         return Outcome::Rejected(not_stored(kind.field_name()));
     };
-    if stored.fingerprint == record.fingerprint() {
+    if stored.fingerprint == fingerprint::of_record(record) {
         return Outcome::Duplicate;
     }
     let id_field = format!("{}.{}", kind.field_name(), kind.id_field());

@@ -9,6 +9,7 @@ mod audit;
 mod batch;
 mod coalesce;
 mod decisions;
+mod fingerprint;
 mod group_commit;
 mod history;
 mod migrations;

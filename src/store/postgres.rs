@@ -4,7 +4,7 @@
 //! A batch of rows travels as one array per column and is expanded by `UNNEST`, so a whole
 //! batch is one statement whatever its size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::batch::{self, BatchTransaction, StoredVersion};
+use super::batch::{self, BatchTransaction};
 use super::history::{BoxedRow, boxed};
 use super::sql::{Dialect, SqlStore};
 use super::statements::{self, Step};
@@ -25,6 +25,10 @@ pub(super) type PostgresStore = SqlStore<PostgresDb>;
 
 /// How this backend tests a column against a list of ids bound as one array parameter.
 const IDS_MATCH: &str = "= ANY($1)";
+/// The ids of that parameter as rows. (`IN` over it rather than `= ANY`, where a table is
+/// about the size of the list: under a prepared statement's generic plan PostgreSQL tests
+/// `= ANY` by scanning the array for every row it reads, a quadratic sequential scan.)
+const ID_LIST: &str = "SELECT unnest($1::text[])";
 
 /// The database's connection pool.
 #[derive(Debug, Clone)]
@@ -143,10 +147,6 @@ fn to_datetime(at: Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
 }
 
-fn from_datetime(at: DateTime<Utc>) -> Timestamp {
-    Timestamp::from_unix_micros(at.timestamp_micros())
-}
-
 /// One column of a batch, as the typed array PostgreSQL receives.
 enum ColumnArray<'a> {
     Text(Vec<Option<&'a str>>),
@@ -245,19 +245,6 @@ fn bind_columns<'q>(mut query: PgQuery<'q>, columns: &'q [ColumnArray<'q>]) -> P
 
 #[async_trait]
 impl BatchTransaction for PostgresBatch {
-    async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        // A join with the unnested list rather than `= ANY($1)`: under a prepared statement's
-        // generic plan PostgreSQL tests `= ANY` by scanning the array for every row it reads,
-        // which on a table about the size of the list is a quadratic sequential scan.
-        let found: Vec<String> = sqlx::query_scalar(
-            "SELECT customer_id FROM customers WHERE customer_id IN (SELECT unnest($1::text[]))",
-        )
-        .bind(ids)
-        .fetch_all(&mut *self.0)
-        .await?;
-        Ok(found.into_iter().collect())
-    }
-
     async fn write(
         &mut self,
         kind: RecordKind,
@@ -308,12 +295,16 @@ impl BatchTransaction for PostgresBatch {
         IDS_MATCH
     }
 
-    async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+    fn id_list(&self) -> &'static str {
+        ID_LIST
+    }
+
+    async fn rows_for_ids(&mut self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .bind(ids)
-            .execute(&mut *self.0)
+            .fetch_all(&mut *self.0)
             .await?;
-        Ok(())
+        Ok(boxed(rows))
     }
 
     async fn insert_rows(
@@ -333,33 +324,5 @@ impl BatchTransaction for PostgresBatch {
             .execute(&mut *self.0)
             .await?;
         Ok(())
-    }
-
-    async fn stored_versions(
-        &mut self,
-        kind: RecordKind,
-        ids: &[&str],
-    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
-        let table = tables::table(kind);
-        let sql = format!("{}{IDS_MATCH}", table.stored_versions_head());
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ids)
-            .fetch_all(&mut *self.0)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                let version: Option<DateTime<Utc>> = row.try_get(1)?;
-                let fingerprint: i64 = row.try_get(2)?;
-                Ok((
-                    id,
-                    StoredVersion {
-                        version: version.map(from_datetime),
-                        fingerprint,
-                    },
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
     }
 }

@@ -5,7 +5,7 @@
 //! beside a write, and `synchronous = FULL` makes a committed batch survive power loss,
 //! which is what "accepted" promises.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
 
-use super::batch::{self, BatchTransaction, StoredVersion};
+use super::batch::{self, BatchTransaction};
 use super::history::{BoxedRow, boxed};
 use super::sql::{Dialect, SqlStore};
 use super::statements::{self, Step};
@@ -26,7 +26,9 @@ use crate::domain::{Record, RecordKind, Timestamp};
 /// A store on one SQLite file.
 pub(super) type SqliteStore = SqlStore<SqliteDb>;
 
-/// How this backend tests a column against a list of ids bound as one JSON array parameter.
+/// SQLite has no array parameters: a list of ids travels as one JSON array, read as rows.
+const ID_LIST: &str = "SELECT value FROM json_each(?)";
+/// How this backend tests a column against a list of ids.
 const IDS_MATCH: &str = "IN (SELECT value FROM json_each(?))";
 
 /// SQLite refuses statements with more bound parameters than this (its default limit).
@@ -187,16 +189,6 @@ fn push_value<'a>(
 
 #[async_trait]
 impl BatchTransaction for SqliteBatch<'_> {
-    async fn existing_customers(&mut self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        let found: Vec<String> = sqlx::query_scalar(
-            "SELECT customer_id FROM customers WHERE customer_id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(json_ids(ids))
-        .fetch_all(&mut *self.0)
-        .await?;
-        Ok(found.into_iter().collect())
-    }
-
     async fn write(
         &mut self,
         kind: RecordKind,
@@ -225,6 +217,18 @@ impl BatchTransaction for SqliteBatch<'_> {
         IDS_MATCH
     }
 
+    fn id_list(&self) -> &'static str {
+        ID_LIST
+    }
+
+    async fn rows_for_ids(&mut self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(json_ids(ids))
+            .fetch_all(&mut *self.0)
+            .await?;
+        Ok(boxed(rows))
+    }
+
     async fn insert_rows(
         &mut self,
         table: &str,
@@ -244,41 +248,5 @@ impl BatchTransaction for SqliteBatch<'_> {
             query.build().execute(&mut *self.0).await?;
         }
         Ok(())
-    }
-
-    async fn execute_for_ids(&mut self, sql: String, ids: &[&str]) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(json_ids(ids))
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
-    }
-
-    async fn stored_versions(
-        &mut self,
-        kind: RecordKind,
-        ids: &[&str],
-    ) -> Result<HashMap<String, StoredVersion>, StoreError> {
-        let table = tables::table(kind);
-        let sql = format!("{}{IDS_MATCH}", table.stored_versions_head());
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(json_ids(ids))
-            .fetch_all(&mut *self.0)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                let version: Option<i64> = row.try_get(1)?;
-                let fingerprint: i64 = row.try_get(2)?;
-                Ok((
-                    id,
-                    StoredVersion {
-                        version: version.map(Timestamp::from_unix_micros),
-                        fingerprint,
-                    },
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
     }
 }

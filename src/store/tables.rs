@@ -1,6 +1,7 @@
 //! How each kind of record maps onto its table: the columns, the values of one record in
 //! column order, and the SQL both backends share around their own way of passing rows.
 
+use super::fingerprint;
 use crate::domain::{Rating, Record, RecordKind, Timestamp};
 
 /// A column's type, as both backends need it to bind values.
@@ -207,9 +208,18 @@ fn text(value: &str) -> Value<'_> {
     Value::Text(Some(value))
 }
 
-/// The values of `record`, in the order of its table's columns.
+/// The values of `record`'s row, in the order of its table's columns: [`values`] and its
+/// fingerprint.
 pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
-    let fingerprint = Value::BigInt(record.fingerprint());
+    let mut row = values(record);
+    let fingerprint = fingerprint::of_values(table(record.kind()), row.iter().copied());
+    row.push(Value::BigInt(fingerprint));
+    row
+}
+
+/// The values `record` is stored as, in the order of its table's columns, but for the
+/// fingerprint (last) that is derived from them.
+pub(super) fn values(record: &Record) -> Vec<Value<'_>> {
     match record {
         Record::Customer(r) => vec![
             text(r.customer_id.as_str()),
@@ -221,7 +231,6 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
             time(r.customer_since),
             time(r.updated_at),
             text(r.attributes.as_json()),
-            fingerprint,
         ],
         Record::UsageEvent(r) => vec![
             text(r.event_id.as_str()),
@@ -229,7 +238,6 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
             time(r.occurred_at),
             text(&r.activity),
             Value::Real(Some(r.quantity.get())),
-            fingerprint,
         ],
         Record::Interaction(r) => vec![
             text(r.interaction_id.as_str()),
@@ -242,7 +250,6 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
             Value::Real(Some(r.wait_seconds.get())),
             Value::Bool(Some(r.first_contact_resolution)),
             Value::Bool(Some(r.repeat_contact)),
-            fingerprint,
         ],
         Record::Survey(r) => vec![
             text(r.survey_id.as_str()),
@@ -254,14 +261,12 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
             rating(r.nps),
             rating(r.recovery_rating),
             Value::Text(r.comment.as_deref()),
-            fingerprint,
         ],
         Record::ChurnOutcome(r) => vec![
             text(r.customer_id.as_str()),
             text(r.status.as_str()),
             Value::Time(r.churned_at),
             time(r.observed_at),
-            fingerprint,
         ],
         Record::RecoveryCase(r) => vec![
             text(r.case_id.as_str()),
@@ -284,7 +289,6 @@ pub(super) fn row(record: &Record) -> Vec<Value<'_>> {
             Value::Bool(r.retained),
             Value::Real(r.spend_change_pct.map(|v| v.get())),
             time(r.updated_at),
-            fingerprint,
         ],
     }
 }
@@ -296,6 +300,26 @@ pub(super) fn insert_head(table: &str, columns: &[(&str, ColumnType)]) -> String
 }
 
 impl Table {
+    /// The columns a fingerprint hashes: all but the fingerprint, which is last.
+    pub(super) fn hashed_columns(&self) -> &'static [(&'static str, ColumnType)] {
+        &self.columns[..self.columns.len() - 1]
+    }
+
+    /// The hashed columns of the rows whose id matches `ids_match` (the backend's list test).
+    pub(super) fn select_hashed(&self, ids_match: &str) -> String {
+        let names: Vec<&str> = self
+            .hashed_columns()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        format!(
+            "SELECT {} FROM {} WHERE {} {ids_match}",
+            names.join(", "),
+            self.name,
+            self.id_column
+        )
+    }
+
     /// `INSERT INTO t (c1, c2, …) ` — both backends append their row source to this.
     pub(super) fn insert_head(&self) -> String {
         insert_head(self.name, self.columns)
@@ -420,6 +444,10 @@ mod tests {
                 assert!(matches, "{}.{name}: {value:?} is not {ty:?}", table.name);
             }
             assert_eq!(table.columns[0].0, table.id_column);
+            assert_eq!(
+                table.columns.last(),
+                Some(&("fingerprint", ColumnType::BigInt))
+            );
         }
     }
 

@@ -29,6 +29,38 @@ enum Cleanup {
 }
 
 impl TestDatabase {
+    /// The number `sql` selects, if any, run beside the store on a connection of its own.
+    pub async fn run_sql(&self, sql: &str) -> Option<i64> {
+        let url = self.url.expose();
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+            let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_optional(&pool)
+                .await
+                .expect("run");
+            pool.close().await;
+            number
+        } else {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_optional(&pool)
+                .await
+                .expect("run");
+            pool.close().await;
+            number
+        }
+    }
+
+    /// Runs `sql`, which changes the database, beside the store.
+    pub async fn execute(&self, sql: &str) {
+        self.run_sql(sql).await;
+    }
+
+    /// The count `sql` selects, read straight from the database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.run_sql(sql).await.expect("a count")
+    }
+
     pub fn sqlite() -> Self {
         let directory =
             std::env::temp_dir().join(format!("rescue-test-{}", uuid::Uuid::new_v4().simple()));

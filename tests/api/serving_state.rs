@@ -406,38 +406,6 @@ async fn the_serving_state_reads_back_as_the_tables_for_random_histories(databas
     });
 }
 
-/// Runs `sql` straight on the database, beside the store; the number it selects, if any.
-async fn run_sql(database: &TestDatabase, sql: &str) -> Option<i64> {
-    let url = database.url.expose();
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-        let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_optional(&pool)
-            .await
-            .expect("run");
-        pool.close().await;
-        number
-    } else {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_optional(&pool)
-            .await
-            .expect("run");
-        pool.close().await;
-        number
-    }
-}
-
-/// Runs `sql`, which changes the database, beside the store.
-async fn execute(database: &TestDatabase, sql: &str) {
-    run_sql(database, sql).await;
-}
-
-/// The count `sql` selects, read straight from the database.
-async fn count(database: &TestDatabase, sql: &str) -> i64 {
-    run_sql(database, sql).await.expect("a count")
-}
-
 async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database: TestDatabase) {
     let store = database.open_store().await;
     let usage = |id: u8| Step::Usage {
@@ -457,14 +425,14 @@ async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database:
         store.write_batch(batch).await.expect("write");
     }
     let rows = "SELECT count(*) FROM serving_log WHERE customer_id = 'busy-1'";
-    assert_eq!(count(&database, rows).await, 21, "one log row per batch");
+    assert_eq!(database.count(rows).await, 21, "one log row per batch");
 
     let id = CustomerId::parse("busy-1".to_owned()).expect("id");
     let reference = store.customer_records_from_tables(&id).await.expect("read");
     assert_eq!(store.customer_records(&id).await.expect("read"), reference);
     // The read compacts the state in the background.
     let mut waited = 0;
-    while count(&database, rows).await != 1 {
+    while database.count(rows).await != 1 {
         waited += 1;
         assert!(waited < 200, "the state was not compacted");
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
@@ -482,7 +450,7 @@ async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database:
     store.write_batch(&later[1..]).await.expect("write");
     let reference = store.customer_records_from_tables(&id).await.expect("read");
     assert_eq!(reference.as_ref().map(|r| r.history.usage.len()), Some(22));
-    assert_eq!(count(&database, rows).await, 2);
+    assert_eq!(database.count(rows).await, 2);
     assert_eq!(store.customer_records(&id).await.expect("read"), reference);
     let page = store.customer_page(None, 10).await.expect("page");
     assert_eq!(page.into_iter().next(), reference, "pages read the log too");
@@ -516,7 +484,7 @@ async fn a_customer_stored_before_serving_states_is_completed_online(database: T
     let reference = store.customer_records_from_tables(&id).await.expect("read");
 
     // As a database upgraded from a build without serving states holds it: no state row.
-    execute(&database, "DELETE FROM serving_state").await;
+    database.execute("DELETE FROM serving_state").await;
     assert_eq!(
         store.customer_records(&id).await.expect("read"),
         reference,
@@ -555,7 +523,7 @@ async fn a_customer_stored_before_serving_states_is_completed_online(database: T
     assert_eq!(again.examined, 0, "nothing is left to complete");
 
     // The completed state is trusted now, and its emptied tables would show otherwise.
-    execute(&database, "DELETE FROM usage_events").await;
+    database.execute("DELETE FROM usage_events").await;
     let served = store.customer_records(&id).await.expect("read");
     assert_eq!(served, reference, "read from the completed state");
     let page = store.customer_page(None, 10).await.expect("page");

@@ -11,6 +11,7 @@ use crate::helpers::{TestDatabase, on_every_backend};
 on_every_backend!(
     a_new_record_of_each_kind_is_accepted_and_counted,
     an_identical_resend_is_a_duplicate,
+    rows_fingerprinted_otherwise_are_judged_by_what_they_hold,
     an_immutable_record_with_new_content_is_a_conflict,
     a_newer_version_wins_and_an_older_one_is_superseded,
     a_different_version_with_the_same_time_is_a_conflict,
@@ -68,6 +69,37 @@ async fn an_identical_resend_is_a_duplicate(database: TestDatabase) {
     store.write_batch(&one_of_each("c-1")).await.expect("write");
     let outcomes = store.write_batch(&one_of_each("c-1")).await.expect("write");
     assert_eq!(outcomes, vec![Outcome::Duplicate; 6]);
+    assert_eq!(store.counts().await.expect("counts").total(), 6);
+}
+
+/// Stored fingerprints of another scheme (here: numbers that match nothing) do not decide:
+/// a resend is judged by what the stored row holds.
+async fn rows_fingerprinted_otherwise_are_judged_by_what_they_hold(database: TestDatabase) {
+    let store = database.open_store().await;
+    store.write_batch(&one_of_each("c-1")).await.expect("write");
+    for table in [
+        "customers",
+        "usage_events",
+        "interactions",
+        "surveys",
+        "churn_outcomes",
+        "recovery_cases",
+    ] {
+        database
+            .execute(&format!("UPDATE {table} SET fingerprint = 12345"))
+            .await;
+    }
+    let outcomes = store.write_batch(&one_of_each("c-1")).await.expect("write");
+    assert_eq!(outcomes, vec![Outcome::Duplicate; 6]);
+    let changed = parse(vec![fixtures::usage_event_of("c-1-u", "c-1", 99.0)]);
+    let outcomes = store.write_batch(&changed).await.expect("write");
+    assert_eq!(rejected_field(&outcomes[0]), "usage_event.event_id");
+    let mut changed_case = parse(vec![fixtures::recovery_case("c-1-r", "c-1", 0)]);
+    if let Record::RecoveryCase(case) = &mut changed_case[0] {
+        case.retained = Some(!case.retained.unwrap_or(false));
+    }
+    let outcomes = store.write_batch(&changed_case).await.expect("write");
+    assert_eq!(rejected_field(&outcomes[0]), "recovery_case.case_id");
     assert_eq!(store.counts().await.expect("counts").total(), 6);
 }
 

@@ -209,7 +209,7 @@ pub(super) async fn append(
              WHERE customer_id {} AND NOT (complete AND format = {FORMAT})",
             tx.ids_match()
         );
-        tx.execute_for_ids(sql, &ids).await?;
+        tx.rows_for_ids(&sql, &ids).await?;
     }
     Ok(())
 }
