@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use std::future::Future;
 
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -22,6 +23,10 @@ use crate::telemetry::metrics;
 /// Responses buffered per stream before the server stops reading requests: enough to keep the
 /// pipe full, and what bounds a stream's memory however long it runs.
 const STREAM_BUFFER: usize = 64;
+/// Requests of one stream answered at once: enough for their store reads to share queries
+/// (and, for recommendations, their decisions to share commits), few enough that one stream
+/// cannot take every connection of the store's pools for long.
+const STREAM_CONCURRENCY: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct ScoringService {
@@ -165,32 +170,46 @@ impl Scoring for ScoringService {
     }
 }
 
-/// Answers a stream of requests one at a time, in request order, each with what `answer`
-/// makes of it (a failure included: it never ends the stream). At most [`STREAM_BUFFER`]
-/// answers wait for a slow client before reading stops, so a stream's memory is bounded
-/// however long it runs; a client that goes away stops the reading.
-fn in_order<Q, A, F, Fut>(
-    mut requests: Streaming<Q>,
-    answer: F,
-) -> ReceiverStream<Result<A, Status>>
+/// Answers a stream of requests in request order, each with what `answer` makes of it (a
+/// failure included: it never ends the stream). Up to [`STREAM_CONCURRENCY`] requests are
+/// answered at once, each in a task of its own, so a stream's store reads are gathered
+/// together and its scoring spreads over the cores; at most [`STREAM_BUFFER`] answers wait
+/// for a slow client before reading stops, so a stream's memory is bounded however long it
+/// runs; a client that goes away stops the reading.
+fn in_order<Q, A, F, Fut>(requests: Streaming<Q>, answer: F) -> ReceiverStream<Result<A, Status>>
 where
     Q: Send + 'static,
     A: Send + 'static,
-    F: Fn(Q) -> Fut + Send + 'static,
-    Fut: Future<Output = A> + Send,
+    F: Fn(Q) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = A> + Send + 'static,
 {
     let (answers, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
-        loop {
-            let item = match requests.message().await {
-                Ok(Some(item)) => item,
-                Ok(None) => break,
-                Err(status) => {
-                    let _ = answers.send(Err(status)).await;
-                    break;
+        // The requests until the stream ends or fails; a failure is the last item.
+        let received = futures::stream::unfold(Some(requests), |requests| async move {
+            let mut requests = requests?;
+            match requests.message().await {
+                Ok(Some(item)) => Some((Ok(item), Some(requests))),
+                Ok(None) => None,
+                Err(status) => Some((Err(status), None)),
+            }
+        });
+        let answered = received
+            .map(|item| {
+                let answering = item.map(|item| tokio::spawn(answer(item)));
+                async move {
+                    match answering {
+                        Ok(task) => task
+                            .await
+                            .map_err(|_| Status::internal("answering a request failed")),
+                        Err(status) => Err(status),
+                    }
                 }
-            };
-            if answers.send(Ok(answer(item).await)).await.is_err() {
+            })
+            .buffered(STREAM_CONCURRENCY);
+        let mut answered = std::pin::pin!(answered);
+        while let Some(answer) = answered.next().await {
+            if answers.send(answer).await.is_err() {
                 break;
             }
         }

@@ -1,5 +1,6 @@
-//! PostgreSQL: the shared store when one machine is not enough. Every replica of the service
-//! connects to the same database; transactions keep batches atomic across them.
+//! PostgreSQL's dialect of the store: the shared database when one machine is not enough.
+//! Every replica of the service connects to the same database; transactions keep batches
+//! atomic across them.
 //!
 //! A batch of rows travels as one array per column and is expanded by `UNNEST`, so a whole
 //! batch is one statement whatever its size.

@@ -1,4 +1,5 @@
-//! The embedded default: one SQLite file, created and migrated on open.
+//! The embedded default, SQLite's dialect of the store: one file, created and migrated on
+//! open.
 //!
 //! All writes go through a single connection, so batches never contend for SQLite's one
 //! write lock inside this process; reads use a pool of their own. WAL mode lets reads run

@@ -1,5 +1,6 @@
-//! Statements with values bound in order (`$1…$n`), which the tables beyond the customer data
-//! — decisions, the audit trail — are written and read with, the same SQL on both backends.
+//! Statements with values bound in order (`$1…$n`), which every shared query beyond the
+//! ingest transaction — the registry, decisions, the audit trail, serving states, counts — is
+//! written and read with, the same SQL on both backends.
 
 use async_trait::async_trait;
 
