@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 
 use super::history::BoxedRow;
+use super::statements::IdLists;
 use super::{StoreError, fingerprint, serving, tables};
 use crate::domain::{FieldViolation, Record, RecordKind, Timestamp};
 
@@ -40,37 +41,34 @@ impl StoredVersion {
     }
 }
 
+/// The ids a [`BatchTransaction::write`] wrote.
+pub(super) type Written = Result<HashSet<String>, StoreError>;
+
 /// The SQL a backend runs inside one open transaction.
 #[async_trait]
 pub(super) trait BatchTransaction: Send {
     /// Writes records of one kind with distinct ids: inserts new ids, and for versioned kinds
     /// replaces stored rows that are older. Returns the ids actually written.
-    async fn write(
-        &mut self,
-        kind: RecordKind,
-        records: &[&Record],
-    ) -> Result<HashSet<String>, StoreError>;
+    async fn write(&mut self, kind: RecordKind, records: &[&Record]) -> Written;
 
-    /// SQL testing an id against the one list parameter of [`Self::rows_for_ids`].
-    fn ids_match(&self) -> &'static str;
-
-    /// A subquery of the ids in the one list parameter of [`Self::rows_for_ids`], for
-    /// `IN (…)`: joined rather than tested row by row, which PostgreSQL plans better for a
-    /// table about the size of the list.
-    fn id_list(&self) -> &'static str;
+    /// How SQL uses the one list parameter of [`Self::rows_for_ids`].
+    fn id_lists(&self) -> IdLists;
 
     /// Runs `sql`, whose one parameter is the list `ids`; the rows it returns, if any.
     async fn rows_for_ids(&mut self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
 
-    /// Inserts `rows` of `columns` into `table` in the backend's batched form, each statement
-    /// ending with `tail` (an `ON CONFLICT` clause, or nothing).
-    async fn insert_rows(
-        &mut self,
-        table: &str,
-        columns: &[(&str, tables::ColumnType)],
-        rows: &[Vec<tables::Value<'_>>],
-        tail: &str,
-    ) -> Result<(), StoreError>;
+    /// Inserts the rows of `insert` in the backend's batched form.
+    async fn insert_rows(&mut self, insert: Insert<'_>) -> Result<(), StoreError>;
+}
+
+/// Rows of `columns` for `table`, inserted with each statement ending in `tail` (an
+/// `ON CONFLICT` clause, or nothing).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Insert<'a> {
+    pub table: &'a str,
+    pub columns: &'a [(&'a str, tables::ColumnType)],
+    pub rows: &'a [Vec<tables::Value<'a>>],
+    pub tail: &'a str,
 }
 
 /// Which of `ids` are stored customers (including ones written earlier in this transaction).
@@ -80,7 +78,7 @@ async fn existing_customers(
 ) -> Result<HashSet<String>, StoreError> {
     let sql = format!(
         "SELECT customer_id FROM customers WHERE customer_id IN ({})",
-        tx.id_list()
+        tx.id_lists().list
     );
     let rows = tx.rows_for_ids(&sql, ids).await?;
     rows.iter()
@@ -98,7 +96,7 @@ async fn stored_versions(
     ids: &[&str],
 ) -> Result<HashMap<String, StoredVersion>, StoreError> {
     let table = tables::table(kind);
-    let sql = format!("{}{}", table.stored_versions_head(), tx.ids_match());
+    let sql = format!("{}{}", table.stored_versions_head(), tx.id_lists().matches);
     let rows = tx.rows_for_ids(&sql, ids).await?;
     let corrupt = |column: &str| StoreError::Corrupt(format!("{}.{column} is NULL", table.name));
     rows.iter()
@@ -166,7 +164,7 @@ pub(super) async fn write_batch(
             && !written.is_empty()
         {
             let ids: Vec<&str> = written.iter().map(String::as_str).collect();
-            let copy = tables::table(kind).copy_into_versions(versions, tx.ids_match());
+            let copy = tables::table(kind).copy_into_versions(versions, tx.id_lists().matches);
             tx.rows_for_ids(&copy, &ids).await?;
         }
         let unwritten: Vec<&str> = leader_records
@@ -247,7 +245,7 @@ async fn refingerprint_differing(
     }
     let table = tables::table(kind);
     let rows = tx
-        .rows_for_ids(&table.select_hashed(tx.ids_match()), &differing)
+        .rows_for_ids(&table.select_hashed(tx.id_lists().matches), &differing)
         .await?;
     for row in rows {
         let id = row.text(0)?.ok_or_else(|| {

@@ -5,20 +5,17 @@
 //! A batch of rows travels as one array per column and is expanded by `UNNEST`, so a whole
 //! batch is one statement whatever its size.
 
-use std::collections::HashSet;
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::batch::{self, BatchTransaction};
-use super::history::{BoxedRow, boxed};
+use super::batch::{self, BatchTransaction, Insert, Written};
+use super::history::BoxedRow;
 use super::sql::{Dialect, SqlStore};
-use super::statements::{self, Step};
+use super::statements::{self, Encoding, IdLists, On, Pools, Sql, Step};
 use super::tables::{self, ColumnType, Value};
-use super::{Backend, DatabaseUrl, Outcome, PoolOptions, PoolUsage, StoreError};
+use super::{Backend, DatabaseUrl, Outcome, PoolOptions, StoreError};
 use crate::domain::{Record, RecordKind, Timestamp};
 
 /// A store on a PostgreSQL database, shared by every replica.
@@ -39,17 +36,11 @@ pub(super) struct PostgresDb {
 
 #[async_trait]
 impl Dialect for PostgresDb {
-    const BACKEND: Backend = Backend::Postgres;
-    const IDS_MATCH: &'static str = IDS_MATCH;
+    type Database = Postgres;
 
     async fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
-        let connect = PgConnectOptions::from_str(url.expose())
-            .map_err(|e| StoreError::Config(format!("{url}: {e}")))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await?;
+        let connect: PgConnectOptions = statements::connect_options(url)?;
+        let pool = statements::open_pool(options.max_connections, &options, connect).await?;
         // The migrator takes an advisory lock, so replicas starting together migrate once.
         super::migrations::migrator(Backend::Postgres)
             .await?
@@ -65,48 +56,12 @@ impl Dialect for PostgresDb {
         Ok(outcomes)
     }
 
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
-        let done = statements::bound(sql, values, to_datetime)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn rows_with(
-        &self,
-        sql: &str,
-        values: &[Value<'_>],
-    ) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = statements::bound(sql, values, to_datetime)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(boxed(rows))
-    }
-
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError> {
-        statements::run_steps(
-            self.pool.begin().await?,
-            steps,
-            to_datetime,
-            sqlx::postgres::PgQueryResult::rows_affected,
-        )
-        .await
+        Postgres::run_steps(self.pool.begin().await?, steps).await
     }
 
-    async fn rows_for_ids(&self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(boxed(rows))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        tables::ping(&self.pool).await
-    }
-
-    fn pool_usage(&self) -> PoolUsage {
-        tables::pool_usage(&self.pool)
+    fn pools(&self) -> Pools<'_, Postgres> {
+        Pools::shared(&self.pool)
     }
 }
 
@@ -137,6 +92,28 @@ pub async fn follow_activations(url: &DatabaseUrl, notices: tokio::sync::mpsc::S
             return;
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+impl Encoding for Postgres {
+    const BACKEND: Backend = Backend::Postgres;
+    const IDS_MATCH: &'static str = IDS_MATCH;
+    const ID_LIST: &'static str = ID_LIST;
+
+    type Time = DateTime<Utc>;
+    /// A `text[]`.
+    type Ids = Vec<String>;
+
+    fn time(at: Timestamp) -> DateTime<Utc> {
+        to_datetime(at)
+    }
+
+    fn ids(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| (*id).to_owned()).collect()
+    }
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 
@@ -246,11 +223,7 @@ fn bind_columns<'q>(mut query: PgQuery<'q>, columns: &'q [ColumnArray<'q>]) -> P
 
 #[async_trait]
 impl BatchTransaction for PostgresBatch {
-    async fn write(
-        &mut self,
-        kind: RecordKind,
-        records: &[&Record],
-    ) -> Result<HashSet<String>, StoreError> {
+    async fn write(&mut self, kind: RecordKind, records: &[&Record]) -> Written {
         let table = tables::table(kind);
         let columns = column_arrays(table.columns, records.iter().map(|r| tables::row(r)));
         let insert = format!("{}{}", table.insert_head(), unnest(table.columns));
@@ -292,34 +265,21 @@ impl BatchTransaction for PostgresBatch {
             .map_err(StoreError::from)
     }
 
-    fn ids_match(&self) -> &'static str {
-        IDS_MATCH
-    }
-
-    fn id_list(&self) -> &'static str {
-        ID_LIST
+    fn id_lists(&self) -> IdLists {
+        IdLists::of::<Postgres>()
     }
 
     async fn rows_for_ids(&mut self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .bind(ids)
-            .fetch_all(&mut *self.0)
-            .await?;
-        Ok(boxed(rows))
+        Postgres::fetch_for_ids(On::Connection(&mut *self.0), sql, ids).await
     }
 
-    async fn insert_rows(
-        &mut self,
-        table: &str,
-        columns: &[(&str, ColumnType)],
-        rows: &[Vec<Value<'_>>],
-        tail: &str,
-    ) -> Result<(), StoreError> {
-        let arrays = column_arrays(columns, rows.iter().cloned());
+    async fn insert_rows(&mut self, insert: Insert<'_>) -> Result<(), StoreError> {
+        let arrays = column_arrays(insert.columns, insert.rows.iter().cloned());
         let sql = format!(
-            "{}{}{tail}",
-            tables::insert_head(table, columns),
-            unnest(columns)
+            "{}{}{}",
+            tables::insert_head(insert.table, insert.columns),
+            unnest(insert.columns),
+            insert.tail
         );
         bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), &arrays)
             .execute(&mut *self.0)

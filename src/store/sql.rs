@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use super::coalesce::Coalesced;
 use super::group_commit::GroupCommit;
 use super::history::{self, BoxedRow, RowSource};
-use super::statements::{Statements, Step};
-use super::tables::Value;
+use super::statements::{Encoding, On, Pools, Sql, Statements, Step};
+use super::tables::{self, Value};
 use super::{
     AuditEvent, AuditQuery, Backend, Completion, CustomerRecords, DatabaseUrl, Outcome,
     PoolOptions, PoolUsage, RecordCounts, Store, StoreError, StoredModel, audit, decisions,
@@ -26,10 +26,8 @@ use crate::model::ModelKind;
 /// What one database does its own way; everything else is [`SqlStore`]'s.
 #[async_trait]
 pub(super) trait Dialect: Clone + std::fmt::Debug + Send + Sync + 'static {
-    const BACKEND: Backend;
-
-    /// SQL testing a column against the one list parameter of [`Dialect::rows_for_ids`].
-    const IDS_MATCH: &'static str;
+    /// The database, with how it encodes times and id lists.
+    type Database: Sql;
 
     /// Connects to `url` and applies the migrations.
     async fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError>;
@@ -38,24 +36,11 @@ pub(super) trait Dialect: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// only if it succeeds.
     async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError>;
 
-    /// Runs `sql` with `values` bound to `$1…$n` on a writer; how many rows it changed.
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError>;
-
-    /// The rows of `sql` with `values` bound to `$1…$n`, from a reader.
-    async fn rows_with(&self, sql: &str, values: &[Value<'_>])
-    -> Result<Vec<BoxedRow>, StoreError>;
-
     /// As [`Statements::transact`].
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError>;
 
-    /// The rows of `sql`, whose one parameter is the list `ids`.
-    async fn rows_for_ids(&self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
-
-    /// Whether every pool answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// The connections of every pool, summed.
-    fn pool_usage(&self) -> PoolUsage;
+    /// The pools statements run on.
+    fn pools(&self) -> Pools<'_, Self::Database>;
 }
 
 /// A store on the database `D` speaks to.
@@ -83,13 +68,15 @@ impl<D: Dialect> SqlStore<D> {
 
 /// Trusted serving states, read in batches from `database`.
 fn state_reads<D: Dialect>(database: D) -> Coalesced<serving::State> {
-    let sql: Arc<str> = serving::select_states(D::IDS_MATCH).into();
+    let sql: Arc<str> = serving::select_states(D::Database::IDS_MATCH).into();
     Coalesced::start(
         Arc::new(move |ids: Vec<String>| {
             let (database, sql) = (database.clone(), Arc::clone(&sql));
             Box::pin(async move {
                 let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-                let rows = database.rows_for_ids(&sql, &ids).await?;
+                let rows =
+                    D::Database::fetch_for_ids(On::Pool(database.pools().reader()), &sql, &ids)
+                        .await?;
                 serving::trusted_states(&rows)
             })
         }),
@@ -100,7 +87,7 @@ fn state_reads<D: Dialect>(database: D) -> Coalesced<serving::State> {
 #[async_trait]
 impl<D: Dialect> Store for SqlStore<D> {
     fn backend(&self) -> Backend {
-        D::BACKEND
+        D::Database::BACKEND
     }
 
     async fn write_batch(&self, records: &[Record]) -> Result<Vec<Outcome>, StoreError> {
@@ -112,11 +99,18 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.database.ping().await
+        for pool in self.database.pools().each() {
+            D::Database::ping(pool).await?;
+        }
+        Ok(())
     }
 
     fn pool_usage(&self) -> PoolUsage {
-        self.database.pool_usage()
+        let pools = self.database.pools();
+        pools
+            .each()
+            .map(tables::pool_usage)
+            .fold(PoolUsage::default(), |a, b| a + b)
     }
 
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError> {
@@ -220,7 +214,7 @@ impl<D: Dialect> Store for SqlStore<D> {
 #[async_trait]
 impl<D: Dialect> Statements for SqlStore<D> {
     async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
-        self.database.execute_values(sql, values).await
+        D::Database::execute(self.database.pools().writer, sql, values).await
     }
 
     async fn rows_with(
@@ -228,7 +222,7 @@ impl<D: Dialect> Statements for SqlStore<D> {
         sql: &str,
         values: &[Value<'_>],
     ) -> Result<Vec<BoxedRow>, StoreError> {
-        self.database.rows_with(sql, values).await
+        D::Database::fetch(self.database.pools().reader(), sql, values).await
     }
 
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError> {
@@ -247,11 +241,11 @@ impl<D: Dialect> Statements for SqlStore<D> {
 #[async_trait]
 impl<D: Dialect> RowSource for SqlStore<D> {
     fn ids_match(&self) -> &'static str {
-        D::IDS_MATCH
+        D::Database::IDS_MATCH
     }
 
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        self.database.rows_for_ids(&sql, ids).await
+        D::Database::fetch_for_ids(On::Pool(self.database.pools().reader()), &sql, ids).await
     }
 
     async fn trusted_state(&self, customer_id: &str) -> Result<Option<serving::State>, StoreError> {

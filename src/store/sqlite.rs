@@ -7,21 +7,18 @@
 //! which is what "accepted" promises.
 
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
 
-use super::batch::{self, BatchTransaction};
-use super::history::{BoxedRow, boxed};
+use super::batch::{self, BatchTransaction, Insert, Written};
+use super::history::BoxedRow;
 use super::sql::{Dialect, SqlStore};
-use super::statements::{self, Step};
-use super::tables::{self, ColumnType, Value};
-use super::{Backend, DatabaseUrl, Outcome, PoolOptions, PoolUsage, StoreError};
+use super::statements::{self, Encoding, IdLists, On, Pools, Sql, Step};
+use super::tables::{self, Value};
+use super::{Backend, DatabaseUrl, Outcome, PoolOptions, StoreError};
 use crate::domain::{Record, RecordKind, Timestamp};
 
 /// A store on one SQLite file.
@@ -52,12 +49,10 @@ pub(super) struct SqliteDb {
 
 #[async_trait]
 impl Dialect for SqliteDb {
-    const BACKEND: Backend = Backend::Sqlite;
-    const IDS_MATCH: &'static str = IDS_MATCH;
+    type Database = Sqlite;
 
     async fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
-        let connect = SqliteConnectOptions::from_str(url.expose())
-            .map_err(|e| StoreError::Config(format!("{url}: {e}")))?
+        let connect = statements::connect_options::<SqliteConnectOptions>(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -73,20 +68,12 @@ impl Dialect for SqliteDb {
             ),
             None => connect.clone(),
         };
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(writer_connect)
-            .await?;
+        let writer = statements::open_pool(1, &options, writer_connect).await?;
         super::migrations::migrator(Backend::Sqlite)
             .await?
             .run(&writer)
             .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await?;
+        let reader = statements::open_pool(options.max_connections, &options, connect).await?;
         Ok(Self { writer, reader })
     }
 
@@ -110,35 +97,11 @@ impl Dialect for SqliteDb {
         written
     }
 
-    async fn execute_values(&self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
-        let done = statements::bound(sql, values, Timestamp::unix_micros)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn rows_with(
-        &self,
-        sql: &str,
-        values: &[Value<'_>],
-    ) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = statements::bound(sql, values, Timestamp::unix_micros)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(boxed(rows))
-    }
-
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError> {
         let mut connection = self.writer.acquire().await?;
         let done = async {
             let tx = connection.begin_with("BEGIN IMMEDIATE").await?;
-            statements::run_steps(
-                tx,
-                steps,
-                Timestamp::unix_micros,
-                sqlx::sqlite::SqliteQueryResult::rows_affected,
-            )
-            .await
+            Sqlite::run_steps(tx, steps).await
         }
         .await;
         if done.is_err() {
@@ -148,21 +111,31 @@ impl Dialect for SqliteDb {
         done
     }
 
-    async fn rows_for_ids(&self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .bind(json_ids(ids))
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(boxed(rows))
+    fn pools(&self) -> Pools<'_, Sqlite> {
+        Pools::split(&self.writer, &self.reader)
+    }
+}
+
+impl Encoding for Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
+    const IDS_MATCH: &'static str = IDS_MATCH;
+    const ID_LIST: &'static str = ID_LIST;
+
+    /// Microseconds since 1970 (UTC), an INTEGER.
+    type Time = i64;
+    /// A JSON array, read back as rows by [`ID_LIST`].
+    type Ids = String;
+
+    fn time(at: Timestamp) -> i64 {
+        at.unix_micros()
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        tables::ping(&self.writer).await?;
-        tables::ping(&self.reader).await
+    fn ids(ids: &[&str]) -> String {
+        json_ids(ids)
     }
 
-    fn pool_usage(&self) -> PoolUsage {
-        tables::pool_usage(&self.writer) + tables::pool_usage(&self.reader)
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 
@@ -190,11 +163,7 @@ fn push_value<'a>(
 
 #[async_trait]
 impl BatchTransaction for SqliteBatch<'_> {
-    async fn write(
-        &mut self,
-        kind: RecordKind,
-        records: &[&Record],
-    ) -> Result<HashSet<String>, StoreError> {
+    async fn write(&mut self, kind: RecordKind, records: &[&Record]) -> Written {
         let table = tables::table(kind);
         let rows_per_statement = MAX_PARAMETERS / table.columns.len();
         let head = table.insert_head();
@@ -214,38 +183,27 @@ impl BatchTransaction for SqliteBatch<'_> {
         Ok(written)
     }
 
-    fn ids_match(&self) -> &'static str {
-        IDS_MATCH
-    }
-
-    fn id_list(&self) -> &'static str {
-        ID_LIST
+    fn id_lists(&self) -> IdLists {
+        IdLists::of::<Sqlite>()
     }
 
     async fn rows_for_ids(&mut self, sql: &str, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .bind(json_ids(ids))
-            .fetch_all(&mut *self.0)
-            .await?;
-        Ok(boxed(rows))
+        Sqlite::fetch_for_ids(On::Connection(&mut *self.0), sql, ids).await
     }
 
-    async fn insert_rows(
-        &mut self,
-        table: &str,
-        columns: &[(&str, ColumnType)],
-        rows: &[Vec<Value<'_>>],
-        tail: &str,
-    ) -> Result<(), StoreError> {
-        let head = tables::insert_head(table, columns);
-        for chunk in rows.chunks(MAX_PARAMETERS / columns.len().max(1)) {
+    async fn insert_rows(&mut self, insert: Insert<'_>) -> Result<(), StoreError> {
+        let head = tables::insert_head(insert.table, insert.columns);
+        for chunk in insert
+            .rows
+            .chunks(MAX_PARAMETERS / insert.columns.len().max(1))
+        {
             let mut query = QueryBuilder::<Sqlite>::new(head.as_str());
             query.push_values(chunk, |mut row, values| {
                 for value in values {
                     push_value(&mut row, *value);
                 }
             });
-            query.push(tail);
+            query.push(insert.tail);
             query.build().execute(&mut *self.0).await?;
         }
         Ok(())

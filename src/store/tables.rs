@@ -398,17 +398,6 @@ impl Table {
     }
 }
 
-/// One trivial query through `pool`: whether the database answers at all.
-pub(super) async fn ping<DB>(pool: &sqlx::Pool<DB>) -> Result<(), super::StoreError>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-{
-    sqlx::query("SELECT 1").execute(pool).await?;
-    Ok(())
-}
-
 /// How `pool` is used now.
 pub(super) fn pool_usage<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> super::PoolUsage {
     let size = pool.size();

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::StoreError;
-use super::batch::BatchTransaction;
+use super::batch::{BatchTransaction, Insert};
 use super::history::{self, BoxedRow, CustomerRecords};
 use super::rows::{self, ReadRow};
 use super::statements::{Statements, Step};
@@ -188,18 +188,23 @@ pub(super) async fn append(
         return Ok(());
     }
     let rows: Vec<Vec<Value<'_>>> = appends.iter().map(log_row).collect();
-    tx.insert_rows("serving_log", LOG_COLUMNS, &rows, "")
-        .await?;
+    tx.insert_rows(Insert {
+        table: "serving_log",
+        columns: LOG_COLUMNS,
+        rows: &rows,
+        tail: "",
+    })
+    .await?;
     let (new, existing): (Vec<&Append<'_>>, Vec<&Append<'_>>) =
         appends.iter().partition(|a| a.new_customer);
     if !new.is_empty() {
         let heads: Vec<Vec<Value<'_>>> = new.iter().map(|a| head_row(a.customer_id)).collect();
-        tx.insert_rows(
-            "serving_state",
-            HEAD_COLUMNS,
-            &heads,
-            " ON CONFLICT (customer_id) DO NOTHING",
-        )
+        tx.insert_rows(Insert {
+            table: "serving_state",
+            columns: HEAD_COLUMNS,
+            rows: &heads,
+            tail: " ON CONFLICT (customer_id) DO NOTHING",
+        })
         .await?;
     }
     if !existing.is_empty() {
@@ -207,7 +212,7 @@ pub(super) async fn append(
         let sql = format!(
             "UPDATE serving_state SET revision = revision + 1 \
              WHERE customer_id {} AND NOT (complete AND format = {FORMAT})",
-            tx.ids_match()
+            tx.id_lists().matches
         );
         tx.rows_for_ids(&sql, &ids).await?;
     }
