@@ -87,12 +87,17 @@ impl<T: Clone + Send + 'static> GroupCommit<T> {
 
 /// Commits the queue's items in batches until it is empty.
 async fn write_batches<S, T>(queue: Arc<Mutex<Queue<T>>>, store: S, write_all: WriteAll<S, T>) {
-    let _running = Running(Arc::clone(&queue));
+    let mut running = Running {
+        queue: Arc::clone(&queue),
+        ended: false,
+    };
     loop {
         let batch: Vec<(T, oneshot::Sender<Committed>)> = {
             let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
             if queue.waiting.is_empty() {
+                // From here the next caller starts a writer of its own.
                 queue.writing = false;
+                running.ended = true;
                 return;
             }
             let taken = queue.waiting.len().min(MAX_BATCH);
@@ -107,17 +112,23 @@ async fn write_batches<S, T>(queue: Arc<Mutex<Queue<T>>>, store: S, write_all: W
     }
 }
 
-/// Marks the writer task's end however it ends: were it to panic, the callers still
-/// waiting are answered (they write alone) and the next caller starts a new task.
-struct Running<T>(Arc<Mutex<Queue<T>>>);
+/// The writer task's hold on its queue. Should the task end other than by finding the
+/// queue empty (a panic, or its runtime shutting down), the callers still waiting are
+/// answered (they write alone) and the next caller starts a new task.
+struct Running<T> {
+    queue: Arc<Mutex<Queue<T>>>,
+    /// Whether the task ended by finding the queue empty, having handed the queue on.
+    ended: bool,
+}
 
 impl<T> Drop for Running<T> {
     fn drop(&mut self) {
-        let mut queue = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if queue.writing {
-            queue.writing = false;
-            queue.waiting.clear();
+        if self.ended {
+            return;
         }
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.writing = false;
+        queue.waiting.clear();
     }
 }
 
@@ -199,5 +210,34 @@ mod tests {
         commits.write(&store, 2, write_all).await.expect("stored");
         let stored: Vec<u32> = store.batches.lock().unwrap().concat();
         assert!(stored.contains(&1) && stored.contains(&2), "{stored:?}");
+    }
+
+    fn panics_first<'a>(
+        store: &'a Recorder,
+        items: &'a [u32],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if store.attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("the first commit fails hard");
+            }
+            store.batches.lock().unwrap().push(items.to_vec());
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_panics_leaves_its_callers_answered_and_the_queue_usable() {
+        let (commits, store) = (GroupCommit::default(), Recorder::default());
+        let writes = (0..10).map(|i| commits.write(&store, i, panics_first));
+        for written in futures::future::join_all(writes).await {
+            written.expect("stored alone after the panic");
+        }
+        commits
+            .write(&store, 10, panics_first)
+            .await
+            .expect("stored");
+        let mut stored: Vec<u32> = store.batches.lock().unwrap().concat();
+        stored.sort_unstable();
+        assert_eq!(stored, (0..=10).collect::<Vec<_>>());
     }
 }
