@@ -601,115 +601,109 @@ async fn measure_backend(backend: &Backend, customers: usize) -> anyhow::Result<
             };
             report(line, &[measured], &health);
         }
-        drop((plain, secure));
-        stop.send(()).ok();
-        secure_stop.send(()).ok();
-        serving.await??;
-        secure_serving.await??;
-        std::fs::remove_dir_all(&directory).ok();
-        fresh.remove().await?;
-        return Ok(());
-    }
+    } else {
+        // One discarded pass over the reference and an inline line first: new connections, cold
+        // caches and a cold allocator would otherwise slow round 1's reference alone and inflate
+        // its ratios.
+        measure(|_| health_check.clone(), check(plain.clone())).await?;
+        measure(|i| encoded[i % encoded.len()].clone(), score(plain.clone())).await?;
+        measure(|_| health_check.clone(), check(secure.clone())).await?;
+        let (mut health, mut inline, mut recent, mut stored, mut recommends, mut recent_trees) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        let (mut secure_health, mut secure_recent, mut what_ifs) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            secure_health.push(measure(|_| health_check.clone(), check(secure.clone())).await?);
+            secure_recent.push(
+                measure(
+                    |i| recent_encoded[i % recent_encoded.len()].clone(),
+                    score(secure.clone()),
+                )
+                .await?,
+            );
+            health.push(measure(|_| health_check.clone(), check(plain.clone())).await?);
+            inline
+                .push(measure(|i| encoded[i % encoded.len()].clone(), score(plain.clone())).await?);
+            recent.push(
+                measure(
+                    |i| recent_encoded[i % recent_encoded.len()].clone(),
+                    score(plain.clone()),
+                )
+                .await?,
+            );
+            stored.push(
+                measure(
+                    |i| stored_encoded[i % stored_encoded.len()].clone(),
+                    score(plain.clone()),
+                )
+                .await?,
+            );
+            recommends.push(
+                measure(
+                    |i| recommend_encoded[i % recommend_encoded.len()].clone(),
+                    recommend(plain.clone()),
+                )
+                .await?,
+            );
+            what_ifs.push(
+                measure(
+                    |i| what_if_encoded[i % what_if_encoded.len()].clone(),
+                    recommend(plain.clone()),
+                )
+                .await?,
+            );
+            slot.replace(Arc::clone(&tree_model));
+            recent_trees.push(
+                measure(
+                    |i| recent_encoded[i % recent_encoded.len()].clone(),
+                    score(plain.clone()),
+                )
+                .await?,
+            );
+            slot.replace(Arc::clone(&logistic_model));
+        }
 
-    // One discarded pass over the reference and an inline line first: new connections, cold
-    // caches and a cold allocator would otherwise slow round 1's reference alone and inflate
-    // its ratios.
-    measure(|_| health_check.clone(), check(plain.clone())).await?;
-    measure(|i| encoded[i % encoded.len()].clone(), score(plain.clone())).await?;
-    measure(|_| health_check.clone(), check(secure.clone())).await?;
-    let (mut health, mut inline, mut recent, mut stored, mut recommends, mut recent_trees) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let (mut secure_health, mut secure_recent, mut what_ifs) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        secure_health.push(measure(|_| health_check.clone(), check(secure.clone())).await?);
-        secure_recent.push(
-            measure(
-                |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(secure.clone()),
-            )
-            .await?,
-        );
-        health.push(measure(|_| health_check.clone(), check(plain.clone())).await?);
-        inline.push(measure(|i| encoded[i % encoded.len()].clone(), score(plain.clone())).await?);
-        recent.push(
-            measure(
-                |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(plain.clone()),
-            )
-            .await?,
-        );
-        stored.push(
-            measure(
-                |i| stored_encoded[i % stored_encoded.len()].clone(),
-                score(plain.clone()),
-            )
-            .await?,
-        );
-        recommends.push(
-            measure(
-                |i| recommend_encoded[i % recommend_encoded.len()].clone(),
-                recommend(plain.clone()),
-            )
-            .await?,
-        );
-        what_ifs.push(
-            measure(
-                |i| what_if_encoded[i % what_if_encoded.len()].clone(),
-                recommend(plain.clone()),
-            )
-            .await?,
-        );
-        slot.replace(Arc::clone(&tree_model));
-        recent_trees.push(
-            measure(
-                |i| recent_encoded[i % recent_encoded.len()].clone(),
-                score(plain.clone()),
-            )
-            .await?,
-        );
-        slot.replace(Arc::clone(&logistic_model));
-    }
-
-    println!(
-        "scoring benchmark on {}, {customers} customers: model {}, {ROUNDS} rounds of {LINE_DURATION:?} per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
+        println!(
+            "scoring benchmark on {}, {customers} customers: model {}, {ROUNDS} rounds of {LINE_DURATION:?} per line, {CONCURRENCY} in flight over {CONNECTIONS} connections; \
          inline snapshots of a year average {full_records:.0} records ({full_bytes} bytes), of 90 days {recent_records:.0} ({recent_bytes} bytes)",
-        backend.name(),
-        model.version
-    );
-    println!(
-        "service work per year-long inline request (decode, check, score; one core, no network): {service_work:?}"
-    );
-    println!(
-        "{:<34} {:>10} {:>14} {:>11} {:>9} {:>9}",
-        "rpc", "requests/s", "÷ health check", "range", "p50 ms", "p99 ms"
-    );
-    report("grpc.health.v1 Check (reference)", &health, &health);
-    report("ScoreCustomer, inline, 1 year", &inline, &health);
-    report("ScoreCustomer, inline, 90 days", &recent, &health);
-    report("  the same, tree model", &recent_trees, &health);
-    report("ScoreCustomer, stored customer", &stored, &health);
-    report("RecommendRecovery, stored customer", &recommends, &health);
-    report("  the same, what-if (not stored)", &what_ifs, &health);
-    report(
-        "Check, TLS + API key (reference)",
-        &secure_health,
-        &secure_health,
-    );
-    report(
-        "ScoreCustomer, 90 days, TLS + key",
-        &secure_recent,
-        &secure_health,
-    );
-    println!(
-        "90-day inline ratio, TLS + key minus plaintext: {:+.3}",
-        median_ratio(&secure_recent, &secure_health) - median_ratio(&recent, &health)
-    );
+            backend.name(),
+            model.version
+        );
+        println!(
+            "service work per year-long inline request (decode, check, score; one core, no network): {service_work:?}"
+        );
+        println!(
+            "{:<34} {:>10} {:>14} {:>11} {:>9} {:>9}",
+            "rpc", "requests/s", "÷ health check", "range", "p50 ms", "p99 ms"
+        );
+        report("grpc.health.v1 Check (reference)", &health, &health);
+        report("ScoreCustomer, inline, 1 year", &inline, &health);
+        report("ScoreCustomer, inline, 90 days", &recent, &health);
+        report("  the same, tree model", &recent_trees, &health);
+        report("ScoreCustomer, stored customer", &stored, &health);
+        report("RecommendRecovery, stored customer", &recommends, &health);
+        report("  the same, what-if (not stored)", &what_ifs, &health);
+        report(
+            "Check, TLS + API key (reference)",
+            &secure_health,
+            &secure_health,
+        );
+        report(
+            "ScoreCustomer, 90 days, TLS + key",
+            &secure_recent,
+            &secure_health,
+        );
+        println!(
+            "90-day inline ratio, TLS + key minus plaintext: {:+.3}",
+            median_ratio(&secure_recent, &secure_health) - median_ratio(&recent, &health)
+        );
+    }
 
     drop(plain);
     drop(secure);

@@ -177,30 +177,45 @@ pub(super) async fn write_batch(
         } else {
             stored_versions(tx, kind, &unwritten).await?
         };
-        refingerprint_differing(tx, kind, &leader_records, &mut stored).await?;
+        // The fingerprints of the records to judge against what is stored, each taken once.
+        let fingerprints: HashMap<&str, i64> = leader_records
+            .iter()
+            .filter(|r| stored.contains_key(r.id()))
+            .map(|r| (r.id(), fingerprint::of_record(r)))
+            .collect();
+        refingerprint_differing(tx, kind, &leader_records, &fingerprints, &mut stored).await?;
 
-        // What each id holds once this batch commits: the leader if it was written or equal
-        // to what was stored, otherwise whatever was stored before.
+        // What each id holds once this batch commits, which the followers are judged by: the
+        // leader if it was written or equal to what was stored, otherwise whatever was
+        // stored before.
         let mut now_stored: HashMap<&str, StoredVersion> = HashMap::new();
         for &position in &leaders {
             let record = &records[position];
             let outcome = if written.contains(record.id()) {
                 Outcome::Accepted
             } else {
-                judge(record, stored.get(record.id()).copied())
+                let fingerprint = fingerprints
+                    .get(record.id())
+                    .copied()
+                    .unwrap_or_else(|| fingerprint::of_record(record));
+                judge(record, fingerprint, stored.get(record.id()).copied())
             };
-            let holds = match outcome {
-                Outcome::Accepted | Outcome::Duplicate => Some(StoredVersion::of(record)),
-                Outcome::Superseded | Outcome::Rejected(_) => stored.get(record.id()).copied(),
-            };
-            if let Some(holds) = holds {
-                now_stored.insert(record.id(), holds);
+            if !followers.is_empty() {
+                let holds = match outcome {
+                    Outcome::Accepted | Outcome::Duplicate => Some(StoredVersion::of(record)),
+                    Outcome::Superseded | Outcome::Rejected(_) => stored.get(record.id()).copied(),
+                };
+                if let Some(holds) = holds {
+                    now_stored.insert(record.id(), holds);
+                }
             }
             outcomes[position] = Some(outcome);
         }
         for position in followers {
             let record = &records[position];
-            outcomes[position] = Some(judge(record, now_stored.get(record.id()).copied()));
+            let fingerprint = fingerprint::of_record(record);
+            let holds = now_stored.get(record.id()).copied();
+            outcomes[position] = Some(judge(record, fingerprint, holds));
         }
     }
 
@@ -229,13 +244,15 @@ async fn refingerprint_differing(
     tx: &mut dyn BatchTransaction,
     kind: RecordKind,
     records: &[&Record],
+    fingerprints: &HashMap<&str, i64>,
     stored: &mut HashMap<String, StoredVersion>,
 ) -> Result<(), StoreError> {
     let differing: Vec<&str> = records
         .iter()
         .filter(|record| {
+            let fingerprint = fingerprints.get(record.id());
             stored.get(record.id()).is_some_and(|s| {
-                s.version == record.version() && s.fingerprint != fingerprint::of_record(record)
+                s.version == record.version() && Some(&s.fingerprint) != fingerprint
             })
         })
         .map(|record| record.id())
@@ -313,14 +330,15 @@ fn leaders_and_followers(records: &[Record], positions: &[usize]) -> (Vec<usize>
     (leaders, followers)
 }
 
-/// The outcome of a record that was not written, given what is stored under its id.
-fn judge(record: &Record, stored: Option<StoredVersion>) -> Outcome {
+/// The outcome of a record that was not written, given its fingerprint and what is stored
+/// under its id.
+fn judge(record: &Record, fingerprint: i64, stored: Option<StoredVersion>) -> Outcome {
     let kind = record.kind();
     let Some(stored) = stored else {
         // Only reachable if the row vanished between statements; nothing was lost.
         return Outcome::Rejected(not_stored(kind.field_name()));
     };
-    if stored.fingerprint == fingerprint::of_record(record) {
+    if stored.fingerprint == fingerprint {
         return Outcome::Duplicate;
     }
     let id_field = format!("{}.{}", kind.field_name(), kind.id_field());

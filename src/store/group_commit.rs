@@ -137,11 +137,13 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A store that records each committed batch, and refuses any batch holding `bad`.
+    /// A store that records each committed batch, refuses any batch holding [`BAD`], and
+    /// with `panics_first` panics on its first commit.
     #[derive(Clone, Default)]
     struct Recorder {
         batches: Arc<Mutex<Vec<Vec<u32>>>>,
         attempts: Arc<AtomicUsize>,
+        panics_first: bool,
     }
 
     const BAD: u32 = 13;
@@ -151,7 +153,11 @@ mod tests {
         items: &'a [u32],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            store.attempts.fetch_add(1, Ordering::SeqCst);
+            let earlier = store.attempts.fetch_add(1, Ordering::SeqCst);
+            assert!(
+                !(store.panics_first && earlier == 0),
+                "the first commit fails hard"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             if items.contains(&BAD) {
                 return Err(StoreError::Config("a bad item".into()));
@@ -212,30 +218,18 @@ mod tests {
         assert!(stored.contains(&1) && stored.contains(&2), "{stored:?}");
     }
 
-    fn panics_first<'a>(
-        store: &'a Recorder,
-        items: &'a [u32],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            if store.attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                panic!("the first commit fails hard");
-            }
-            store.batches.lock().unwrap().push(items.to_vec());
-            Ok(())
-        })
-    }
-
     #[tokio::test]
     async fn a_writer_that_panics_leaves_its_callers_answered_and_the_queue_usable() {
-        let (commits, store) = (GroupCommit::default(), Recorder::default());
-        let writes = (0..10).map(|i| commits.write(&store, i, panics_first));
+        let store = Recorder {
+            panics_first: true,
+            ..Recorder::default()
+        };
+        let commits = GroupCommit::default();
+        let writes = (0..10).map(|i| commits.write(&store, i, write_all));
         for written in futures::future::join_all(writes).await {
             written.expect("stored alone after the panic");
         }
-        commits
-            .write(&store, 10, panics_first)
-            .await
-            .expect("stored");
+        commits.write(&store, 10, write_all).await.expect("stored");
         let mut stored: Vec<u32> = store.batches.lock().unwrap().concat();
         stored.sort_unstable();
         assert_eq!(stored, (0..=10).collect::<Vec<_>>());

@@ -28,26 +28,31 @@ enum Cleanup {
     PostgresDatabase { admin_url: String, name: String },
 }
 
+/// The number `sql` selects on `pool`, if any; the pool is closed afterwards.
+async fn number_from<DB>(pool: &sqlx::Pool<DB>, sql: &str) -> Option<i64>
+where
+    DB: sqlx::Database,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_optional(pool)
+        .await
+        .expect("run");
+    pool.close().await;
+    number
+}
+
 impl TestDatabase {
     /// The number `sql` selects, if any, run beside the store on a connection of its own.
     pub async fn run_sql(&self, sql: &str) -> Option<i64> {
         let url = self.url.expose();
         if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-            let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_optional(&pool)
-                .await
-                .expect("run");
-            pool.close().await;
-            number
+            number_from(&sqlx::SqlitePool::connect(url).await.expect("connect"), sql).await
         } else {
-            let pool = sqlx::PgPool::connect(url).await.expect("connect");
-            let number = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_optional(&pool)
-                .await
-                .expect("run");
-            pool.close().await;
-            number
+            number_from(&sqlx::PgPool::connect(url).await.expect("connect"), sql).await
         }
     }
 
