@@ -75,6 +75,16 @@ impl Dataset {
             },
         )
     }
+
+    /// The rows at `indices`, in that order (the parts of a cross-validation).
+    pub fn select(&self, indices: &[usize]) -> Result<Dataset, ModelError> {
+        let dataset = Dataset {
+            features: self.features.select(Axis(0), indices),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        };
+        dataset.check_shape()?;
+        Ok(dataset)
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +130,15 @@ mod tests {
         let (all, none) = data.split_at(10);
         assert_eq!(all.rows(), 3);
         assert_eq!(none.rows(), 0);
+    }
+
+    #[test]
+    fn select_takes_the_rows_asked_for_in_order() {
+        let data = Dataset::new(array![[1.0], [2.0], [3.0]], vec![true, false, true])
+            .expect("valid dataset");
+        let picked = data.select(&[2, 0]).expect("rows");
+        assert_eq!(picked.features, array![[3.0], [1.0]]);
+        assert_eq!(picked.labels, vec![true, true]);
+        assert!(matches!(data.select(&[]), Err(ModelError::EmptyDataset)));
     }
 }

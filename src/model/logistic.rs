@@ -29,6 +29,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::artifact::check_model_lengths;
 use super::{Dataset, ModelError, ValidTrainParams};
 
 /// Per-feature standardization learned from the training rows: `(x - mean) / scale`.
@@ -192,7 +193,46 @@ pub fn train_logistic(
     data: &Dataset,
     params: &ValidTrainParams,
 ) -> Result<LogisticModel, ModelError> {
+    train_logistic_with(data, params, &LogisticFit::default())
+}
+
+/// What [`train_logistic_with`] may change about a fit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogisticFit<'a> {
+    /// Each coefficient's own L2 penalty λⱼ over the summed loss, in place of
+    /// `params.l2_penalty()` for all (glmnet's `penalty.factor`, as strengths): a larger one
+    /// shrinks that coefficient harder. Empty means `params.l2_penalty()` for every column.
+    pub column_penalties: &'a [f64],
+    /// A model of the same columns to start the solve from instead of the warm-start
+    /// cascade: along a path of penalties, the last one's solution is close to the next
+    /// one's (glmnet's warm starts).
+    pub start: Option<&'a LogisticModel>,
+}
+
+/// [`train_logistic`] with [`LogisticFit`]'s changes.
+pub fn train_logistic_with(
+    data: &Dataset,
+    params: &ValidTrainParams,
+    fit: &LogisticFit<'_>,
+) -> Result<LogisticModel, ModelError> {
     data.check_shape()?;
+    let columns = data.features.ncols();
+    let given = fit.column_penalties;
+    if !given.is_empty() && given.len() != columns {
+        return Err(ModelError::InvalidParameter {
+            name: "column_penalties",
+            reason: format!("{} penalties for {columns} columns", given.len()),
+        });
+    }
+    if let Some(bad) = given.iter().find(|f| !f.is_finite() || **f < 0.0) {
+        return Err(ModelError::InvalidParameter {
+            name: "column_penalties",
+            reason: format!("must be finite and >= 0, got {bad}"),
+        });
+    }
+    if let Some(start) = fit.start {
+        check_model_lengths(&start.scaler, &start.coefficients, columns)?;
+    }
     let rows = data.rows();
     let positives = data.positives();
     if positives == 0 || positives == rows {
@@ -201,10 +241,25 @@ pub fn train_logistic(
             label: positives == rows,
         });
     }
+    let penalties: Vec<f64> = if given.is_empty() {
+        vec![params.l2_penalty(); columns]
+    } else {
+        given.to_vec()
+    };
     let scaler = Scaler::fit(data.features.view());
     let x = standardize_column_major(data.features.view(), &scaler)?;
     let labels = Array1::from(data.labels.clone());
-    let (coefficients, intercept) = solve(x.view(), &labels, params)?;
+    let (coefficients, intercept) = match fit.start {
+        Some(start) => fit_once(
+            x.view(),
+            &labels,
+            &penalties,
+            params.gradient_tolerance(),
+            params.max_iterations(),
+            Some(&(start.coefficients.clone(), start.intercept)),
+        )?,
+        None => solve(x.view(), &labels, &penalties, params)?,
+    };
     Ok(LogisticModel {
         scaler,
         coefficients,
@@ -290,9 +345,10 @@ fn standardize_column_major(
 fn solve(
     x: ArrayView2<'_, Work>,
     labels: &Array1<bool>,
+    penalties: &[f64],
     params: &ValidTrainParams,
 ) -> Result<(Vec<f64>, f64), ModelError> {
-    solve_in_stages(x, labels, params, &warm_start_stages(x.nrows()))
+    solve_in_stages(x, labels, penalties, params, &warm_start_stages(x.nrows()))
 }
 
 /// The subsample sizes to warm-start through, smallest first; none for small data.
@@ -312,6 +368,7 @@ fn warm_start_stages(rows: usize) -> Vec<usize> {
 fn solve_in_stages(
     x: ArrayView2<'_, Work>,
     labels: &Array1<bool>,
+    penalties: &[f64],
     params: &ValidTrainParams,
     stages: &[usize],
 ) -> Result<(Vec<f64>, f64), ModelError> {
@@ -326,10 +383,11 @@ fn solve_in_stages(
         let sub_labels: Array1<bool> = picked.iter().map(|&i| labels[i]).collect();
         // The penalty scales with the rows so the subsample's optimum estimates the full one's.
         let fraction = stage_rows as f64 / rows as f64;
+        let scaled: Vec<f64> = penalties.iter().map(|p| p * fraction).collect();
         let fitted = fit_once(
             sub_x.view(),
             &sub_labels,
-            params.l2_penalty() * fraction,
+            &scaled,
             params.gradient_tolerance(),
             params.max_iterations(),
             start.as_ref(),
@@ -339,7 +397,7 @@ fn solve_in_stages(
     fit_once(
         x,
         labels,
-        params.l2_penalty(),
+        penalties,
         params.gradient_tolerance(),
         params.max_iterations(),
         start.as_ref(),
@@ -362,13 +420,13 @@ fn gather_rows(x: ArrayView2<'_, Work>, picked: &[usize]) -> Array2<Work> {
 fn fit_once(
     x: ArrayView2<'_, Work>,
     labels: &Array1<bool>,
-    l2_penalty: f64,
+    penalties: &[f64],
     gradient_tolerance: f64,
     max_iterations: u64,
     start: Option<&(Vec<f64>, f64)>,
 ) -> Result<(Vec<f64>, f64), ModelError> {
     let rows = x.nrows();
-    let objective = Objective::new(x, labels, l2_penalty)?;
+    let objective = Objective::new(x, labels, penalties)?;
     // The solver stops when the L2 norm of the SUMMED gradient is below its tolerance. Since
     // max|gᵢ| ≤ ‖g‖₂, `rows × tol` guarantees scikit-learn's criterion.
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), LBFGS_MEMORY)
@@ -405,7 +463,8 @@ const LBFGS_MEMORY: usize = 10;
 const EVALUATION_BLOCK_ROWS: usize = 4_096;
 
 /// The L2-penalised logistic loss of P(label = true) over column-major rows, as
-/// linfa-logistic defines it — Σᵢ log(1 + exp(−yᵢ·zᵢ)) + λ/2·‖w‖², the intercept unpenalised —
+/// linfa-logistic defines it — Σᵢ log(1 + exp(−yᵢ·zᵢ)) + Σⱼ λⱼ/2·wⱼ², the intercept unpenalised
+/// (linfa-logistic has one λ for every coefficient; here each may have its own) —
 /// and its gradient, both from one pass over the matrix. (linfa-logistic computes them apart,
 /// each `X·w` a general matrix product that first copies the whole matrix: three to four
 /// passes and two copies for what one pass gives.) The parameters are the coefficients, then
@@ -416,7 +475,8 @@ struct Objective<'a> {
     columns: usize,
     /// +1 for a true label, −1 for a false one.
     signs: Vec<Work>,
-    l2_penalty: f64,
+    /// Each coefficient's λ.
+    penalties: Vec<f64>,
     /// The last point evaluated: the line search asks for the cost and then the gradient at
     /// each point it tries, and the second comes from the same pass.
     last: Mutex<Option<Evaluation>>,
@@ -433,7 +493,7 @@ impl<'a> Objective<'a> {
     fn new(
         x: ArrayView2<'a, Work>,
         labels: &Array1<bool>,
-        l2_penalty: f64,
+        penalties: &[f64],
     ) -> Result<Self, ModelError> {
         let (rows, columns) = x.dim();
         // Column-major and contiguous, as `standardize_column_major` and `gather_rows` make it.
@@ -446,7 +506,7 @@ impl<'a> Objective<'a> {
             rows,
             columns,
             signs: labels.iter().map(|&l| if l { 1.0 } else { -1.0 }).collect(),
-            l2_penalty,
+            penalties: penalties.to_vec(),
             last: Mutex::new(None),
         })
     }
@@ -494,13 +554,18 @@ impl<'a> Objective<'a> {
             }
         }
         let mut penalty = 0.0;
-        for (j, &w) in at.iter().take(self.columns).enumerate() {
-            penalty += w * w;
-            gradient[j] += self.l2_penalty * w;
+        for ((j, &w), &lambda) in at
+            .iter()
+            .take(self.columns)
+            .enumerate()
+            .zip(&self.penalties)
+        {
+            penalty += lambda * w * w;
+            gradient[j] += lambda * w;
         }
         Evaluation {
             at: at.clone(),
-            cost: loss + 0.5 * self.l2_penalty * penalty,
+            cost: loss + 0.5 * penalty,
             gradient,
         }
     }
@@ -708,13 +773,79 @@ mod tests {
         }
         .check()
         .expect("valid");
-        let (cold, cold_intercept) = solve_in_stages(x.view(), &labels, &tight, &[]).expect("fits");
+        let penalties = vec![tight.l2_penalty(); x.ncols()];
+        let (cold, cold_intercept) =
+            solve_in_stages(x.view(), &labels, &penalties, &tight, &[]).expect("fits");
         let (warm, warm_intercept) =
-            solve_in_stages(x.view(), &labels, &tight, &[500, 2_000]).expect("fits");
+            solve_in_stages(x.view(), &labels, &penalties, &tight, &[500, 2_000]).expect("fits");
         for (c, w) in cold.iter().zip(&warm) {
             assert!((c - w).abs() < 1e-3, "cold {cold:?} vs warm {warm:?}");
         }
         assert!((cold_intercept - warm_intercept).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_column_penalty_shrinks_only_its_own_coefficient() {
+        let (data, _) = known_model_rows(4_000, -1.0, 23);
+        let columns = data.features.ncols();
+        let params = TrainParams::default().check().expect("valid");
+        let with = |column_penalties: &[f64]| {
+            let fit = LogisticFit {
+                column_penalties,
+                start: None,
+            };
+            train_logistic_with(&data, &params, &fit)
+        };
+        let plain = train_logistic(&data, &params).expect("fits");
+        let same = vec![params.l2_penalty(); columns];
+        assert_eq!(
+            plain,
+            with(&same).expect("fits"),
+            "the usual penalty for each"
+        );
+        let mut penalties = same.clone();
+        penalties[0] = 1e6;
+        let shrunk = with(&penalties).expect("fits");
+        assert!(
+            shrunk.coefficients[0].abs() < 0.05 * plain.coefficients[0].abs(),
+            "{} vs {}",
+            shrunk.coefficients[0],
+            plain.coefficients[0]
+        );
+        assert!(shrunk.coefficients[1..].iter().any(|c| c.abs() > 0.1));
+        for bad in [vec![1.0; columns + 1], vec![-1.0; columns]] {
+            assert!(matches!(
+                with(&bad),
+                Err(ModelError::InvalidParameter { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_fit_started_from_another_penaltys_solution_reaches_its_own_optimum() {
+        let (data, _) = known_model_rows(4_000, -1.0, 29);
+        let tight = TrainParams {
+            gradient_tolerance: 1e-7,
+            ..TrainParams::default()
+        }
+        .check()
+        .expect("valid");
+        let columns = data.features.ncols();
+        let strong = vec![300.0; columns];
+        let cold = LogisticFit {
+            column_penalties: &strong,
+            start: None,
+        };
+        let cold = train_logistic_with(&data, &tight, &cold).expect("fits");
+        let plain = train_logistic(&data, &tight).expect("fits");
+        let warm = LogisticFit {
+            column_penalties: &strong,
+            start: Some(&plain),
+        };
+        let warm = train_logistic_with(&data, &tight, &warm).expect("fits");
+        for (c, w) in cold.coefficients.iter().zip(&warm.coefficients) {
+            assert!((c - w).abs() < 1e-3, "cold {cold:?} vs warm {warm:?}");
+        }
     }
 
     #[test]

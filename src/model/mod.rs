@@ -38,7 +38,7 @@ pub use dataset::Dataset;
 pub use error::ModelError;
 pub use kind::ModelKind;
 pub use learner::{FittedModel, Learner};
-pub use logistic::{LogisticModel, Scaler, train_logistic};
+pub use logistic::{LogisticFit, LogisticModel, Scaler, train_logistic, train_logistic_with};
 pub use metrics::{CalibrationBin, Metrics};
 pub use params::{TrainParams, ValidTrainParams};
 pub use regression::{Regression, fit_regression};

@@ -50,6 +50,11 @@ pub struct UpliftArtifact {
     /// their uplifts is each answer's interval. Empty when trained without them.
     #[serde(default)]
     pub replicates: Vec<RetentionModels>,
+    /// The other learners of the run whose hold-out Qini coefficient could not be told from
+    /// the best one's: each answer's interval also spans their estimates. Empty when the
+    /// kept learner stood alone, and in artifacts written before.
+    #[serde(default)]
+    pub alternatives: Vec<RetentionModels>,
     /// How the program's recoveries went in the training rows: the expected quality of a
     /// recovery decided now.
     pub program_mix: ProgramMix,
@@ -142,6 +147,7 @@ impl ArtifactV1 {
                 not_recovered: FittedModel::Logistic(self.not_recovered_model),
             },
             replicates: Vec::new(),
+            alternatives: Vec::new(),
             program_mix: self.program_mix,
             metrics: self.metrics,
             candidates: Vec::new(),
@@ -178,7 +184,10 @@ impl UpliftArtifact {
             .features
             .check()
             .map_err(ModelError::UnusableFeatures)?;
-        for models in std::iter::once(&artifact.models).chain(&artifact.replicates) {
+        for models in std::iter::once(&artifact.models)
+            .chain(&artifact.replicates)
+            .chain(&artifact.alternatives)
+        {
             models.check_inputs(artifact.features.len(), &artifact.treatments)?;
         }
         Ok(artifact)
@@ -207,7 +216,10 @@ impl UpliftArtifact {
     }
 
     fn check_finite(&self) -> Result<(), ModelError> {
-        for models in std::iter::once(&self.models).chain(&self.replicates) {
+        for models in std::iter::once(&self.models)
+            .chain(&self.replicates)
+            .chain(&self.alternatives)
+        {
             models.check_finite()?;
         }
         let numbers = self
@@ -274,6 +286,7 @@ mod tests {
                 not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
             },
             replicates: Vec::new(),
+            alternatives: Vec::new(),
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(6),
@@ -322,6 +335,43 @@ mod tests {
         assert!(matches!(
             UpliftArtifact::from_json(&tampered),
             Err(ModelError::ChecksumMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn an_interacting_model_and_its_alternatives_read_back_and_are_checked() {
+        let features = FEATURE_NAMES.len();
+        let treated = features + Treatments::built_in().width();
+        let interacting = RetentionModels::Interacting {
+            model: FittedModel::Logistic(logistic(treated + 1 + features, 2.1)),
+            effect_penalty: 0.3,
+        };
+        let mut original = artifact();
+        original.learner = UpliftLearner::new(MetaLearner::InteractionLearner, Learner::Logistic);
+        original.models = interacting.clone();
+        original.alternatives = vec![artifact().models];
+        let text = original.to_json().expect("serializes");
+        let read = UpliftArtifact::from_json(&text).expect("reads back");
+        assert_eq!(read.models, interacting);
+        assert_eq!(read.alternatives, original.alternatives);
+        let mut narrow = original.clone();
+        narrow.alternatives = vec![RetentionModels::Interacting {
+            model: FittedModel::Logistic(logistic(treated + 1, 2.1)),
+            effect_penalty: 0.3,
+        }];
+        let text = narrow.to_json().expect("serializes");
+        assert!(matches!(
+            UpliftArtifact::from_json(&text),
+            Err(ModelError::ArtifactLengthMismatch { .. })
+        ));
+        let mut infinite = original;
+        infinite.models = RetentionModels::Interacting {
+            model: FittedModel::Logistic(logistic(treated + 1 + features, 2.1)),
+            effect_penalty: f64::INFINITY,
+        };
+        assert!(matches!(
+            infinite.to_json(),
+            Err(ModelError::ArtifactNonFinite { .. })
         ));
     }
 

@@ -27,7 +27,8 @@ impl Retention {
 }
 
 /// Where the uplift lies with [`INTERVAL_LEVEL`] confidence: the spread of the bootstrap
-/// replicates' uplifts (their 5th and 95th percentiles).
+/// replicates' uplifts (their 5th and 95th percentiles), widened to the estimates of the
+/// alternative learners the hold-out could not tell from the kept one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UpliftInterval {
     pub low: f64,
@@ -51,6 +52,9 @@ pub struct UpliftModel {
     /// The same learner fitted on bootstrap draws of the training customers: the spread of
     /// their answers is the interval. Empty for models trained without them.
     replicates: Vec<RetentionModels>,
+    /// Other learners the hold-out could not tell from this one: the interval spans their
+    /// estimates too.
+    alternatives: Vec<RetentionModels>,
     mix: ProgramMix,
     /// Recovered training failures.
     training_treated: u64,
@@ -76,6 +80,7 @@ impl UpliftModel {
             treatments: artifact.treatments.clone(),
             models: artifact.models.clone(),
             replicates: artifact.replicates.clone(),
+            alternatives: artifact.alternatives.clone(),
             mix: artifact.program_mix.clone(),
             training_treated: artifact.training_treated,
         }
@@ -186,17 +191,25 @@ impl UpliftModel {
         }
     }
 
-    /// The 5th and 95th percentiles of `uplift` over the replicates; `None` without any.
+    /// The 5th and 95th percentiles of `uplift` over the replicates, stretched to take in
+    /// every alternative's; `None` without replicates.
     fn interval(&self, uplift: impl Fn(&RetentionModels) -> f64) -> Option<UpliftInterval> {
         if self.replicates.is_empty() {
             return None;
         }
-        let mut uplifts: Vec<f64> = self.replicates.iter().map(uplift).collect();
+        let mut uplifts: Vec<f64> = self.replicates.iter().map(&uplift).collect();
         uplifts.sort_by(f64::total_cmp);
         let tail = (1.0 - INTERVAL_LEVEL) / 2.0;
+        let alternatives: Vec<f64> = self.alternatives.iter().map(&uplift).collect();
         Some(UpliftInterval {
-            low: percentile(&uplifts, tail),
-            high: percentile(&uplifts, 1.0 - tail),
+            low: alternatives
+                .iter()
+                .copied()
+                .fold(percentile(&uplifts, tail), f64::min),
+            high: alternatives
+                .iter()
+                .copied()
+                .fold(percentile(&uplifts, 1.0 - tail), f64::max),
         })
     }
 }
@@ -309,6 +322,7 @@ mod tests {
                 ],
             },
             replicates: Vec::new(),
+            alternatives: Vec::new(),
             training_treated: 400,
         }
     }
@@ -457,6 +471,56 @@ mod tests {
             .uplift()
         };
         assert!((at(&dr_learner) - (at(&s_learner) - 0.02)).abs() < 1e-12);
+    }
+
+    /// The model with its recovered model's re-survey coefficient set to `c`.
+    fn with_resurvey_coefficient(c: f64) -> RetentionModels {
+        let mut models = model().models;
+        if let RetentionModels::Separate {
+            recovered: FittedModel::Logistic(recovered),
+            ..
+        } = &mut models
+        {
+            recovered.coefficients[FEATURE_NAMES.len() + 8] = c;
+        }
+        models
+    }
+
+    #[test]
+    fn the_interval_spans_the_replicates_and_stretches_to_the_alternatives() {
+        let x = vec![0.0; FEATURE_NAMES.len()];
+        let uplift_at = |c: f64| {
+            let mut m = model();
+            m.models = with_resurvey_coefficient(c);
+            m.program_point(&x, Segment::Consumer).uplift()
+        };
+        let mut m = model();
+        m.replicates = (0..21)
+            .map(|i| with_resurvey_coefficient(0.15 + 0.005 * i as f64))
+            .collect();
+        let replicates_only = m
+            .program_retention(&x, Segment::Consumer)
+            .interval
+            .expect("an interval");
+        // The 5th and 95th percentiles of 21 evenly spaced replicates: the 2nd and the 20th.
+        assert!((replicates_only.low - uplift_at(0.155)).abs() < 1e-12);
+        assert!((replicates_only.high - uplift_at(0.245)).abs() < 1e-12);
+        m.alternatives = vec![
+            with_resurvey_coefficient(0.3),
+            with_resurvey_coefficient(0.2),
+        ];
+        let widened = m
+            .program_retention(&x, Segment::Consumer)
+            .interval
+            .expect("an interval");
+        assert_eq!(widened.low, replicates_only.low, "0.2 is inside already");
+        assert!((widened.high - uplift_at(0.3)).abs() < 1e-12);
+        m.replicates.clear();
+        assert_eq!(
+            m.program_retention(&x, Segment::Consumer).interval,
+            None,
+            "alternatives alone are no interval"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! From split rows to a sealed-ready artifact: learn the program mix from the training
 //! recoveries, fit every candidate learner on the training rows, measure each on the hold-out
 //! (each failure weighted by its inverse propensity) and keep the simplest whose Qini
-//! coefficient is within one standard error of the best (see [`choose`]).
+//! coefficient is within two standard errors of the best (see [`choose`]); the others within
+//! them widen the kept model's intervals.
 
 use super::artifact::{UPLIFT_ARTIFACT_SCHEMA_VERSION, UpliftArtifact, UpliftCandidate};
 use super::evaluation::{self, UpliftMetrics};
@@ -73,6 +74,7 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         horizon_days: training.horizon_days,
         models,
         replicates: Vec::new(),
+        alternatives: Vec::new(),
         program_mix: program_mix.clone(),
         metrics: UpliftMetrics::default(),
         candidates: Vec::new(),
@@ -116,8 +118,16 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         ));
         fitted.push((candidate, scores));
     }
-    let chosen = choose(&fitted, &split.holdout, &holdout_weights, &mut notes)?
+    let Choice {
+        kept: chosen,
+        alike,
+    } = choose(&fitted, &split.holdout, &holdout_weights, &mut notes)?
         .ok_or_else(|| last_error.unwrap_or(ModelError::EmptyDataset))?;
+    let alternatives: Vec<RetentionModels> = alike
+        .iter()
+        .filter(|&&i| i != chosen)
+        .map(|&i| fitted[i].0.models.clone())
+        .collect();
     let candidates = fitted
         .iter()
         .map(|(a, _)| UpliftCandidate {
@@ -127,7 +137,9 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         .collect();
     let mut artifact = fitted.swap_remove(chosen).0;
     artifact.candidates = candidates;
+    artifact.alternatives = alternatives;
     artifact.replicates = replicates(
+        &artifact.models,
         artifact.learner,
         &split.train,
         &program_mix,
@@ -159,7 +171,7 @@ fn choose(
     holdout: &[UpliftRow],
     weights: &[f64],
     notes: &mut Vec<String>,
-) -> Result<Option<usize>, ModelError> {
+) -> Result<Option<Choice>, ModelError> {
     let qini = |i: usize| fitted[i].0.metrics.qini_coefficient;
     let Some(best) =
         (0..fitted.len()).reduce(|kept, i| if qini(i) > qini(kept) { i } else { kept })
@@ -168,29 +180,58 @@ fn choose(
     };
     let treated: Vec<bool> = holdout.iter().map(UpliftRow::treated).collect();
     let retained: Vec<bool> = holdout.iter().map(|r| r.retained).collect();
-    for i in 0..best {
-        let spread = evaluation::qini_difference_spread(
-            &fitted[best].1,
-            &fitted[i].1,
-            &treated,
-            &retained,
-            weights,
-            BOOTSTRAP_SEED,
-        )?;
+    let mut alike = Vec::new();
+    let mut spreads = Vec::new();
+    for i in 0..fitted.len() {
+        let spread = if i == best {
+            0.0
+        } else {
+            evaluation::qini_difference_spread(
+                &fitted[best].1,
+                &fitted[i].1,
+                &treated,
+                &retained,
+                weights,
+                BOOTSTRAP_SEED,
+            )?
+        };
         if qini(best) - qini(i) <= SELECTION_STANDARD_ERRORS * spread {
-            notes.push(format!(
-                "kept the {} model: its Qini coefficient is within {SELECTION_STANDARD_ERRORS} standard errors ({spread:.4} each) of the best, the {} model's",
-                fitted[i].0.learner.name(),
-                fitted[best].0.learner.name()
-            ));
-            return Ok(Some(i));
+            alike.push(i);
+            spreads.push(spread);
         }
     }
-    notes.push(format!(
-        "kept the {} model: the best Qini coefficient, by more than {SELECTION_STANDARD_ERRORS} standard errors over every simpler learner",
-        fitted[best].0.learner.name()
-    ));
-    Ok(Some(best))
+    let (kept, spread) = (alike[0], spreads[0]);
+    notes.push(if kept == best {
+        format!(
+            "kept the {} model: the best Qini coefficient, by more than {SELECTION_STANDARD_ERRORS} standard errors over every simpler learner",
+            fitted[best].0.learner.name()
+        )
+    } else {
+        format!(
+            "kept the {} model: its Qini coefficient is within {SELECTION_STANDARD_ERRORS} standard errors ({spread:.4} each) of the best, the {} model's",
+            fitted[kept].0.learner.name(),
+            fitted[best].0.learner.name()
+        )
+    });
+    if alike.len() > 1 {
+        notes.push(format!(
+            "the hold-out cannot tell {} from the best: their estimates widen the uplift's interval",
+            alike
+                .iter()
+                .filter(|&&i| i != kept)
+                .map(|&i| fitted[i].0.learner.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(Some(Choice { kept, alike }))
+}
+
+/// What [`choose`] found: the candidate kept, and every candidate (the kept one among them)
+/// whose Qini coefficient is within [`SELECTION_STANDARD_ERRORS`] of the best one's.
+struct Choice {
+    kept: usize,
+    alike: Vec<usize>,
 }
 
 /// How many standard errors of their difference a learner's Qini coefficient must beat a
@@ -207,6 +248,7 @@ pub const DEFAULT_REPLICATES: usize = 20;
 /// failure of a customer drawn k times counts k times): customers, not failures, are drawn,
 /// as their failures share what they are like.
 fn replicates(
+    like: &RetentionModels,
     learner: UpliftLearner,
     rows: &[UpliftRow],
     mix: &ProgramMix,
@@ -230,7 +272,8 @@ fn replicates(
             .flat_map(|_| customers[rng.gen_range(0..customers.len())].iter())
             .map(|row| (*row).clone())
             .collect();
-        fitted.push(learner::fit(
+        fitted.push(learner::refit_like(
+            like,
             learner,
             &draw,
             mix,

@@ -138,6 +138,8 @@ struct Comparison {
     /// expected outcomes instead of its observed ones (see [`expected_qini`]).
     model_expected: f64,
     oracle_expected: f64,
+    /// The same, of the ranking by [`what_the_features_tell`].
+    ceiling_expected: f64,
     realized_oracle: UpliftMetrics,
     capture: Capture,
     realized_capture: Capture,
@@ -150,6 +152,42 @@ struct Comparison {
     /// The share of hold-out failures whose true uplift lies in the model's 90% interval of
     /// its uplift of recovering as the program does.
     coverage: f64,
+}
+
+/// What the features can tell of the true uplift: a regression of the training failures'
+/// true uplifts (at the expected quality) on their features — boosted trees, the more
+/// flexible learner — scoring the hold-out. No learner sees the truth, only outcomes drawn
+/// from it, so this is about as well as a learner over these features can rank; the oracle
+/// ranks by the simulator's hidden state, which the features show only in part.
+fn what_the_features_tell(split: &UpliftSplit, truth: &HashMap<String, Truth>) -> Vec<f64> {
+    use rescue::model::{Learner, TreeParams, fit_regression};
+    let width = split.train[0].features.len();
+    let features = ndarray::Array2::from_shape_vec(
+        (split.train.len(), width),
+        split
+            .train
+            .iter()
+            .flat_map(|r| r.features.clone())
+            .collect(),
+    )
+    .expect("rows of one width");
+    let targets: Vec<f64> = split
+        .train
+        .iter()
+        .map(|r| truth_of(truth, r).expected)
+        .collect();
+    let regression = fit_regression(
+        Learner::Trees,
+        features.view(),
+        &targets,
+        &TreeParams::default(),
+    )
+    .expect("a regression of the true uplifts");
+    split
+        .holdout
+        .iter()
+        .map(|r| regression.predict(&r.features))
+        .collect()
 }
 
 fn compare(
@@ -214,6 +252,7 @@ fn compare(
         model: trained.artifact.metrics,
         model_expected: expected(&train::scores(&model, holdout)),
         oracle_expected: expected(&true_uplift),
+        ceiling_expected: expected(&what_the_features_tell(split, truth)),
         oracle: ranked_by(|t| t.expected),
         realized_oracle: ranked_by(|t| t.realized),
         capture: captured(|t| t.expected),
@@ -284,9 +323,12 @@ fn expected_qini(scores: &[f64], treated: &[bool], retention: &[f64], weights: &
 /// failures) they vary between worlds by about as much as their size. So the assertions are
 /// on the Qini of the hold-out's expected outcomes ([`expected_qini`]) and on the net value
 /// captured (true uplifts), both free of that draw; the observed-outcome ratio is printed. The
-/// floors guard what the learners reach today (0.64 and 0.86 at this seed; the README,
+/// floors guard what the learners reach today (0.65 and 0.86 at this seed; the README,
 /// "Recovery uplift model", has ten worlds of 50,000 customers), below the 0.9 and 0.95 they
-/// aim at. The seed was fixed before any measurement. `RESCUE_QUALITY_CUSTOMERS` and
+/// aim at — and "what the features tell" ([`what_the_features_tell`], 0.84 here) shows how
+/// much of that gap no learner over these features could close. The interval's coverage of
+/// the true uplift has a floor too (0.77 at this seed). The seed was fixed before any
+/// measurement. `RESCUE_QUALITY_CUSTOMERS` and
 /// `RESCUE_UPLIFT_SEEDS` (comma-separated) run other worlds, the ratios then summed over them;
 /// `RESCUE_UPLIFT_LEARNERS` (comma-separated names such as `t_learner/trees`) fits only those.
 #[test]
@@ -301,13 +343,14 @@ fn the_uplift_model_ranks_and_invests_within_reach_of_the_oracle() {
         .unwrap_or_else(|| UpliftLearner::ALL.to_vec());
     // Summed over the worlds: the ratio of sums weighs each world by its signal.
     let (mut model_qini, mut oracle_qini, mut model_net, mut oracle_net) = (0.0, 0.0, 0.0, 0.0);
-    let (mut model_expected, mut oracle_expected) = (0.0, 0.0);
+    let (mut model_expected, mut oracle_expected, mut ceiling_expected) = (0.0, 0.0, 0.0);
+    let mut covered = Vec::new();
     let mut own_risk = Vec::new();
     for &seed in &seeds {
         let (split, truth) = simulated_failures(customers(), seed);
         let c = compare(&learners, &split, &truth);
         eprintln!(
-            "seed {seed}, {} customers, kept {}: hold-out {} failures ({} recovered); on expected outcomes Qini model {:.5} vs oracle {:.5} ({:.2}); Qini model {:.5} vs oracle {:.5} ({:.2}) [realized-quality oracle {:.5} ({:.2}); unweighted {:.5} vs {:.5}]; capture {:.3} [realized-quality {:.3}]; Spearman with the true uplift {:.3}, with its own risk {:.3} (the truth with the true risk {:.3}); 90% interval covers the true uplift for {:.3}; candidates {:?}",
+            "seed {seed}, {} customers, kept {}: hold-out {} failures ({} recovered); on expected outcomes Qini model {:.5} vs oracle {:.5} ({:.2}), what the features tell {:.5} ({:.2}); Qini model {:.5} vs oracle {:.5} ({:.2}) [realized-quality oracle {:.5} ({:.2}); unweighted {:.5} vs {:.5}]; capture {:.3} [realized-quality {:.3}]; Spearman with the true uplift {:.3}, with its own risk {:.3} (the truth with the true risk {:.3}); 90% interval covers the true uplift for {:.3}; candidates {:?}",
             customers(),
             c.learner,
             c.model.rows,
@@ -315,6 +358,8 @@ fn the_uplift_model_ranks_and_invests_within_reach_of_the_oracle() {
             c.model_expected,
             c.oracle_expected,
             c.model_expected / c.oracle_expected,
+            c.ceiling_expected,
+            c.ceiling_expected / c.oracle_expected,
             c.model.qini_coefficient,
             c.oracle.qini_coefficient,
             c.model.qini_coefficient / c.oracle.qini_coefficient,
@@ -334,26 +379,34 @@ fn the_uplift_model_ranks_and_invests_within_reach_of_the_oracle() {
         oracle_qini += c.oracle.qini_coefficient;
         model_expected += c.model_expected;
         oracle_expected += c.oracle_expected;
+        ceiling_expected += c.ceiling_expected;
+        covered.push(c.coverage);
         model_net += c.capture.model_net;
         oracle_net += c.capture.oracle_net;
         own_risk.push(c.with_own_risk);
     }
     eprintln!(
-        "over {} worlds: Qini on expected outcomes {:.2} of the oracle's, on observed outcomes {:.2}, net value captured {:.2}",
+        "over {} worlds: Qini on expected outcomes {:.2} of the oracle's (what the features tell {:.2}), on observed outcomes {:.2}, net value captured {:.2}; interval coverage {:.3}",
         seeds.len(),
         model_expected / oracle_expected,
+        ceiling_expected / oracle_expected,
         model_qini / oracle_qini,
-        model_net / oracle_net
+        model_net / oracle_net,
+        covered.iter().sum::<f64>() / covered.len() as f64
     );
     assert!(oracle_expected > 0.0, "the oracle must beat a random order");
     assert!(
-        model_expected >= 0.5 * oracle_expected,
+        model_expected >= 0.55 * oracle_expected,
         "Qini {model_expected:.5} vs the oracle's {oracle_expected:.5} on expected outcomes"
     );
     assert!(
         model_net >= 0.8 * oracle_net,
         "net value {model_net:.0} vs the oracle's {oracle_net:.0}"
     );
+    // Issue acceptance 3: the 90% interval covers the truth for most failures.
+    for coverage in &covered {
+        assert!(*coverage >= 0.65, "interval coverage {coverage:.3}");
+    }
     // Issue acceptance 2: the predicted uplift is more than the model's risk, reordered.
     for with_own_risk in own_risk {
         assert!(
@@ -888,6 +941,7 @@ mod registry {
                 not_recovered: FittedModel::Logistic(logistic(features, 2.0)),
             },
             replicates: Vec::new(),
+            alternatives: Vec::new(),
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(5),
