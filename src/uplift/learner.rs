@@ -574,7 +574,7 @@ fn fit_outcome(
 }
 
 /// The rows' features, one row per failure.
-pub(super) fn feature_matrix(rows: &[&UpliftRow]) -> Result<Array2<f64>, ModelError> {
+pub fn feature_matrix(rows: &[&UpliftRow]) -> Result<Array2<f64>, ModelError> {
     Ok(dataset(rows, Inputs::Features)?.features)
 }
 

@@ -161,16 +161,8 @@ struct Comparison {
 /// ranks by the simulator's hidden state, which the features show only in part.
 fn what_the_features_tell(split: &UpliftSplit, truth: &HashMap<String, Truth>) -> Vec<f64> {
     use rescue::model::{Learner, TreeParams, fit_regression};
-    let width = split.train[0].features.len();
-    let features = ndarray::Array2::from_shape_vec(
-        (split.train.len(), width),
-        split
-            .train
-            .iter()
-            .flat_map(|r| r.features.clone())
-            .collect(),
-    )
-    .expect("rows of one width");
+    let features = rescue::uplift::learner::feature_matrix(&split.train.iter().collect::<Vec<_>>())
+        .expect("rows of one width");
     let targets: Vec<f64> = split
         .train
         .iter()
