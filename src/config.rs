@@ -136,7 +136,8 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys: listen, database_url, log_format,
-    /// shutdown_grace_seconds, max_db_connections, sqlite_max_size_mb, promotion_margin, program,
+    /// shutdown_grace_seconds, max_db_connections, sqlite_max_size_mb, serving_cache_mb,
+    /// promotion_margin, program,
     /// program_reload_seconds, api_keys, jwt_issuer, jwt_audience, jwt_key, jwt_algorithm,
     /// credentials_reload_seconds, allow_unauthenticated, tls_cert, tls_key, tls_client_ca,
     /// metrics_listen, max_connections, max_streams_per_connection, max_calls, and a [bands]
@@ -166,6 +167,10 @@ pub struct ServeArgs {
     /// RESOURCE_EXHAUSTED until space is freed [default: the disk's free space].
     #[arg(long, env = "RESCUE_SQLITE_MAX_SIZE_MB")]
     pub sqlite_max_size_mb: Option<u64>,
+    /// Megabytes of stored customer state (as encoded in the database) kept decoded in
+    /// memory for customers asked about again; 0 turns the cache off [default: 64].
+    #[arg(long, env = "RESCUE_SERVING_CACHE_MB")]
+    pub serving_cache_mb: Option<u64>,
     /// Health-score thresholds of the healthy, watch and at-risk bands, descending
     /// [default: 90,80,60].
     #[arg(long, env = "RESCUE_BANDS", value_parser = parse_bands)]
@@ -309,6 +314,11 @@ impl ServeArgs {
             Some(0) => anyhow::bail!("sqlite_max_size_mb must be at least 1"),
             Some(megabytes) => settings.pool.sqlite_max_bytes = Some(megabytes * 1024 * 1024),
             None => {}
+        }
+        if let Some(megabytes) = given.serving_cache_mb {
+            settings.pool.serving_cache_bytes = megabytes
+                .checked_mul(1024 * 1024)
+                .with_context(|| format!("serving_cache_mb {megabytes} is too large"))?;
         }
         if let Some(bands) = given.bands {
             settings.bands = bands.check().map_err(anyhow::Error::msg)?;

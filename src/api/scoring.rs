@@ -65,19 +65,19 @@ impl ScoringService {
             .slot
             .current()
             .ok_or_else(|| ApiError::Unavailable("no health model is active yet".into()))?;
-        let history = match subject {
+        let score = match subject {
             ScoreSubject::Stored(customer_id) => {
-                self.store
+                let records = self
+                    .store
                     .customer_records(&customer_id)
                     .await?
                     .ok_or_else(|| {
                         ApiError::NotFound(format!("no customer {:?}", customer_id.as_str()))
-                    })?
-                    .history
+                    })?;
+                model.score(&records.history, as_of, &self.bands)
             }
-            ScoreSubject::Snapshot(history) => *history,
+            ScoreSubject::Snapshot(history) => model.score(&history, as_of, &self.bands),
         };
-        let score = model.score(&history, as_of, &self.bands);
         metrics::scored(score.band.as_str(), &score.model_version);
         Ok(convert::health_score(score))
     }

@@ -61,13 +61,6 @@ pub(super) trait RowSource: Sync {
 
     /// The rows of `sql`, whose one parameter is the list `ids`.
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError>;
-
-    /// The customer's serving state when it is trusted (complete, of this build's format);
-    /// concurrent calls share queries.
-    async fn trusted_state(
-        &self,
-        customer_id: &str,
-    ) -> Result<Option<super::serving::State>, StoreError>;
 }
 
 fn decode<T>(

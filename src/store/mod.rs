@@ -165,11 +165,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn recovery_case(&self, case_id: &CaseId) -> Result<Option<RecoveryCase>, StoreError>;
 
     /// A customer with everything stored about them, from their serving state (one indexed
-    /// read) when it is complete, otherwise from the tables.
+    /// read, or a read of its version when this process holds it decoded) when it is
+    /// complete, otherwise from the tables.
     async fn customer_records(
         &self,
         customer_id: &CustomerId,
-    ) -> Result<Option<CustomerRecords>, StoreError>;
+    ) -> Result<Option<Arc<CustomerRecords>>, StoreError>;
 
     /// A customer with everything stored about them, read from every table whatever their
     /// serving state holds: the reference the serving state equals.
@@ -335,7 +336,7 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Connection pool sizing shared by both backends.
+/// How a store is opened, on either backend: its pools, SQLite's size limit, its cache.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     pub max_connections: u32,
@@ -343,7 +344,14 @@ pub struct PoolOptions {
     /// SQLite: the most the database file may grow to, in bytes (its `max_page_count`);
     /// `None` lets it fill the disk.
     pub sqlite_max_bytes: Option<u64>,
+    /// How much serving state, in bytes of its stored encoding, the process keeps decoded in
+    /// memory for customers asked about again; 0 keeps none.
+    pub serving_cache_bytes: u64,
 }
+
+/// The default of [`PoolOptions::serving_cache_bytes`]: 64 MiB of encoded state, a few thousand
+/// customers with years of history.
+pub const DEFAULT_SERVING_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for PoolOptions {
     fn default() -> Self {
@@ -351,6 +359,7 @@ impl Default for PoolOptions {
             max_connections: 10,
             acquire_timeout: std::time::Duration::from_secs(5),
             sqlite_max_bytes: None,
+            serving_cache_bytes: DEFAULT_SERVING_CACHE_BYTES,
         }
     }
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::coalesce::Coalesced;
 use super::group_commit::GroupCommit;
 use super::history::{self, BoxedRow, RowSource};
 use super::statements::{Encoding, On, Pools, Sql, Statements, Step};
@@ -47,8 +46,7 @@ pub(super) trait Dialect: Clone + std::fmt::Debug + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub(super) struct SqlStore<D> {
     database: D,
-    states: Coalesced<serving::State>,
-    compactions: serving::Compactions,
+    state_reads: serving::StateReads,
     decision_commits: GroupCommit<Decision>,
 }
 
@@ -58,30 +56,23 @@ impl<D: Dialect> SqlStore<D> {
     pub(super) async fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StoreError> {
         let database = D::connect(url, options).await?;
         Ok(Self {
-            states: state_reads(database.clone()),
+            state_reads: state_reads(database.clone(), options.serving_cache_bytes),
             database,
-            compactions: serving::Compactions::default(),
             decision_commits: GroupCommit::default(),
         })
     }
 }
 
-/// Trusted serving states, read in batches from `database`.
-fn state_reads<D: Dialect>(database: D) -> Coalesced<serving::State> {
-    let sql: Arc<str> = serving::select_states(D::Database::IDS_MATCH).into();
-    Coalesced::start(
-        Arc::new(move |ids: Vec<String>| {
-            let (database, sql) = (database.clone(), Arc::clone(&sql));
-            Box::pin(async move {
-                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-                let rows =
-                    D::Database::fetch_for_ids(On::Pool(database.pools().reader()), &sql, &ids)
-                        .await?;
-                serving::trusted_states(&rows)
-            })
-        }),
-        serving::STATE_READERS,
-    )
+/// Serving states read from `database`'s readers, with up to `cache_bytes` of them cached.
+fn state_reads<D: Dialect>(database: D, cache_bytes: u64) -> serving::StateReads {
+    let fetch: serving::FetchForIds = Arc::new(move |sql: Arc<str>, ids: Vec<String>| {
+        let database = database.clone();
+        Box::pin(async move {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            D::Database::fetch_for_ids(On::Pool(database.pools().reader()), &sql, &ids).await
+        })
+    });
+    serving::StateReads::start(fetch, D::Database::IDS_MATCH, cache_bytes)
 }
 
 #[async_trait]
@@ -120,7 +111,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn customer_records(
         &self,
         customer_id: &CustomerId,
-    ) -> Result<Option<CustomerRecords>, StoreError> {
+    ) -> Result<Option<Arc<CustomerRecords>>, StoreError> {
         serving::customer_records(self, customer_id).await
     }
 
@@ -229,8 +220,8 @@ impl<D: Dialect> Statements for SqlStore<D> {
         self.database.transact(steps).await
     }
 
-    fn compactions(&self) -> &serving::Compactions {
-        &self.compactions
+    fn state_reads(&self) -> &serving::StateReads {
+        &self.state_reads
     }
 
     fn decision_commits(&self) -> &GroupCommit<Decision> {
@@ -246,9 +237,5 @@ impl<D: Dialect> RowSource for SqlStore<D> {
 
     async fn rows_for_ids(&self, sql: String, ids: &[&str]) -> Result<Vec<BoxedRow>, StoreError> {
         D::Database::fetch_for_ids(On::Pool(self.database.pools().reader()), &sql, ids).await
-    }
-
-    async fn trusted_state(&self, customer_id: &str) -> Result<Option<serving::State>, StoreError> {
-        self.states.get(customer_id).await
     }
 }

@@ -25,8 +25,8 @@ pub(super) trait Statements: RowSource {
     /// `false` when a step's count differed and nothing was changed.
     async fn transact(&self, steps: &[Step<'_>]) -> Result<bool, StoreError>;
 
-    /// The serving-state compactions this store runs.
-    fn compactions(&self) -> &super::serving::Compactions;
+    /// This store's reads of single customers' serving states.
+    fn state_reads(&self) -> &super::serving::StateReads;
 
     /// The queue through which this store's decisions are committed together.
     fn decision_commits(&self) -> &super::group_commit::GroupCommit<crate::decision::Decision>;

@@ -202,7 +202,11 @@ async fn a_backfilled_simulation_is_stored_exactly(database: TestDatabase) {
             .await
             .expect("read the customer")
             .expect("the customer is stored");
-        assert_eq!(sorted(stored), sorted(expected), "customer {index}");
+        assert_eq!(
+            sorted((*stored).clone()),
+            sorted(expected),
+            "customer {index}"
+        );
     }
     app.stop().await;
 }

@@ -343,7 +343,7 @@ async fn a_later_profile_version_or_recovery_outcome_never_changes_an_earlier_sc
     let mut scoring = app.scoring_client().await;
     let as_of = 5 * 3_600;
     let id = rescue::domain::CustomerId::parse("c-1".into()).expect("an id");
-    let row = |records: rescue::store::CustomerRecords| {
+    let row = |records: std::sync::Arc<rescue::store::CustomerRecords>| {
         rescue::features::compute(
             &records.history,
             rescue::domain::Timestamp::from_unix_micros(

@@ -4,6 +4,7 @@
 //! exactly alike as of any moment under any feature spec; and a customer stored before serving
 //! states were kept is read from the tables until their state is completed online.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
@@ -12,7 +13,7 @@ use rescue::api::RecordParser;
 use rescue::domain::{CustomerId, Record, Timestamp};
 use rescue::features::{Computation, Feature, FeatureSpec, Wording};
 use rescue::proto::v1::{self as proto, record::Kind};
-use rescue::store::{Backend, Store};
+use rescue::store::{Backend, CustomerRecords, Store};
 
 use crate::fixtures;
 use crate::helpers::{TestDatabase, on_every_backend};
@@ -21,6 +22,7 @@ on_every_backend!(
     the_serving_state_reads_back_as_the_tables_for_random_histories,
     a_customer_stored_before_serving_states_is_completed_online,
     a_state_written_by_many_batches_is_compacted_into_one_log_row,
+    a_state_another_process_changed_is_never_served_as_it_was,
 );
 
 const DAY: i64 = 86_400;
@@ -341,12 +343,19 @@ fn every_kind_of_feature() -> FeatureSpec {
     spec
 }
 
+/// The customer as the store serves them (from their serving state, cached or not).
+async fn read_served(store: &dyn Store, id: &CustomerId) -> Option<CustomerRecords> {
+    let served = store.customer_records(id).await.expect("serving read");
+    served.map(Arc::unwrap_or_clone)
+}
+
 /// Customer ids unique across the cases run against one database.
 static CASES: AtomicUsize = AtomicUsize::new(0);
 
 async fn check(store: &dyn Store, scenario: &Scenario) -> Result<(), TestCaseError> {
     let customer = format!("pt-{:05}", CASES.fetch_add(1, Ordering::Relaxed));
     let records = records(scenario, &customer);
+    let id = CustomerId::parse(customer).expect("a valid id");
     let mut rest = records.as_slice();
     for &size in scenario.batch_sizes.iter().cycle() {
         if rest.is_empty() {
@@ -355,9 +364,17 @@ async fn check(store: &dyn Store, scenario: &Scenario) -> Result<(), TestCaseErr
         let (batch, later) = rest.split_at(size.min(rest.len()));
         store.write_batch(batch).await.expect("write a batch");
         rest = later;
+        // Read between batches too, so a state held decoded from an earlier read is checked
+        // against what was written since.
+        if !rest.is_empty() {
+            let from_tables = store
+                .customer_records_from_tables(&id)
+                .await
+                .expect("table read");
+            prop_assert_eq!(read_served(store, &id).await, from_tables);
+        }
     }
-    let id = CustomerId::parse(customer).expect("a valid id");
-    let served = store.customer_records(&id).await.expect("serving read");
+    let served = read_served(store, &id).await;
     let from_tables = store
         .customer_records_from_tables(&id)
         .await
@@ -429,7 +446,7 @@ async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database:
 
     let id = CustomerId::parse("busy-1".to_owned()).expect("id");
     let reference = store.customer_records_from_tables(&id).await.expect("read");
-    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+    assert_eq!(read_served(store.as_ref(), &id).await, reference);
     // The read compacts the state in the background.
     let mut waited = 0;
     while database.count(rows).await != 1 {
@@ -437,7 +454,7 @@ async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database:
         assert!(waited < 200, "the state was not compacted");
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+    assert_eq!(read_served(store.as_ref(), &id).await, reference);
 
     // Writes after the compaction append to it; the state still reads as the tables.
     let later = records(
@@ -451,7 +468,7 @@ async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database:
     let reference = store.customer_records_from_tables(&id).await.expect("read");
     assert_eq!(reference.as_ref().map(|r| r.history.usage.len()), Some(22));
     assert_eq!(database.count(rows).await, 2);
-    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+    assert_eq!(read_served(store.as_ref(), &id).await, reference);
     let page = store.customer_page(None, 10).await.expect("page");
     assert_eq!(page.into_iter().next(), reference, "pages read the log too");
 }
@@ -486,7 +503,7 @@ async fn a_customer_stored_before_serving_states_is_completed_online(database: T
     // As a database upgraded from a build without serving states holds it: no state row.
     database.execute("DELETE FROM serving_state").await;
     assert_eq!(
-        store.customer_records(&id).await.expect("read"),
+        read_served(store.as_ref(), &id).await,
         reference,
         "without a state the tables are read"
     );
@@ -508,7 +525,7 @@ async fn a_customer_stored_before_serving_states_is_completed_online(database: T
     store.write_batch(&later[1..]).await.expect("write");
     let reference = store.customer_records_from_tables(&id).await.expect("read");
     assert_eq!(reference.as_ref().map(|r| r.history.usage.len()), Some(2));
-    assert_eq!(store.customer_records(&id).await.expect("read"), reference);
+    assert_eq!(read_served(store.as_ref(), &id).await, reference);
 
     let completion = store
         .complete_serving_states(None, 100)
@@ -524,8 +541,56 @@ async fn a_customer_stored_before_serving_states_is_completed_online(database: T
 
     // The completed state is trusted now, and its emptied tables would show otherwise.
     database.execute("DELETE FROM usage_events").await;
-    let served = store.customer_records(&id).await.expect("read");
+    let served = read_served(store.as_ref(), &id).await;
     assert_eq!(served, reference, "read from the completed state");
     let page = store.customer_page(None, 10).await.expect("page");
     assert_eq!(page.into_iter().next(), reference, "pages read states too");
+}
+
+/// A state held decoded by one process is served again only while the stored one is the
+/// same: here another process appends to it and then compacts it back into one log row
+/// (which, on SQLite, may take the `seq` of a row it deleted).
+async fn a_state_another_process_changed_is_never_served_as_it_was(database: TestDatabase) {
+    let (serving, other) = (database.open_store().await, database.open_store().await);
+    let usage = |id: u8| Step::Usage {
+        id,
+        day: 600 + u16::from(id),
+        hour: 1,
+        activity: 1,
+        quarters: id,
+    };
+    let scenario = Scenario {
+        steps: (1..=12).map(usage).collect(),
+        batch_sizes: vec![],
+        as_of_days: vec![],
+    };
+    let all = records(&scenario, "shared-1");
+    let id = CustomerId::parse("shared-1".to_owned()).expect("id");
+    other.write_batch(&all[..2]).await.expect("write");
+    let first = read_served(serving.as_ref(), &id).await;
+    assert_eq!(first.as_ref().map(|r| r.history.usage.len()), Some(1));
+    assert_eq!(
+        read_served(serving.as_ref(), &id).await,
+        first,
+        "held and unchanged"
+    );
+
+    // The other process writes a batch at a time, then reads, which compacts the state.
+    for record in &all[2..] {
+        other
+            .write_batch(std::slice::from_ref(record))
+            .await
+            .expect("write");
+    }
+    let reference = other.customer_records_from_tables(&id).await.expect("read");
+    assert_eq!(read_served(other.as_ref(), &id).await, reference);
+    let rows = "SELECT count(*) FROM serving_log WHERE customer_id = 'shared-1'";
+    let mut waited = 0;
+    while database.count(rows).await != 1 {
+        waited += 1;
+        assert!(waited < 200, "the state was not compacted");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(reference.as_ref().map(|r| r.history.usage.len()), Some(12));
+    assert_eq!(read_served(serving.as_ref(), &id).await, reference);
 }

@@ -17,19 +17,23 @@
 //! from the tables until [`complete_page`] rebuilds their log from them, guarded by the head's
 //! revision so a write that lands during the rebuild is never lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::StoreError;
 use super::batch::{BatchTransaction, Insert};
-use super::history::{self, BoxedRow, CustomerRecords};
-use super::rows::{self, ReadRow};
+use super::history::{self, CustomerRecords};
+use super::rows;
 use super::statements::{Statements, Step};
 use super::tables::{ColumnType, Value};
 use crate::domain::{CustomerId, Record, RecordKind};
 use crate::features::History;
 
+mod cache;
 mod codec;
+mod reads;
+
+pub(super) use reads::{FetchForIds, State, StateReads, customer_records, page};
 
 /// The version of the encoding in [`codec`]. Bumped when a table gains or loses a column or the
 /// encoding changes: rows of another format are rebuilt from the tables, not misread.
@@ -219,153 +223,6 @@ pub(super) async fn append(
     Ok(())
 }
 
-/// A customer's trusted state as read: their log rows concatenated, and which rows they were.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct State {
-    pub records: Vec<u8>,
-    /// How many log rows were read.
-    pub segments: u64,
-    /// The lowest and highest `seq` among them.
-    pub seqs: (i64, i64),
-}
-
-impl State {
-    fn new() -> Self {
-        Self {
-            records: Vec::new(),
-            segments: 0,
-            seqs: (i64::MAX, i64::MIN),
-        }
-    }
-
-    fn push(&mut self, seq: i64, records: &[u8]) {
-        self.records.extend_from_slice(records);
-        self.segments += 1;
-        self.seqs = (self.seqs.0.min(seq), self.seqs.1.max(seq));
-    }
-}
-
-/// How many reads of serving states run at once, each for a batch of customers.
-pub(super) const STATE_READERS: usize = 1;
-
-/// The trusted state's log rows of each customer that matches `ids_match` (a backend's test of
-/// `customer_id` against a list parameter): customer id, `seq`, `records`.
-pub(super) fn select_states(ids_match: &str) -> String {
-    format!(
-        "SELECT s.customer_id, l.seq, l.records FROM serving_state s \
-         JOIN serving_log l ON l.customer_id = s.customer_id \
-         WHERE s.customer_id {ids_match} AND s.complete AND s.format = {FORMAT}"
-    )
-}
-
-/// The states in rows of [`select_states`], by customer.
-pub(super) fn trusted_states(rows: &[BoxedRow]) -> Result<HashMap<String, State>, StoreError> {
-    let mut states: HashMap<String, State> = HashMap::new();
-    for row in rows {
-        let (id, seq, records) = log_columns(row.as_ref())?;
-        states
-            .entry(id)
-            .or_insert_with(State::new)
-            .push(seq, &records);
-    }
-    Ok(states)
-}
-
-/// The customer id, `seq` and `records` of a log row.
-fn log_columns<R: ReadRow + ?Sized>(row: &R) -> Result<(String, i64, Vec<u8>), StoreError> {
-    let corrupt = |column: &str| StoreError::Corrupt(format!("serving_log.{column} is NULL"));
-    let id = row.text(0)?.ok_or_else(|| corrupt("customer_id"))?;
-    let seq = row.big(1)?.ok_or_else(|| corrupt("seq"))?;
-    let records = row.bytes(2)?.ok_or_else(|| corrupt("records"))?;
-    Ok((id, seq, records))
-}
-
-/// A customer with everything stored about them: from the serving state when it is
-/// trusted, otherwise from the tables.
-pub(super) async fn customer_records<S: Statements + Clone + Send + 'static>(
-    store: &S,
-    customer_id: &CustomerId,
-) -> Result<Option<CustomerRecords>, StoreError> {
-    match store.trusted_state(customer_id.as_str()).await? {
-        Some(state) => {
-            compact_soon(store, customer_id.as_str(), &state);
-            decode(customer_id.as_str(), &state.records)
-        }
-        None => history::customer_records(store, customer_id).await,
-    }
-}
-
-/// Up to `limit` customers after `after`, in id order, each from their serving state when it
-/// is trusted and from the tables otherwise.
-pub(super) async fn page<S: Statements + Clone + Send + 'static>(
-    store: &S,
-    after: Option<&CustomerId>,
-    limit: usize,
-) -> Result<Vec<CustomerRecords>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // One row per log row of a trusted state, and one with NULLs for any other customer.
-    let rows = store
-        .rows_with(
-            &format!(
-                "SELECT c.customer_id, l.seq, l.records FROM \
-                 (SELECT customer_id FROM customers WHERE customer_id > $1 \
-                  ORDER BY customer_id LIMIT $2) c \
-                 LEFT JOIN serving_state s ON s.customer_id = c.customer_id \
-                   AND s.complete AND s.format = {FORMAT} \
-                 LEFT JOIN serving_log l ON l.customer_id = s.customer_id \
-                 ORDER BY c.customer_id"
-            ),
-            &[
-                Value::Text(Some(after.map_or("", CustomerId::as_str))),
-                Value::BigInt(limit),
-            ],
-        )
-        .await?;
-    let mut customers: Vec<(String, Option<State>)> = Vec::new();
-    for row in &rows {
-        let id = row
-            .text(0)?
-            .ok_or_else(|| StoreError::Corrupt("customer_id is NULL".into()))?;
-        let logged = match row.big(1)? {
-            Some(_) => Some(log_columns(row.as_ref())?),
-            None => None,
-        };
-        if customers.last().is_none_or(|(last, _)| *last != id) {
-            customers.push((id, None));
-        }
-        if let (Some((_, seq, records)), Some((_, state))) = (logged, customers.last_mut()) {
-            state.get_or_insert_with(State::new).push(seq, &records);
-        }
-    }
-    let mut page: Vec<Option<CustomerRecords>> = Vec::with_capacity(customers.len());
-    let mut untrusted: Vec<(usize, CustomerId)> = Vec::new();
-    for (id, state) in customers {
-        match state {
-            Some(state) => {
-                compact_soon(store, &id, &state);
-                page.push(decode(&id, &state.records)?);
-            }
-            None => {
-                let id = CustomerId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                untrusted.push((page.len(), id));
-                page.push(None);
-            }
-        }
-    }
-    if !untrusted.is_empty() {
-        let ids: Vec<&CustomerId> = untrusted.iter().map(|(_, id)| id).collect();
-        let mut read: HashMap<CustomerId, CustomerRecords> = history::customers(store, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.history.customer.customer_id.clone(), r))
-            .collect();
-        for (position, id) in &untrusted {
-            page[*position] = read.remove(id);
-        }
-    }
-    Ok(page.into_iter().flatten().collect())
-}
-
 /// Log rows a state is read in before it is compacted: each read costs a little per row, and a
 /// customer written by many batches would otherwise be read in as many rows.
 const MAX_SEGMENTS: u64 = 8;
@@ -420,7 +277,7 @@ fn compact_soon<S: Statements + Clone + Send + 'static>(
     if state.segments <= MAX_SEGMENTS {
         return;
     }
-    let Some(claim) = store.compactions().claim(customer_id) else {
+    let Some(claim) = store.state_reads().compactions.claim(customer_id) else {
         return;
     };
     let (store, state) = (store.clone(), state.clone());
@@ -457,6 +314,13 @@ pub(super) async fn compact(
             Step {
                 sql: "INSERT INTO serving_log (customer_id, records) VALUES ($1, $2)",
                 values: vec![Value::Text(Some(customer_id)), Value::Bytes(&state.records)],
+                changes: Some(1),
+            },
+            // The state's version moves on, so a copy cached before is not served again as
+            // this one (SQLite may hand the new row a `seq` a deleted one had).
+            Step {
+                sql: "UPDATE serving_state SET revision = revision + 1 WHERE customer_id = $1",
+                values: vec![Value::Text(Some(customer_id))],
                 changes: Some(1),
             },
         ])
