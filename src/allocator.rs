@@ -8,6 +8,10 @@
 //! of the request's 87 µs of CPU in malloc and free. mimalloc frees across threads without a
 //! lock (0.15 `futex` calls per request). It is set here, in the library, so the server
 //! binary and the benchmarks that host the server in their own process allocate alike.
+//!
+//! Built without transparent huge pages (`no_thp`): mimalloc otherwise advises the kernel to
+//! back its arenas with 2 MB pages, and each one touched after a purge is zeroed whole — under
+//! `cargo bench --bench ingest` that zeroing was 30% of the process's CPU.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
