@@ -349,6 +349,29 @@ async fn read_served(store: &dyn Store, id: &CustomerId) -> Option<CustomerRecor
     served.map(Arc::unwrap_or_clone)
 }
 
+/// Usage event `id` of a generated history, on day 600 + `id`.
+fn usage_on_day(id: u8, kind: u8) -> Step {
+    Step::Usage {
+        id,
+        day: 600 + u16::from(id),
+        hour: kind,
+        activity: kind,
+        quarters: id,
+    }
+}
+
+/// Waits until `customer`'s state is compacted into one log row (compaction runs in the
+/// background after a read).
+async fn wait_until_compacted(database: &TestDatabase, customer: &str) {
+    let rows = format!("SELECT count(*) FROM serving_log WHERE customer_id = '{customer}'");
+    let mut waited = 0;
+    while database.count(&rows).await != 1 {
+        waited += 1;
+        assert!(waited < 200, "the state was not compacted");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// Customer ids unique across the cases run against one database.
 static CASES: AtomicUsize = AtomicUsize::new(0);
 
@@ -425,13 +448,7 @@ async fn the_serving_state_reads_back_as_the_tables_for_random_histories(databas
 
 async fn a_state_written_by_many_batches_is_compacted_into_one_log_row(database: TestDatabase) {
     let store = database.open_store().await;
-    let usage = |id: u8| Step::Usage {
-        id,
-        day: 600 + u16::from(id),
-        hour: id % 3,
-        activity: id % 3,
-        quarters: id,
-    };
+    let usage = |id: u8| usage_on_day(id, id % 3);
     let scenario = Scenario {
         steps: (1..=20).map(usage).collect(),
         batch_sizes: vec![],
@@ -552,15 +569,8 @@ async fn a_customer_stored_before_serving_states_is_completed_online(database: T
 /// (which, on SQLite, may take the `seq` of a row it deleted).
 async fn a_state_another_process_changed_is_never_served_as_it_was(database: TestDatabase) {
     let (serving, other) = (database.open_store().await, database.open_store().await);
-    let usage = |id: u8| Step::Usage {
-        id,
-        day: 600 + u16::from(id),
-        hour: 1,
-        activity: 1,
-        quarters: id,
-    };
     let scenario = Scenario {
-        steps: (1..=12).map(usage).collect(),
+        steps: (1..=12).map(|id| usage_on_day(id, 1)).collect(),
         batch_sizes: vec![],
         as_of_days: vec![],
     };
@@ -584,13 +594,7 @@ async fn a_state_another_process_changed_is_never_served_as_it_was(database: Tes
     }
     let reference = other.customer_records_from_tables(&id).await.expect("read");
     assert_eq!(read_served(other.as_ref(), &id).await, reference);
-    let rows = "SELECT count(*) FROM serving_log WHERE customer_id = 'shared-1'";
-    let mut waited = 0;
-    while database.count(rows).await != 1 {
-        waited += 1;
-        assert!(waited < 200, "the state was not compacted");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    wait_until_compacted(&database, "shared-1").await;
     assert_eq!(reference.as_ref().map(|r| r.history.usage.len()), Some(12));
     assert_eq!(read_served(serving.as_ref(), &id).await, reference);
 }
