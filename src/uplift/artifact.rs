@@ -55,6 +55,11 @@ pub struct UpliftArtifact {
     /// kept learner stood alone, and in artifacts written before.
     #[serde(default)]
     pub alternatives: Vec<RetentionModels>,
+    /// How far the kept model's uplift was off on the hold-out beyond chance (see
+    /// [`super::evaluation::calibration_error`]): each answer's interval widens by it. 0 in
+    /// artifacts written before.
+    #[serde(default)]
+    pub calibration_error: f64,
     /// How the program's recoveries went in the training rows: the expected quality of a
     /// recovery decided now.
     pub program_mix: ProgramMix,
@@ -148,6 +153,7 @@ impl ArtifactV1 {
             },
             replicates: Vec::new(),
             alternatives: Vec::new(),
+            calibration_error: 0.0,
             program_mix: self.program_mix,
             metrics: self.metrics,
             candidates: Vec::new(),
@@ -231,7 +237,11 @@ impl UpliftArtifact {
                     .chain(self.candidates.iter().map(|c| &c.metrics))
                     .flat_map(UpliftMetrics::values)
                     .map(|value| ("metrics", value)),
-            );
+            )
+            .chain(std::iter::once((
+                "calibration error",
+                self.calibration_error,
+            )));
         for (field, value) in numbers {
             if !value.is_finite() {
                 return Err(ModelError::ArtifactNonFinite { field, value });
@@ -287,6 +297,7 @@ mod tests {
             },
             replicates: Vec::new(),
             alternatives: Vec::new(),
+            calibration_error: 0.0,
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(6),

@@ -160,6 +160,92 @@ pub fn qini_difference_spread(
     Ok(variance.sqrt())
 }
 
+/// Groups of the hold-out a calibration check compares predicted with observed uplift in, at
+/// most: tenths, as a calibration plot has.
+const CALIBRATION_GROUPS: usize = 10;
+
+/// Recovered and unrecovered failures a calibration group needs at least, each: fewer, and
+/// its observed uplift is mostly noise.
+const CALIBRATION_GROUP_SIDE: usize = 50;
+
+/// How far a model's uplift is off on the hold-out beyond what chance explains: the hold-out
+/// is cut into equal groups along each of `orderings` (e.g. by predicted uplift, by predicted
+/// risk), and in each group the mean `predicted` uplift is compared with the observed one —
+/// the weighted retention of the recovered minus that of the unrecovered (Hájek estimates with
+/// the inverse-propensity `weights`). A squared gap larger than the observed uplift's variance
+/// is error the model makes; the result is the root of the mean excess over the groups (by
+/// size) along the ordering that shows most, 0 when no ordering shows more than chance.
+///
+/// It sees error only as far as the groups do — an error that averages out within every group
+/// is not there — so it is a floor on what the model's intervals miss, not a measure of all of
+/// it.
+pub fn calibration_error(
+    orderings: &[&[f64]],
+    predicted: &[f64],
+    treated: &[bool],
+    retained: &[bool],
+    weights: &[f64],
+) -> f64 {
+    let n = predicted.len();
+    let smaller_side = treated
+        .iter()
+        .filter(|&&t| t)
+        .count()
+        .min(treated.iter().filter(|&&t| !t).count());
+    let groups = (smaller_side / CALIBRATION_GROUP_SIDE).clamp(1, CALIBRATION_GROUPS);
+    let excess_of = |order: &[usize]| {
+        let mut sum = 0.0;
+        for g in 0..groups {
+            let members = &order[g * n / groups..(g + 1) * n / groups];
+            let side = |recovered: bool| {
+                WeightedMean::of(
+                    members
+                        .iter()
+                        .filter(|&&i| treated[i] == recovered)
+                        .map(|&i| (weights[i], f64::from(u8::from(retained[i])))),
+                )
+            };
+            let (Some(recovered), Some(not)) = (side(true), side(false)) else {
+                continue;
+            };
+            let mean_predicted =
+                members.iter().map(|&i| predicted[i]).sum::<f64>() / members.len() as f64;
+            let gap = recovered.mean - not.mean - mean_predicted;
+            let chance = recovered.variance + not.variance;
+            sum += members.len() as f64 * (gap * gap - chance);
+        }
+        (sum / n as f64).max(0.0)
+    };
+    orderings
+        .iter()
+        .map(|values| {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+            excess_of(&order)
+        })
+        .fold(0.0, f64::max)
+        .sqrt()
+}
+
+/// A weighted mean and its variance as an estimate (the variance of a ratio estimate).
+struct WeightedMean {
+    mean: f64,
+    variance: f64,
+}
+
+impl WeightedMean {
+    /// Of `(weight, value)` pairs; `None` for none.
+    fn of(pairs: impl Iterator<Item = (f64, f64)> + Clone) -> Option<Self> {
+        let total: f64 = pairs.clone().map(|(w, _)| w).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mean = pairs.clone().map(|(w, v)| w * v).sum::<f64>() / total;
+        let variance = pairs.map(|(w, v)| (w * (v - mean)).powi(2)).sum::<f64>() / (total * total);
+        Some(Self { mean, variance })
+    }
+}
+
 /// One unit a policy may invest in: what keeping the customer is worth, what the investment
 /// costs, and the uplift in retention it buys — as predicted, and as it truly is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -253,6 +339,53 @@ pub fn policy_capture(candidates: &[Candidate]) -> Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hold-out whose true uplift is `0.2 x` over a feature `x` in [0, 1), recovered with a
+    /// propensity rising with `x`: the feature, recovered, retained and the weights.
+    fn varying_effect_holdout() -> (Vec<f64>, Vec<bool>, Vec<bool>, Vec<f64>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+        let (mut x, mut treated, mut retained, mut weights) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..20_000 {
+            let feature: f64 = rng.r#gen();
+            let propensity = 0.3 + 0.4 * feature;
+            let recovered = rng.gen_bool(propensity);
+            let retention = 0.5 + if recovered { 0.2 * feature } else { 0.0 };
+            x.push(feature);
+            treated.push(recovered);
+            retained.push(rng.gen_bool(retention));
+            weights.push(if recovered {
+                1.0 / propensity
+            } else {
+                1.0 / (1.0 - propensity)
+            });
+        }
+        (x, treated, retained, weights)
+    }
+
+    #[test]
+    fn calibration_error_is_chance_free_and_finds_what_the_model_gets_wrong() {
+        let (x, treated, retained, weights) = varying_effect_holdout();
+        let error = |predicted: &[f64], orderings: &[&[f64]]| {
+            calibration_error(orderings, predicted, &treated, &retained, &weights)
+        };
+        let right: Vec<f64> = x.iter().map(|x| 0.2 * x).collect();
+        let flat = vec![0.1; x.len()];
+        let shifted: Vec<f64> = right.iter().map(|u| u + 0.1).collect();
+        // The right model: what is left is chance, which the check takes out.
+        assert!(
+            error(&right, &[&right, &x]) < 0.02,
+            "{}",
+            error(&right, &[&right, &x])
+        );
+        // One uplift for all: its own order shows nothing, the feature's order shows the
+        // tenths' spread around it (0.2 × 0.29 ≈ 0.057).
+        let along_x = error(&flat, &[&flat, &x]);
+        assert!((0.04..0.075).contains(&along_x), "{along_x}");
+        // Off by 0.1 everywhere: every group shows it.
+        let off = error(&shifted, &[&shifted]);
+        assert!((0.085..0.115).contains(&off), "{off}");
+    }
 
     fn candidate(value: f64, cost: f64, predicted: f64, truth: f64) -> Candidate {
         Candidate {

@@ -28,7 +28,9 @@ impl Retention {
 
 /// Where the uplift lies with [`INTERVAL_LEVEL`] confidence: the spread of the bootstrap
 /// replicates' uplifts (their 5th and 95th percentiles), widened to the estimates of the
-/// alternative learners the hold-out could not tell from the kept one.
+/// alternative learners the hold-out could not tell from the kept one, and then by the error
+/// the hold-out showed beyond chance (its calibration error, as a normal error of that
+/// spread, added in quadrature on each side).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UpliftInterval {
     pub low: f64,
@@ -37,6 +39,10 @@ pub struct UpliftInterval {
 
 /// The share of the replicates' uplifts an interval spans.
 pub const INTERVAL_LEVEL: f64 = 0.9;
+
+/// The normal quantile of a two-sided [`INTERVAL_LEVEL`] interval: how many standard errors
+/// the calibration error adds on each side.
+const INTERVAL_NORMAL_QUANTILE: f64 = 1.644_853_626_951_472_2;
 
 /// A loaded, checked uplift model.
 #[derive(Debug, Clone)]
@@ -55,6 +61,8 @@ pub struct UpliftModel {
     /// Other learners the hold-out could not tell from this one: the interval spans their
     /// estimates too.
     alternatives: Vec<RetentionModels>,
+    /// The hold-out's error beyond chance: the interval widens by it.
+    calibration_error: f64,
     mix: ProgramMix,
     /// Recovered training failures.
     training_treated: u64,
@@ -81,6 +89,7 @@ impl UpliftModel {
             models: artifact.models.clone(),
             replicates: artifact.replicates.clone(),
             alternatives: artifact.alternatives.clone(),
+            calibration_error: artifact.calibration_error,
             mix: artifact.program_mix.clone(),
             training_treated: artifact.training_treated,
         }
@@ -192,7 +201,7 @@ impl UpliftModel {
     }
 
     /// The 5th and 95th percentiles of `uplift` over the replicates, stretched to take in
-    /// every alternative's; `None` without replicates.
+    /// every alternative's, then widened by the calibration error; `None` without replicates.
     fn interval(&self, uplift: impl Fn(&RetentionModels) -> f64) -> Option<UpliftInterval> {
         if self.replicates.is_empty() {
             return None;
@@ -201,15 +210,19 @@ impl UpliftModel {
         uplifts.sort_by(f64::total_cmp);
         let tail = (1.0 - INTERVAL_LEVEL) / 2.0;
         let alternatives: Vec<f64> = self.alternatives.iter().map(&uplift).collect();
+        let low = alternatives
+            .iter()
+            .copied()
+            .fold(percentile(&uplifts, tail), f64::min);
+        let high = alternatives
+            .iter()
+            .copied()
+            .fold(percentile(&uplifts, 1.0 - tail), f64::max);
+        let estimate = uplift(&self.models);
+        let error = INTERVAL_NORMAL_QUANTILE * self.calibration_error;
         Some(UpliftInterval {
-            low: alternatives
-                .iter()
-                .copied()
-                .fold(percentile(&uplifts, tail), f64::min),
-            high: alternatives
-                .iter()
-                .copied()
-                .fold(percentile(&uplifts, 1.0 - tail), f64::max),
+            low: estimate - (estimate - low).max(0.0).hypot(error),
+            high: estimate + (high - estimate).max(0.0).hypot(error),
         })
     }
 }
@@ -323,6 +336,7 @@ mod tests {
             },
             replicates: Vec::new(),
             alternatives: Vec::new(),
+            calibration_error: 0.0,
             training_treated: 400,
         }
     }
@@ -521,6 +535,26 @@ mod tests {
             None,
             "alternatives alone are no interval"
         );
+    }
+
+    #[test]
+    fn the_calibration_error_widens_each_side_in_quadrature() {
+        let x = vec![0.0; FEATURE_NAMES.len()];
+        let mut m = model();
+        m.models = with_resurvey_coefficient(0.2);
+        m.replicates = (0..21)
+            .map(|i| with_resurvey_coefficient(0.15 + 0.005 * i as f64))
+            .collect();
+        let estimate = m.program_point(&x, Segment::Consumer).uplift();
+        let calibrated = m.program_retention(&x, Segment::Consumer).interval.unwrap();
+        m.calibration_error = 0.03;
+        let widened = m.program_retention(&x, Segment::Consumer).interval.unwrap();
+        let error = INTERVAL_NORMAL_QUANTILE * 0.03;
+        let expected_low = estimate - (estimate - calibrated.low).hypot(error);
+        let expected_high = estimate + (calibrated.high - estimate).hypot(error);
+        assert!((widened.low - expected_low).abs() < 1e-12, "{widened:?}");
+        assert!((widened.high - expected_high).abs() < 1e-12, "{widened:?}");
+        assert!(widened.high - widened.low > 2.0 * error);
     }
 
     #[test]

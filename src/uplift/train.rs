@@ -75,6 +75,7 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
         models,
         replicates: Vec::new(),
         alternatives: Vec::new(),
+        calibration_error: 0.0,
         program_mix: program_mix.clone(),
         metrics: UpliftMetrics::default(),
         candidates: Vec::new(),
@@ -135,9 +136,20 @@ pub fn train(split: &UpliftSplit, training: &UpliftTraining) -> Result<Trained, 
             metrics: a.metrics.clone(),
         })
         .collect();
-    let mut artifact = fitted.swap_remove(chosen).0;
+    let (mut artifact, kept_scores) = fitted.swap_remove(chosen);
     artifact.candidates = candidates;
     artifact.alternatives = alternatives;
+    artifact.calibration_error = calibration_error(
+        &UpliftModel::from_artifact(&artifact),
+        &kept_scores,
+        &split.holdout,
+        &holdout_weights,
+    );
+    notes.push(format!(
+        "hold-out calibration: the {} model's uplift is off by {:.4} beyond chance (in tenths by predicted uplift and by risk); its intervals widen by that",
+        artifact.learner.name(),
+        artifact.calibration_error
+    ));
     artifact.replicates = replicates(
         &artifact.models,
         artifact.learner,
@@ -238,6 +250,24 @@ struct Choice {
 /// simpler one's by to be kept instead: two, about 95% confidence that it ranks better and
 /// is not just luckier on this hold-out.
 pub const SELECTION_STANDARD_ERRORS: f64 = 2.0;
+
+/// [`evaluation::calibration_error`] of `model`, whose uplift `scores` of `holdout` these are,
+/// along its own ranking and along its retention without recovery (risk, the axis along which
+/// a shift of the logit spreads an effect).
+fn calibration_error(
+    model: &UpliftModel,
+    scores: &[f64],
+    holdout: &[UpliftRow],
+    weights: &[f64],
+) -> f64 {
+    let risk: Vec<f64> = holdout
+        .iter()
+        .map(|row| model.program_point(&row.features, row.segment).if_not)
+        .collect();
+    let treated: Vec<bool> = holdout.iter().map(UpliftRow::treated).collect();
+    let retained: Vec<bool> = holdout.iter().map(|r| r.retained).collect();
+    evaluation::calibration_error(&[scores, &risk], scores, &treated, &retained, weights)
+}
 
 /// Bootstrap replicates fitted by default: the interval's ends are their 5th and 95th
 /// percentiles, which twenty already place (between the first two and the last two), at

@@ -934,6 +934,7 @@ mod registry {
             },
             replicates: Vec::new(),
             alternatives: Vec::new(),
+            calibration_error: 0.0,
             program_mix: ProgramMix {
                 qualities: vec![QualityShare {
                     resurvey_score: Some(5),
