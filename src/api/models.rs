@@ -281,6 +281,7 @@ impl Described for UpliftModel {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            uplift_calibration_error: Some(a.calibration_error),
             ..base
         }
     }

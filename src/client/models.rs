@@ -204,6 +204,7 @@ pub fn model_json(model: &proto::ModelInfo) -> serde_json::Value {
         "feature_schema_version": model.feature_schema_version,
         "feature_names": model.feature_names,
         "actions": model.actions,
+        "uplift_calibration_error": model.uplift_calibration_error,
         "horizon_days": model.horizon_days,
         "created_at": model.created_at.map(format_time),
         "activated_at": model.activated_at.map(format_time),
@@ -322,6 +323,12 @@ fn model_text(model: &proto::ModelInfo) -> String {
         for point in &metrics.qini_curve {
             let _ = writeln!(text, "  top {:>7}  Qini {:.1}", point.units, point.qini);
         }
+    }
+    if let Some(error) = model.uplift_calibration_error {
+        let _ = writeln!(
+            text,
+            "calibration  uplift off by {error:.4} beyond chance on the hold-out (intervals widen by it)"
+        );
     }
     if let Some(metrics) = &model.holdout_metrics {
         let _ = writeln!(text, "hold-out     {}", metrics_line(metrics));

@@ -644,6 +644,13 @@ mod registry {
         assert_eq!(metrics["uplift_at"].as_array().map(Vec::len), Some(3));
         assert_eq!(metrics["rows"], model["holdout_rows"], "{trained}");
         assert!(model["holdout_from"].is_string(), "{trained}");
+        let calibration_error = model["uplift_calibration_error"]
+            .as_f64()
+            .expect("the hold-out's calibration error");
+        assert!(
+            (0.0..1.0).contains(&calibration_error),
+            "{calibration_error}"
+        );
 
         let second = run(&[
             "train",
@@ -690,10 +697,20 @@ mod registry {
             shown.contains(&format!("learner      {learner}")),
             "{shown}"
         );
+        assert!(
+            shown.contains(&format!(
+                "calibration  uplift off by {calibration_error:.4} beyond chance"
+            )),
+            "{shown}"
+        );
         let shown = parse(&run(&["--json", "models", "show", &version]));
         assert_eq!(
             shown["uplift_metrics"], *metrics,
             "the same metrics when shown again"
+        );
+        assert_eq!(
+            shown["uplift_calibration_error"],
+            model["uplift_calibration_error"]
         );
         app.stop().await;
     }
