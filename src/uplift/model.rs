@@ -159,9 +159,10 @@ impl UpliftModel {
                 interval: None,
             }
         };
+        let point = of(&self.models);
         Retention {
-            interval: self.interval(|models| of(models).uplift()),
-            ..of(&self.models)
+            interval: self.interval(point.uplift(), |models| of(models).uplift()),
+            ..point
         }
     }
 
@@ -172,11 +173,12 @@ impl UpliftModel {
         if features.len() != self.features.len() {
             return Retention::undefined();
         }
+        let point = self.program_point(features, segment);
         Retention {
-            interval: self.interval(|models| {
+            interval: self.interval(point.uplift(), |models| {
                 program_uplift(models, &self.treatments, &self.mix, features, segment)
             }),
-            ..self.program_point(features, segment)
+            ..point
         }
     }
 
@@ -201,8 +203,13 @@ impl UpliftModel {
     }
 
     /// The 5th and 95th percentiles of `uplift` over the replicates, stretched to take in
-    /// every alternative's, then widened by the calibration error; `None` without replicates.
-    fn interval(&self, uplift: impl Fn(&RetentionModels) -> f64) -> Option<UpliftInterval> {
+    /// every alternative's, then widened around the kept model's `estimate` by the
+    /// calibration error; `None` without replicates.
+    fn interval(
+        &self,
+        estimate: f64,
+        uplift: impl Fn(&RetentionModels) -> f64,
+    ) -> Option<UpliftInterval> {
         if self.replicates.is_empty() {
             return None;
         }
@@ -218,7 +225,6 @@ impl UpliftModel {
             .iter()
             .copied()
             .fold(percentile(&uplifts, 1.0 - tail), f64::max);
-        let estimate = uplift(&self.models);
         let error = INTERVAL_NORMAL_QUANTILE * self.calibration_error;
         Some(UpliftInterval {
             low: estimate - (estimate - low).max(0.0).hypot(error),
